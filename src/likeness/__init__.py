@@ -1,0 +1,1 @@
+"""likeness: face identity embeddings for studio characters."""

@@ -1,0 +1,59 @@
+"""Settings, read only from the environment (prefix ``LIKENESS_``) and defaults."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIKENESS_", extra="ignore")
+
+    home: Path = Field(default=Path.home() / ".likeness", description="Data directory.")
+    database_url: str | None = Field(
+        default=None, description="Unset: an embedded PostgreSQL under HOME/postgres."
+    )
+    storage_root: Path | None = Field(default=None, description="Unset: HOME/storage.")
+    model_pack: str = "buffalo_s"
+    model_root: Path | None = Field(default=None, description="Unset: HOME/insightface.")
+    providers: list[str] | None = Field(
+        default=None, description="onnxruntime providers; unset: CUDA when present, else CPU."
+    )
+    webhook_secret: str | None = None
+    api_token: str | None = None
+
+    detection_size: int = Field(default=640, ge=160, le=2048)
+    min_detection_score: float = Field(default=0.5, gt=0.0, lt=1.0)
+    max_image_pixels: int = Field(default=40_000_000, gt=0)
+    max_image_bytes: int = Field(default=30 * 1024 * 1024, gt=0)
+    default_confidence_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
+    intra_op_threads: int = Field(default=0, ge=0, description="0: onnxruntime decides.")
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    prefect_port: int = 4200
+
+    @field_validator("home", "storage_root", "model_root")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
+
+    @property
+    def resolved_storage_root(self) -> Path:
+        return self.storage_root or self.home / "storage"
+
+    @property
+    def resolved_model_root(self) -> Path:
+        return self.model_root or self.home / "insightface"
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.home / "postgres"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Database: models, sessions, repository functions and Alembic migrations."""

@@ -1,0 +1,190 @@
+"""SQLAlchemy 2 typed models; the Alembic migrations create exactly these tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+EMBEDDING_DIMENSIONS = 512
+
+
+class Status(StrEnum):
+    """Embedding statuses; the value is the name seeded in ``embedding_statuses``."""
+
+    PENDING = "pending"
+    EXTRACTING = "extracting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    LOW_CONFIDENCE = "low_confidence"
+    MULTI_FACE_PENDING = "multi_face_pending"
+
+
+# Seeded with fixed ids by the first migration, so code can refer to them without a lookup.
+STATUS_IDS: dict[Status, int] = {status: index for index, status in enumerate(Status, start=1)}
+STATUS_BY_ID: dict[int, Status] = {index: status for status, index in STATUS_IDS.items()}
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class EmbeddingStatus(Base):
+    __tablename__ = "embedding_statuses"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    description: Mapped[str] = mapped_column(Text)
+
+
+class StudioSettings(Base):
+    """Studio-wide defaults: a single row (id = 1)."""
+
+    __tablename__ = "studio_settings"
+    __table_args__ = (CheckConstraint("id = 1", name="studio_settings_single_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    confidence_threshold: Mapped[float] = mapped_column(Double)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    # NULL: use the studio default.
+    confidence_threshold: Mapped[float | None] = mapped_column(Double)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Character(Base):
+    __tablename__ = "characters"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    source_image_path: Mapped[str | None] = mapped_column(Text)
+    face_embedding: Mapped[Any | None] = mapped_column(Vector(EMBEDDING_DIMENSIONS))
+    face_detection_confidence: Mapped[float | None] = mapped_column(Double)
+    face_bounding_box: Mapped[dict[str, int] | None] = mapped_column(JSONB)
+    embedding_status_id: Mapped[int] = mapped_column(
+        SmallInteger,
+        ForeignKey("embedding_statuses.id"),
+        index=True,
+        server_default=str(STATUS_IDS[Status.PENDING]),
+    )
+    embedding_extracted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    embedding_model: Mapped[str | None] = mapped_column(String(100))
+    embedding_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    @property
+    def status(self) -> Status:
+        return STATUS_BY_ID[self.embedding_status_id]
+
+
+class DetectedFace(Base):
+    __tablename__ = "detected_faces"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    character_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("characters.id", ondelete="CASCADE"), index=True
+    )
+    face_index: Mapped[int] = mapped_column(Integer)
+    bounding_box: Mapped[dict[str, int]] = mapped_column(JSONB)
+    confidence: Mapped[float] = mapped_column(Double)
+    landmarks: Mapped[list[list[float]]] = mapped_column(JSONB)
+    embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIMENSIONS))
+    embedding_model: Mapped[str] = mapped_column(String(100))
+    is_primary: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class EmbeddingHistory(Base):
+    """Embeddings archived when a character's source image is replaced."""
+
+    __tablename__ = "embedding_history"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    character_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("characters.id", ondelete="CASCADE"), index=True
+    )
+    face_embedding: Mapped[Any | None] = mapped_column(Vector(EMBEDDING_DIMENSIONS))
+    face_detection_confidence: Mapped[float | None] = mapped_column(Double)
+    face_bounding_box: Mapped[dict[str, int] | None] = mapped_column(JSONB)
+    embedding_model: Mapped[str | None] = mapped_column(String(100))
+    source_image_path: Mapped[str | None] = mapped_column(Text)
+    drift_similarity: Mapped[float | None] = mapped_column(Double)
+    replaced_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class QualityScore(Base):
+    """Scores computed against a character's embedding; flagged stale when it changes."""
+
+    __tablename__ = "quality_scores"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    character_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("characters.id", ondelete="CASCADE"), index=True
+    )
+    metric: Mapped[str] = mapped_column(String(100))
+    score: Mapped[float] = mapped_column(Double)
+    is_stale: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    stale_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class OutboxEvent(Base):
+    """Transactional outbox: written in the same transaction as the change it announces."""
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    # No FK: an event outlives the character it names (e.g. after erasure).
+    character_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

@@ -1,0 +1,184 @@
+"""Repository functions: every write the pipeline makes, keyword-only and parameterised.
+
+Callers own the transaction (see :func:`likeness.db.session.transaction`); nothing here
+commits, so several calls compose into one atomic change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from likeness.db.models import (
+    STATUS_IDS,
+    Character,
+    DetectedFace,
+    OutboxEvent,
+    Project,
+    Status,
+    StudioSettings,
+)
+from likeness.face.engine import Face
+
+EVENT_CHANNEL = "likeness_events"
+
+
+class NotFound(LookupError):
+    """A character, project or face that does not exist (or belongs to another character)."""
+
+
+def get_or_create_project(session: Session, *, name: str) -> Project:
+    project = session.scalar(select(Project).where(Project.name == name))
+    if project is None:
+        project = Project(name=name)
+        session.add(project)
+        session.flush()
+    return project
+
+
+def create_character(
+    session: Session, *, project_id: int, name: str, source_image_path: str | None
+) -> Character:
+    character = Character(project_id=project_id, name=name, source_image_path=source_image_path)
+    session.add(character)
+    session.flush()
+    return character
+
+
+def get_character(session: Session, *, character_id: int, lock: bool = False) -> Character:
+    query = select(Character).where(Character.id == character_id)
+    if lock:
+        query = query.with_for_update()
+    character = session.scalar(query)
+    if character is None:
+        raise NotFound(f"character {character_id} not found")
+    return character
+
+
+def effective_confidence_threshold(session: Session, *, project_id: int) -> float:
+    """The project's override, else the studio default."""
+    studio_default = select(StudioSettings.confidence_threshold).where(StudioSettings.id == 1)
+    override = select(Project.confidence_threshold).where(Project.id == project_id)
+    threshold = session.scalar(
+        select(func.coalesce(override.scalar_subquery(), studio_default.scalar_subquery()))
+    )
+    if threshold is None:
+        raise NotFound(f"project {project_id} not found or studio settings missing")
+    return float(threshold)
+
+
+def set_status(
+    session: Session, *, character_id: int, status: Status, error: str | None = None
+) -> None:
+    session.execute(
+        update(Character)
+        .where(Character.id == character_id)
+        .values(embedding_status_id=STATUS_IDS[status], embedding_error=error)
+    )
+
+
+def store_detected_faces(
+    session: Session, *, character_id: int, faces: Sequence[Face], model_id: str
+) -> list[DetectedFace]:
+    """Replace the character's detected faces with ``faces`` (a re-run converges)."""
+    session.execute(delete(DetectedFace).where(DetectedFace.character_id == character_id))
+    rows = [
+        DetectedFace(
+            character_id=character_id,
+            face_index=index,
+            bounding_box=face.bounding_box.as_dict(),
+            confidence=face.confidence,
+            landmarks=face.landmarks,
+            embedding=face.embedding,
+            embedding_model=model_id,
+            is_primary=False,
+        )
+        for index, face in enumerate(faces)
+    ]
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def update_character_embedding(
+    session: Session,
+    *,
+    character_id: int,
+    embedding: Any,
+    confidence: float,
+    bounding_box: dict[str, int],
+    model_id: str,
+    status: Status,
+) -> None:
+    """Set every embedding column of the character at once."""
+    session.execute(
+        update(Character)
+        .where(Character.id == character_id)
+        .values(
+            face_embedding=embedding,
+            face_detection_confidence=confidence,
+            face_bounding_box=bounding_box,
+            embedding_model=model_id,
+            embedding_status_id=STATUS_IDS[status],
+            embedding_extracted_at=datetime.now(UTC),
+            embedding_error=None,
+        )
+    )
+
+
+def status_for_confidence(confidence: float, threshold: float) -> Status:
+    return Status.COMPLETED if confidence >= threshold else Status.LOW_CONFIDENCE
+
+
+def make_primary(session: Session, *, face: DetectedFace, threshold: float) -> Status:
+    """Make ``face`` its character's only primary face and its embedding the character's."""
+    session.execute(
+        update(DetectedFace)
+        .where(DetectedFace.character_id == face.character_id, DetectedFace.is_primary)
+        .values(is_primary=False)
+    )
+    session.flush()
+    face.is_primary = True
+    status = status_for_confidence(face.confidence, threshold)
+    update_character_embedding(
+        session,
+        character_id=face.character_id,
+        embedding=face.embedding,
+        confidence=face.confidence,
+        bounding_box=face.bounding_box,
+        model_id=face.embedding_model,
+        status=status,
+    )
+    session.flush()
+    return status
+
+
+def select_primary_face(session: Session, *, character_id: int, face_id: int) -> Status:
+    """A person's choice among several faces; the status follows that face's confidence."""
+    character = get_character(session, character_id=character_id, lock=True)
+    face = session.scalar(
+        select(DetectedFace).where(
+            DetectedFace.id == face_id, DetectedFace.character_id == character_id
+        )
+    )
+    if face is None:
+        raise NotFound(f"face {face_id} not found on character {character_id}")
+    threshold = effective_confidence_threshold(session, project_id=character.project_id)
+    return make_primary(session, face=face, threshold=threshold)
+
+
+def add_outbox_event(
+    session: Session, *, event_type: str, character_id: int | None, payload: dict[str, Any]
+) -> OutboxEvent:
+    """Write the event and NOTIFY listeners; PostgreSQL delivers the NOTIFY only on commit."""
+    event = OutboxEvent(event_type=event_type, character_id=character_id, payload=payload)
+    session.add(event)
+    session.flush()
+    message = json.dumps({"id": event.id, "event_type": event_type, "character_id": character_id})
+    session.execute(select(func.pg_notify(EVENT_CHANNEL, message)))
+    return event

@@ -1,0 +1,1 @@
+"""Face engine: model packs, image loading, detection and embedding."""

@@ -1,0 +1,170 @@
+"""SCRFD detection + ArcFace embedding, loaded once per process and reused."""
+
+from __future__ import annotations
+
+import glob
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from likeness.config import Settings, get_settings
+from likeness.face.errors import ModelPackError
+from likeness.face.model_pack import resolve_model_pack
+
+log = logging.getLogger(__name__)
+
+# A face filling the whole frame (a tight crop) is missed by SCRFD; a second pass on the
+# image padded by this fraction of its longer side on every edge finds it.
+CLOSE_UP_PADDING = 0.5
+
+
+@dataclass(frozen=True)
+class BoundingBox:
+    x: int
+    y: int
+    width: int
+    height: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"x": self.x, "y": self.y, "width": self.width, "height": self.height}
+
+    @property
+    def area(self) -> int:
+        return self.width * self.height
+
+
+@dataclass(frozen=True)
+class Face:
+    bounding_box: BoundingBox
+    confidence: float
+    landmarks: list[list[float]]  # 5 points (eyes, nose, mouth corners), source pixels
+    embedding: NDArray[np.float32]  # 512-d, L2 norm 1
+
+
+def choose_providers(requested: list[str] | None) -> list[str]:
+    """CUDA when onnxruntime offers it, else CPU, unless providers were configured."""
+    import onnxruntime
+
+    if requested:
+        return requested
+    available = onnxruntime.get_available_providers()
+    if "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+class FaceEngine:
+    """The detector and recognizer of one model pack, with batched recognition."""
+
+    def __init__(
+        self,
+        pack_dir: Path,
+        *,
+        model_id: str,
+        providers: list[str],
+        detection_size: int,
+        min_detection_score: float,
+        intra_op_threads: int = 0,
+    ) -> None:
+        import onnxruntime
+        from insightface.model_zoo.model_zoo import ModelRouter
+        from insightface.model_zoo.scrfd import SCRFD
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads
+        onnxruntime.set_default_logger_severity(3)
+        models: dict[str, Any] = {}
+        # InsightFace's own router, as FaceAnalysis uses it, plus our session options.
+        for onnx_file in sorted(glob.glob(str(pack_dir / "*.onnx"))):
+            model = ModelRouter(onnx_file).get_model(providers=providers, sess_options=options)
+            if model is not None and model.taskname in ("detection", "recognition"):
+                models.setdefault(model.taskname, model)
+        missing = {"detection", "recognition"} - models.keys()
+        if missing:
+            raise ModelPackError(f"model pack in {pack_dir} has no {' or '.join(missing)} model")
+        # InsightFace routes SCRFD files to its RetinaFace class, which cannot read detectors
+        # exported with a batch axis (as the bundled det_500m is); its SCRFD class reads both.
+        self.detector = SCRFD(model_file=models["detection"].model_file,
+                              session=models["detection"].session)
+        self.recognizer = models["recognition"]
+        self.detector.prepare(
+            0, input_size=(detection_size, detection_size), det_thresh=min_detection_score
+        )
+        self.recognizer.prepare(0)
+        self.model_id = model_id
+        self.providers: list[str] = self.detector.session.get_providers()
+        log.info("face engine %s loaded from %s on %s", model_id, pack_dir, self.providers[0])
+
+    def detect(self, image: NDArray[np.uint8]) -> list[Face]:
+        """Every face in a BGR image, highest confidence first, embedded in one batch."""
+        boxes, keypoints = self.detector.detect(image, max_num=0)
+        offset = 0
+        if len(boxes) == 0:
+            offset = int(max(image.shape[:2]) * CLOSE_UP_PADDING)
+            padded = cv2.copyMakeBorder(
+                image, offset, offset, offset, offset, cv2.BORDER_CONSTANT, value=(0, 0, 0)
+            )
+            boxes, keypoints = self.detector.detect(padded, max_num=0)
+            image = padded
+        if len(boxes) == 0:
+            return []
+        embeddings = self.embed(image, keypoints)
+        height, width = image.shape[0] - 2 * offset, image.shape[1] - 2 * offset
+        faces = [
+            Face(
+                bounding_box=_clip_box(box[:4] - offset, width, height),
+                confidence=float(box[4]),
+                landmarks=(points - offset).round(2).tolist(),
+                embedding=embedding,
+            )
+            for box, points, embedding in zip(boxes, keypoints, embeddings, strict=True)
+        ]
+        return sorted(faces, key=lambda face: face.confidence, reverse=True)
+
+    def embed(
+        self, image: NDArray[np.uint8], keypoints: NDArray[np.float32]
+    ) -> NDArray[np.float32]:
+        """Aligned 112x112 crops of every face through the recognizer in one call, L2-normed."""
+        from insightface.utils import face_align
+
+        size = self.recognizer.input_size[0]
+        crops = [face_align.norm_crop(image, landmark=points, image_size=size) for points in keypoints]
+        features = np.asarray(self.recognizer.get_feat(crops), dtype=np.float32)
+        norms = np.linalg.norm(features, axis=1, keepdims=True)
+        normed: NDArray[np.float32] = features / np.maximum(norms, 1e-12)
+        return normed
+
+
+def _clip_box(corners: NDArray[np.float32], width: int, height: int) -> BoundingBox:
+    x1, y1, x2, y2 = (float(value) for value in corners)
+    left, top = max(0, round(x1)), max(0, round(y1))
+    right, bottom = min(width, round(x2)), min(height, round(y2))
+    return BoundingBox(x=left, y=top, width=max(1, right - left), height=max(1, bottom - top))
+
+
+def load_engine(settings: Settings) -> FaceEngine:
+    pack_dir = resolve_model_pack(settings.model_pack, settings.resolved_model_root)
+    return FaceEngine(
+        pack_dir,
+        model_id=settings.model_pack,
+        providers=choose_providers(settings.providers),
+        detection_size=settings.detection_size,
+        min_detection_score=settings.min_detection_score,
+        intra_op_threads=settings.intra_op_threads,
+    )
+
+
+@lru_cache(maxsize=2)
+def _cached_engine(settings_json: str) -> FaceEngine:
+    return load_engine(Settings.model_validate_json(settings_json))
+
+
+def get_engine(settings: Settings | None = None) -> FaceEngine:
+    """The process-wide engine for these settings: models load once and are reused."""
+    return _cached_engine((settings or get_settings()).model_dump_json())

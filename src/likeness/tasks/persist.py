@@ -1,0 +1,110 @@
+"""Writes of the extraction flow, each one transaction, each safe to retry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from likeness.db import repository
+from likeness.db.models import Status
+from likeness.db.session import transaction
+from likeness.events import EVENT_FOR_STATUS, PublishedEvent, outcome_payload
+from likeness.face.engine import Face
+from likeness.tasks.resolve_primary import Outcome
+from likeness.tasks.retry import DATABASE_RETRY_DELAYS, retry_on_transient
+
+DATABASE_TASK = {
+    "cache_policy": NO_CACHE,
+    "retries": len(DATABASE_RETRY_DELAYS),
+    "retry_delay_seconds": DATABASE_RETRY_DELAYS,
+    "retry_condition_fn": retry_on_transient,
+}
+
+
+class NoSourceImage(ValueError):
+    """The character has no source image to extract from."""
+
+
+@dataclass(frozen=True)
+class ExtractionJob:
+    character_id: int
+    image_path: str
+    confidence_threshold: float
+
+
+@task(name="begin_extraction", **DATABASE_TASK)  # type: ignore[call-overload]
+def begin_extraction(character_id: int) -> ExtractionJob:
+    """Mark the character ``extracting`` and read what the extraction needs."""
+    with transaction() as session:
+        character = repository.get_character(session, character_id=character_id, lock=True)
+        if not character.source_image_path:
+            raise NoSourceImage(f"character {character_id} has no source image")
+        threshold = repository.effective_confidence_threshold(
+            session, project_id=character.project_id
+        )
+        repository.set_status(session, character_id=character_id, status=Status.EXTRACTING)
+        return ExtractionJob(character_id, character.source_image_path, threshold)
+
+
+@task(name="persist_faces", **DATABASE_TASK)  # type: ignore[call-overload]
+def persist_faces(
+    character_id: int, faces: list[Face], outcome: Outcome, model_id: str
+) -> PublishedEvent:
+    """Faces, primary, character columns, status and outbox event in one transaction."""
+    with transaction() as session:
+        repository.get_character(session, character_id=character_id, lock=True)
+        rows = repository.store_detected_faces(
+            session, character_id=character_id, faces=faces, model_id=model_id
+        )
+        confidence = None
+        if outcome.primary_index is not None:
+            primary = rows[outcome.primary_index]
+            primary.is_primary = True
+            confidence = primary.confidence
+            repository.update_character_embedding(
+                session,
+                character_id=character_id,
+                embedding=primary.embedding,
+                confidence=primary.confidence,
+                bounding_box=primary.bounding_box,
+                model_id=model_id,
+                status=outcome.status,
+            )
+        else:
+            repository.set_status(
+                session, character_id=character_id, status=outcome.status, error=outcome.error
+            )
+        payload = outcome_payload(
+            character_id=character_id, status=outcome.status, model_id=model_id,
+            face_count=len(rows), confidence=confidence, error=outcome.error,
+        )
+        event = repository.add_outbox_event(
+            session, event_type=EVENT_FOR_STATUS[outcome.status],
+            character_id=character_id, payload=payload,
+        )
+        get_run_logger().info(
+            "character %d: %s, %d face(s) stored", character_id, outcome.status, len(rows)
+        )
+        return PublishedEvent(event.id, event.event_type, character_id, payload)
+
+
+@task(name="record_failure", **DATABASE_TASK)  # type: ignore[call-overload]
+def record_failure(character_id: int, reason: str) -> PublishedEvent:
+    """Status ``failed`` with the reason; embedding and faces stay as they were."""
+    with transaction() as session:
+        repository.get_character(session, character_id=character_id, lock=True)
+        repository.set_status(
+            session, character_id=character_id, status=Status.FAILED, error=reason
+        )
+        payload = outcome_payload(
+            character_id=character_id, status=Status.FAILED, model_id=None, face_count=0,
+            error=reason,
+        )
+        event = repository.add_outbox_event(
+            session, event_type=EVENT_FOR_STATUS[Status.FAILED],
+            character_id=character_id, payload=payload,
+        )
+        get_run_logger().warning("character %d failed: %s", character_id, reason)
+        return PublishedEvent(event.id, event.event_type, character_id, payload)
