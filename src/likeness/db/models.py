@@ -62,9 +62,7 @@ class StudioSettings(Base):
 
     id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     confidence_threshold: Mapped[float] = mapped_column(Double)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class Project(Base):
@@ -74,12 +72,8 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     # NULL: use the studio default.
     confidence_threshold: Mapped[float | None] = mapped_column(Double)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class Character(Base):
@@ -103,12 +97,8 @@ class Character(Base):
     embedding_extracted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     embedding_model: Mapped[str | None] = mapped_column(String(100))
     embedding_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     @property
     def status(self) -> Status:
@@ -129,9 +119,7 @@ class DetectedFace(Base):
     embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIMENSIONS))
     embedding_model: Mapped[str] = mapped_column(String(100))
     is_primary: Mapped[bool] = mapped_column(Boolean, server_default="false")
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class EmbeddingHistory(Base):
@@ -167,12 +155,8 @@ class QualityScore(Base):
     score: Mapped[float] = mapped_column(Double)
     is_stale: Mapped[bool] = mapped_column(Boolean, server_default="false")
     stale_reason: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class OutboxEvent(Base):
@@ -185,6 +169,4 @@ class OutboxEvent(Base):
     # No FK: an event outlives the character it names (e.g. after erasure).
     character_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

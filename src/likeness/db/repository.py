@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -170,6 +172,71 @@ def select_primary_face(session: Session, *, character_id: int, face_id: int) ->
         raise NotFound(f"face {face_id} not found on character {character_id}")
     threshold = effective_confidence_threshold(session, project_id=character.project_id)
     return make_primary(session, face=face, threshold=threshold)
+
+
+class Scope(StrEnum):
+    MISSING = "missing"  # never extracted
+    FAILED = "failed"
+    STALE = "stale"  # embedding from another model pack than the configured one
+    ALL = "all"
+
+
+def characters_in_scope(
+    session: Session, *, scope: Scope, model_id: str, project: str | None = None
+) -> list[int]:
+    """Ids of the characters a backfill of ``scope`` should (re-)extract, oldest first."""
+    query = select(Character.id).where(Character.source_image_path.is_not(None))
+    if scope is Scope.MISSING:
+        query = query.where(Character.embedding_status_id == STATUS_IDS[Status.PENDING])
+    elif scope is Scope.FAILED:
+        query = query.where(Character.embedding_status_id == STATUS_IDS[Status.FAILED])
+    elif scope is Scope.STALE:
+        query = query.where(
+            Character.embedding_model.is_not(None), Character.embedding_model != model_id
+        )
+    if project is not None:
+        query = query.join(Project, Project.id == Character.project_id).where(
+            Project.name == project
+        )
+    return list(session.scalars(query.order_by(Character.id)))
+
+
+@dataclass(frozen=True)
+class CharacterOverview:
+    id: int
+    name: str
+    project: str
+    status: Status
+    confidence: float | None
+    face_count: int
+    model: str | None
+    error: str | None
+
+
+def character_overview(session: Session) -> list[CharacterOverview]:
+    face_count = (
+        select(func.count(DetectedFace.id))
+        .where(DetectedFace.character_id == Character.id)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Character, Project.name, face_count)
+        .join(Project, Project.id == Character.project_id)
+        .order_by(Character.id)
+    )
+    return [
+        CharacterOverview(
+            id=character.id,
+            name=character.name,
+            project=project,
+            status=character.status,
+            confidence=character.face_detection_confidence,
+            face_count=faces,
+            model=character.embedding_model,
+            error=character.embedding_error,
+        )
+        for character, project, faces in rows
+    ]
 
 
 def add_outbox_event(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import io
 import logging
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -81,17 +84,21 @@ class FaceEngine:
         onnxruntime.set_default_logger_severity(3)
         models: dict[str, Any] = {}
         # InsightFace's own router, as FaceAnalysis uses it, plus our session options.
-        for onnx_file in sorted(glob.glob(str(pack_dir / "*.onnx"))):
-            model = ModelRouter(onnx_file).get_model(providers=providers, sess_options=options)
-            if model is not None and model.taskname in ("detection", "recognition"):
-                models.setdefault(model.taskname, model)
+        # It prints to stdout, which belongs to our JSON output: keep it in the log instead.
+        with contextlib.redirect_stdout(io.StringIO()) as chatter:
+            for onnx_file in sorted(glob.glob(str(pack_dir / "*.onnx"))):
+                model = ModelRouter(onnx_file).get_model(providers=providers, sess_options=options)
+                if model is not None and model.taskname in ("detection", "recognition"):
+                    models.setdefault(model.taskname, model)
+        log.debug("insightface: %s", chatter.getvalue().strip())
         missing = {"detection", "recognition"} - models.keys()
         if missing:
             raise ModelPackError(f"model pack in {pack_dir} has no {' or '.join(missing)} model")
         # InsightFace routes SCRFD files to its RetinaFace class, which cannot read detectors
         # exported with a batch axis (as the bundled det_500m is); its SCRFD class reads both.
-        self.detector = SCRFD(model_file=models["detection"].model_file,
-                              session=models["detection"].session)
+        self.detector = SCRFD(
+            model_file=models["detection"].model_file, session=models["detection"].session
+        )
         self.recognizer = models["recognition"]
         self.detector.prepare(
             0, input_size=(detection_size, detection_size), det_thresh=min_detection_score
@@ -103,19 +110,19 @@ class FaceEngine:
 
     def detect(self, image: NDArray[np.uint8]) -> list[Face]:
         """Every face in a BGR image, highest confidence first, embedded in one batch."""
-        boxes, keypoints = self.detector.detect(image, max_num=0)
+        height, width = image.shape[:2]
+        searched: NDArray[Any] = image
         offset = 0
+        boxes, keypoints = self.detector.detect(searched, max_num=0)
         if len(boxes) == 0:
-            offset = int(max(image.shape[:2]) * CLOSE_UP_PADDING)
-            padded = cv2.copyMakeBorder(
+            offset = int(max(height, width) * CLOSE_UP_PADDING)
+            searched = cv2.copyMakeBorder(
                 image, offset, offset, offset, offset, cv2.BORDER_CONSTANT, value=(0, 0, 0)
             )
-            boxes, keypoints = self.detector.detect(padded, max_num=0)
-            image = padded
+            boxes, keypoints = self.detector.detect(searched, max_num=0)
         if len(boxes) == 0:
             return []
-        embeddings = self.embed(image, keypoints)
-        height, width = image.shape[0] - 2 * offset, image.shape[1] - 2 * offset
+        embeddings = self.embed(searched, keypoints)
         faces = [
             Face(
                 bounding_box=_clip_box(box[:4] - offset, width, height),
@@ -127,14 +134,18 @@ class FaceEngine:
         ]
         return sorted(faces, key=lambda face: face.confidence, reverse=True)
 
-    def embed(
-        self, image: NDArray[np.uint8], keypoints: NDArray[np.float32]
-    ) -> NDArray[np.float32]:
+    def embed(self, image: NDArray[Any], keypoints: NDArray[np.float32]) -> NDArray[np.float32]:
         """Aligned 112x112 crops of every face through the recognizer in one call, L2-normed."""
         from insightface.utils import face_align
 
         size = self.recognizer.input_size[0]
-        crops = [face_align.norm_crop(image, landmark=points, image_size=size) for points in keypoints]
+        with warnings.catch_warnings():
+            # insightface calls a scikit-image API that warns of its deprecation.
+            warnings.simplefilter("ignore", FutureWarning)
+            crops = [
+                face_align.norm_crop(image, landmark=points, image_size=size)
+                for points in keypoints
+            ]
         features = np.asarray(self.recognizer.get_feat(crops), dtype=np.float32)
         norms = np.linalg.norm(features, axis=1, keepdims=True)
         normed: NDArray[np.float32] = features / np.maximum(norms, 1e-12)

@@ -15,7 +15,11 @@ def detect_faces(image: LoadedImage) -> list[Face]:
     faces = engine.detect(image.pixels)
     get_run_logger().info(
         "%d face(s) in %s (%dx%d) with %s: confidences %s",
-        len(faces), image.path, image.width, image.height, engine.model_id,
+        len(faces),
+        image.path,
+        image.width,
+        image.height,
+        engine.model_id,
         [round(face.confidence, 3) for face in faces],
     )
     return faces

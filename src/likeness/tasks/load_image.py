@@ -10,8 +10,15 @@ from likeness.face.image_loading import LoadedImage, load_image
 from likeness.tasks.retry import retry_on_transient
 
 
-@task(name="load_image", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1,
-      retry_condition_fn=retry_on_transient)
+@task(
+    name="load_image",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=1,
+    retry_condition_fn=retry_on_transient,
+)
 def load_source_image(path: str) -> LoadedImage:
     settings = get_settings()
-    return load_image(path, max_pixels=settings.max_image_pixels, max_bytes=settings.max_image_bytes)
+    return load_image(
+        path, max_pixels=settings.max_image_pixels, max_bytes=settings.max_image_bytes
+    )

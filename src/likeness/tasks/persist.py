@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
-from prefect import get_run_logger, task
+from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from likeness.db import repository
@@ -15,12 +17,20 @@ from likeness.face.engine import Face
 from likeness.tasks.resolve_primary import Outcome
 from likeness.tasks.retry import DATABASE_RETRY_DELAYS, retry_on_transient
 
-DATABASE_TASK = {
-    "cache_policy": NO_CACHE,
-    "retries": len(DATABASE_RETRY_DELAYS),
-    "retry_delay_seconds": DATABASE_RETRY_DELAYS,
-    "retry_condition_fn": retry_on_transient,
-}
+
+def database_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """A task that writes to the database: retried on transient errors only."""
+    return task(
+        name=name,
+        cache_policy=NO_CACHE,
+        retries=len(DATABASE_RETRY_DELAYS),
+        retry_delay_seconds=DATABASE_RETRY_DELAYS,
+        retry_condition_fn=retry_on_transient,
+    )
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class NoSourceImage(ValueError):
@@ -34,7 +44,7 @@ class ExtractionJob:
     confidence_threshold: float
 
 
-@task(name="begin_extraction", **DATABASE_TASK)  # type: ignore[call-overload]
+@database_task("begin_extraction")
 def begin_extraction(character_id: int) -> ExtractionJob:
     """Mark the character ``extracting`` and read what the extraction needs."""
     with transaction() as session:
@@ -48,7 +58,7 @@ def begin_extraction(character_id: int) -> ExtractionJob:
         return ExtractionJob(character_id, character.source_image_path, threshold)
 
 
-@task(name="persist_faces", **DATABASE_TASK)  # type: ignore[call-overload]
+@database_task("persist_faces")
 def persist_faces(
     character_id: int, faces: list[Face], outcome: Outcome, model_id: str
 ) -> PublishedEvent:
@@ -77,12 +87,18 @@ def persist_faces(
                 session, character_id=character_id, status=outcome.status, error=outcome.error
             )
         payload = outcome_payload(
-            character_id=character_id, status=outcome.status, model_id=model_id,
-            face_count=len(rows), confidence=confidence, error=outcome.error,
+            character_id=character_id,
+            status=outcome.status,
+            model_id=model_id,
+            face_count=len(rows),
+            confidence=confidence,
+            error=outcome.error,
         )
         event = repository.add_outbox_event(
-            session, event_type=EVENT_FOR_STATUS[outcome.status],
-            character_id=character_id, payload=payload,
+            session,
+            event_type=EVENT_FOR_STATUS[outcome.status],
+            character_id=character_id,
+            payload=payload,
         )
         get_run_logger().info(
             "character %d: %s, %d face(s) stored", character_id, outcome.status, len(rows)
@@ -90,7 +106,7 @@ def persist_faces(
         return PublishedEvent(event.id, event.event_type, character_id, payload)
 
 
-@task(name="record_failure", **DATABASE_TASK)  # type: ignore[call-overload]
+@database_task("record_failure")
 def record_failure(character_id: int, reason: str) -> PublishedEvent:
     """Status ``failed`` with the reason; embedding and faces stay as they were."""
     with transaction() as session:
@@ -99,12 +115,17 @@ def record_failure(character_id: int, reason: str) -> PublishedEvent:
             session, character_id=character_id, status=Status.FAILED, error=reason
         )
         payload = outcome_payload(
-            character_id=character_id, status=Status.FAILED, model_id=None, face_count=0,
+            character_id=character_id,
+            status=Status.FAILED,
+            model_id=None,
+            face_count=0,
             error=reason,
         )
         event = repository.add_outbox_event(
-            session, event_type=EVENT_FOR_STATUS[Status.FAILED],
-            character_id=character_id, payload=payload,
+            session,
+            event_type=EVENT_FOR_STATUS[Status.FAILED],
+            character_id=character_id,
+            payload=payload,
         )
         get_run_logger().warning("character %d failed: %s", character_id, reason)
         return PublishedEvent(event.id, event.event_type, character_id, payload)

@@ -13,7 +13,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 # Retry delays in seconds for tasks that touch the database.
-DATABASE_RETRY_DELAYS = [1, 2, 4]
+DATABASE_RETRY_DELAYS: list[float] = [1, 2, 4]
 
 
 def is_transient(error: BaseException | None) -> bool:

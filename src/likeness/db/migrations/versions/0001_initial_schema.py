@@ -30,10 +30,12 @@ TABLES_WITH_UPDATED_AT = ["projects", "studio_settings", "characters", "quality_
 
 def _timestamps() -> list[sa.Column[object]]:
     return [
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
-                  nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
-                  nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
     ]
 
 
@@ -61,11 +63,13 @@ def upgrade() -> None:
         "studio_settings",
         sa.Column("id", sa.SmallInteger, primary_key=True),
         sa.Column("confidence_threshold", sa.Double, nullable=False, server_default="0.7"),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
-                  nullable=False),
+        sa.Column(
+            "updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
         sa.CheckConstraint("id = 1", name="studio_settings_single_row"),
-        sa.CheckConstraint("confidence_threshold BETWEEN 0 AND 1",
-                           name="studio_settings_threshold_range"),
+        sa.CheckConstraint(
+            "confidence_threshold BETWEEN 0 AND 1", name="studio_settings_threshold_range"
+        ),
     )
     op.bulk_insert(studio, [{"id": 1, "confidence_threshold": 0.7}])
 
@@ -75,22 +79,30 @@ def upgrade() -> None:
         sa.Column("name", sa.String(200), nullable=False, unique=True),
         sa.Column("confidence_threshold", sa.Double, nullable=True),
         *_timestamps(),
-        sa.CheckConstraint("confidence_threshold BETWEEN 0 AND 1",
-                           name="projects_threshold_range"),
+        sa.CheckConstraint("confidence_threshold BETWEEN 0 AND 1", name="projects_threshold_range"),
     )
 
     op.create_table(
         "characters",
         sa.Column("id", sa.BigInteger, primary_key=True),  # BIGSERIAL
-        sa.Column("project_id", sa.BigInteger,
-                  sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "project_id",
+            sa.BigInteger,
+            sa.ForeignKey("projects.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("source_image_path", sa.Text, nullable=True),
         sa.Column("face_embedding", Vector(512), nullable=True),
         sa.Column("face_detection_confidence", sa.Double, nullable=True),
         sa.Column("face_bounding_box", JSONB, nullable=True),
-        sa.Column("embedding_status_id", sa.SmallInteger,
-                  sa.ForeignKey("embedding_statuses.id"), nullable=False, server_default="1"),
+        sa.Column(
+            "embedding_status_id",
+            sa.SmallInteger,
+            sa.ForeignKey("embedding_statuses.id"),
+            nullable=False,
+            server_default="1",
+        ),
         sa.Column("embedding_extracted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("embedding_model", sa.String(100), nullable=True),
         sa.Column("embedding_error", sa.Text, nullable=True),
@@ -99,15 +111,22 @@ def upgrade() -> None:
     op.create_index("ix_characters_project_id", "characters", ["project_id"])
     op.create_index("ix_characters_embedding_status_id", "characters", ["embedding_status_id"])
     op.create_index(
-        "ix_characters_face_embedding_hnsw", "characters", ["face_embedding"],
-        postgresql_using="hnsw", postgresql_ops={"face_embedding": "vector_cosine_ops"},
+        "ix_characters_face_embedding_hnsw",
+        "characters",
+        ["face_embedding"],
+        postgresql_using="hnsw",
+        postgresql_ops={"face_embedding": "vector_cosine_ops"},
     )
 
     op.create_table(
         "detected_faces",
         sa.Column("id", sa.BigInteger, primary_key=True),  # BIGSERIAL
-        sa.Column("character_id", sa.BigInteger,
-                  sa.ForeignKey("characters.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "character_id",
+            sa.BigInteger,
+            sa.ForeignKey("characters.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("face_index", sa.Integer, nullable=False),
         sa.Column("bounding_box", JSONB, nullable=False),
         sa.Column("confidence", sa.Double, nullable=False),
@@ -115,38 +134,51 @@ def upgrade() -> None:
         sa.Column("embedding", Vector(512), nullable=False),
         sa.Column("embedding_model", sa.String(100), nullable=False),
         sa.Column("is_primary", sa.Boolean, nullable=False, server_default=sa.false()),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
-                  nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
         sa.UniqueConstraint("character_id", "face_index", name="uq_detected_faces_index"),
     )
     op.create_index("ix_detected_faces_character_id", "detected_faces", ["character_id"])
     # At most one primary face per character, enforced by the database.
     op.create_index(
-        "uq_detected_faces_one_primary", "detected_faces", ["character_id"], unique=True,
+        "uq_detected_faces_one_primary",
+        "detected_faces",
+        ["character_id"],
+        unique=True,
         postgresql_where=sa.text("is_primary"),
     )
 
     op.create_table(
         "embedding_history",
         sa.Column("id", sa.BigInteger, primary_key=True),  # BIGSERIAL
-        sa.Column("character_id", sa.BigInteger,
-                  sa.ForeignKey("characters.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "character_id",
+            sa.BigInteger,
+            sa.ForeignKey("characters.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("face_embedding", Vector(512), nullable=True),
         sa.Column("face_detection_confidence", sa.Double, nullable=True),
         sa.Column("face_bounding_box", JSONB, nullable=True),
         sa.Column("embedding_model", sa.String(100), nullable=True),
         sa.Column("source_image_path", sa.Text, nullable=True),
         sa.Column("drift_similarity", sa.Double, nullable=True),
-        sa.Column("replaced_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
-                  nullable=False),
+        sa.Column(
+            "replaced_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
     )
     op.create_index("ix_embedding_history_character_id", "embedding_history", ["character_id"])
 
     op.create_table(
         "quality_scores",
         sa.Column("id", sa.BigInteger, primary_key=True),  # BIGSERIAL
-        sa.Column("character_id", sa.BigInteger,
-                  sa.ForeignKey("characters.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "character_id",
+            sa.BigInteger,
+            sa.ForeignKey("characters.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("metric", sa.String(100), nullable=False),
         sa.Column("score", sa.Double, nullable=False),
         sa.Column("is_stale", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -161,8 +193,9 @@ def upgrade() -> None:
         sa.Column("event_type", sa.String(64), nullable=False),
         sa.Column("character_id", sa.BigInteger, nullable=True),
         sa.Column("payload", JSONB, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
-                  nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
     )
     op.create_index("ix_outbox_events_character_id", "outbox_events", ["character_id"])
 
@@ -174,7 +207,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ["outbox_events", "quality_scores", "embedding_history", "detected_faces",
-                  "characters", "projects", "studio_settings", "embedding_statuses"]:
+    for table in [
+        "outbox_events",
+        "quality_scores",
+        "embedding_history",
+        "detected_faces",
+        "characters",
+        "projects",
+        "studio_settings",
+        "embedding_statuses",
+    ]:
         op.drop_table(table)
     op.execute("DROP FUNCTION IF EXISTS trigger_set_updated_at()")

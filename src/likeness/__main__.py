@@ -1,0 +1,3 @@
+from likeness.cli import app
+
+app(prog_name="likeness")

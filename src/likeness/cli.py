@@ -1,0 +1,214 @@
+"""The ``likeness`` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from likeness.config import get_settings
+
+app = typer.Typer(help="Face identity embeddings for studio characters.", no_args_is_help=True)
+db_app = typer.Typer(help="Database: migrations, URL, embedded server.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+errors = Console(stderr=True)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Prefect keeps its own state (ephemeral server database) in the likeness data
+    # directory unless the operator points it elsewhere.
+    os.environ.setdefault("PREFECT_HOME", str(get_settings().home / "prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Run logs still reach the Prefect UI; the terminal shows warnings and the progress bar.
+    os.environ.setdefault(
+        "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO" if verbose else "WARNING"
+    )
+
+
+def _face_json(face: Any) -> dict[str, Any]:
+    return {
+        "bounding_box": face.bounding_box.as_dict(),
+        "confidence": round(face.confidence, 6),
+        "embedding": [float(value) for value in face.embedding],
+    }
+
+
+@app.command()
+def extract(paths: Annotated[list[Path], typer.Argument(help="Image files.")]) -> None:
+    """Detect and embed faces in images (stateless; prints JSON, one object per image)."""
+    from likeness.face.engine import get_engine
+    from likeness.face.errors import ImageError
+    from likeness.face.image_loading import load_image
+
+    settings = get_settings()
+    engine = get_engine(settings)
+    failed = False
+    for path in paths:
+        result: dict[str, Any]
+        try:
+            image = load_image(
+                path, max_pixels=settings.max_image_pixels, max_bytes=settings.max_image_bytes
+            )
+            faces = engine.detect(image.pixels)
+            result = {"faces": [_face_json(face) for face in faces], "count": len(faces)}
+        except ImageError as error:
+            failed = True
+            result = {"error": {"code": error.code, "message": error.message}}
+        if len(paths) > 1:
+            result = {"image": str(path), **result}
+        typer.echo(json.dumps(result))
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command(name="import")
+def import_(
+    paths: Annotated[list[Path], typer.Argument(help="Image files or directories.")],
+    project: Annotated[str, typer.Option(help="Project the characters belong to.")] = "default",
+) -> None:
+    """Create one character per image (copied into the storage root), status pending."""
+    from likeness.importing import expand_image_paths, import_images
+
+    try:
+        images = expand_image_paths(paths)
+    except FileNotFoundError as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+    ids = import_images(images, project=project, storage_root=get_settings().resolved_storage_root)
+    console.print(f"imported {len(ids)} character(s) into project {project!r}: ids {ids}")
+
+
+@app.command()
+def backfill(
+    scope: Annotated[str, typer.Option(help="missing | failed | stale | all")] = "missing",
+    project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
+) -> None:
+    """Run the extraction flow over every character in the scope, with a progress bar."""
+    from likeness.db import repository
+    from likeness.db.session import transaction
+    from likeness.flows.extract import extract_character_embedding
+
+    try:
+        chosen = repository.Scope(scope)
+    except ValueError as error:
+        errors.print(f"[red]unknown scope {scope!r}: use missing, failed, stale or all[/red]")
+        raise typer.Exit(2) from error
+    with transaction() as session:
+        ids = repository.characters_in_scope(
+            session, scope=chosen, model_id=get_settings().model_pack, project=project
+        )
+    outcomes: dict[str, int] = {}
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=errors) as progress:
+        bar = progress.add_task(f"extracting ({chosen})", total=len(ids))
+        for character_id in ids:
+            try:
+                status = extract_character_embedding(character_id)
+            except Exception as error:  # the flow already marked the character failed
+                status = "failed"
+                errors.print(f"character {character_id}: {error}")
+            outcomes[status] = outcomes.get(status, 0) + 1
+            progress.advance(bar)
+    summary = ", ".join(f"{count} {status}" for status, count in sorted(outcomes.items()))
+    console.print(f"backfill {chosen}: {len(ids)} character(s) — {summary or 'nothing to do'}")
+
+
+@app.command()
+def status() -> None:
+    """A table of characters with status, confidence and face count."""
+    from likeness.db import repository
+    from likeness.db.session import transaction
+
+    with transaction() as session:
+        rows = repository.character_overview(session)
+    table = Table("id", "name", "project", "status", "confidence", "faces", "model", "error")
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            row.name,
+            row.project,
+            row.status.value,
+            f"{row.confidence:.3f}" if row.confidence is not None else "",
+            str(row.face_count),
+            row.model or "",
+            row.error or "",
+        )
+    # Piped output is read by scripts: no wrapping to a guessed 80-column terminal.
+    (console if console.is_terminal else Console(width=240)).print(table)
+
+
+@app.command()
+def demo(
+    project: Annotated[str, typer.Option(help="Project for the sample characters.")] = "demo",
+) -> None:
+    """Migrate, import the sample photos (once), extract them through Prefect, show the table."""
+    from likeness.db import migrate
+    from likeness.db.repository import character_overview
+    from likeness.db.session import transaction
+    from likeness.importing import import_images
+    from likeness.samples import demo_images
+
+    settings = get_settings()
+    migrate.upgrade()
+    with transaction() as session:
+        already = any(row.project == project for row in character_overview(session))
+    if not already:
+        photos = demo_images(settings.home / "demo-inputs")
+        import_images(photos, project=project, storage_root=settings.resolved_storage_root)
+        console.print(f"imported {len(photos)} sample images into project {project!r}")
+    backfill(scope="missing", project=project)
+    status()
+    console.print(f"data directory: {settings.home}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply the migrations (creates the embedded server on first use)."""
+    from likeness.db import migrate
+
+    migrate.upgrade(revision=revision)
+    console.print(f"database at revision {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = "base") -> None:
+    """Revert the migrations down to REVISION (default: everything)."""
+    from likeness.db import migrate
+
+    migrate.downgrade(revision=revision)
+    console.print(f"database at revision {revision}")
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL in use."""
+    from likeness.db.session import database_url
+
+    typer.echo(database_url())
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL server, if it runs."""
+    from likeness.db.embedded import stop_embedded_postgres
+
+    stopped = stop_embedded_postgres(get_settings().postgres_dir)
+    console.print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL not running")

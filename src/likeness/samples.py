@@ -1,0 +1,72 @@
+"""The real photos that ship inside installed wheels, used by the demo, tests and bench."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from likeness.face.model_pack import vectron_model_dir
+
+# Boxes (x, y, width, height) in players.jpg: Yao Ming's face, and a small face SCRFD
+# finds with confidence about 0.67 (below the 0.7 default threshold).
+YAO_MING_IN_PLAYERS = (721, 142, 44, 50)
+LOW_CONFIDENCE_FACE_IN_PLAYERS = (179, 267, 22, 28)
+
+
+def insightface_images_dir() -> Path:
+    spec = importlib.util.find_spec("insightface")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("insightface is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "images"
+
+
+def sample_photos() -> dict[str, Path]:
+    """Name -> path: t1 (6 faces), Tom_Hanks_54745 (112x112 close-up, 1 face),
+    yaoming (1), gdp (5), players (22, several below the 0.7 threshold)."""
+    insightface_dir, vectron_dir = insightface_images_dir(), vectron_model_dir()
+    return {
+        "t1.jpg": insightface_dir / "t1.jpg",
+        "Tom_Hanks_54745.png": insightface_dir / "Tom_Hanks_54745.png",
+        "yaoming.jpg": vectron_dir / "yaoming.jpg",
+        "gdp.jpg": vectron_dir / "gdp.jpg",
+        "players.jpg": vectron_dir / "players.jpg",
+    }
+
+
+def crop_square(source: Path, box: tuple[int, int, int, int], scale: float, target: Path) -> Path:
+    """Write a square crop centred on ``box``, ``scale`` times its longer side each way."""
+    image = cv2.imread(str(source))
+    if image is None:
+        raise FileNotFoundError(f"cannot read {source}")
+    x, y, w, h = box
+    cx, cy, r = x + w / 2, y + h / 2, max(w, h) * scale
+    top, left = int(max(0, cy - r)), int(max(0, cx - r))
+    cv2.imwrite(str(target), image[top : int(cy + r), left : int(cx + r)])
+    return target
+
+
+def blank_image(target: Path) -> Path:
+    cv2.imwrite(str(target), np.full((480, 640, 3), 255, dtype=np.uint8))
+    return target
+
+
+def truncated_jpeg(target: Path) -> Path:
+    data = sample_photos()["yaoming.jpg"].read_bytes()
+    target.write_bytes(data[: len(data) // 3])
+    return target
+
+
+def demo_images(folder: Path) -> list[Path]:
+    """The sample photos plus generated cases, so the demo shows every status."""
+    folder.mkdir(parents=True, exist_ok=True)
+    players = sample_photos()["players.jpg"]
+    return [
+        *sample_photos().values(),
+        crop_square(players, YAO_MING_IN_PLAYERS, 1.0, folder / "yao_ming_in_players.png"),
+        crop_square(players, LOW_CONFIDENCE_FACE_IN_PLAYERS, 1.0, folder / "small_face.png"),
+        blank_image(folder / "blank.png"),
+        truncated_jpeg(folder / "corrupt.jpg"),
+    ]

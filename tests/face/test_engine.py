@@ -1,0 +1,110 @@
+"""The face engine on the real buffalo_s models and real photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from likeness.face.engine import FaceEngine, get_engine
+from likeness.face.image_loading import load_image
+from tests.images import (
+    LOW_CONFIDENCE_FACE_IN_PLAYERS,
+    YAO_MING_IN_PLAYERS,
+    crop_square,
+    photo,
+)
+
+LIMITS = {"max_pixels": 40_000_000, "max_bytes": 30 * 1024 * 1024}
+
+
+def detect(engine: FaceEngine, path: Path) -> list:  # type: ignore[type-arg]
+    return engine.detect(load_image(path, **LIMITS).pixels)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected_faces"),
+    [
+        ("t1.jpg", 6),  # group photo
+        ("yaoming.jpg", 1),  # portrait
+        ("gdp.jpg", 5),
+        ("players.jpg", 22),  # team photo, several small faces below 0.7
+        ("Tom_Hanks_54745.png", 1),  # 112x112 close-up: found only on the padded pass
+    ],
+)
+def test_every_face_is_found_with_a_normed_embedding_inside_the_image(
+    face_engine: FaceEngine, name: str, expected_faces: int
+) -> None:
+    image = load_image(photo(name), **LIMITS)
+    faces = face_engine.detect(image.pixels)
+
+    assert len(faces) == expected_faces
+    for face in faces:
+        assert face.embedding.shape == (512,)
+        assert abs(float(np.linalg.norm(face.embedding)) - 1.0) < 1e-3
+        assert 0.0 < face.confidence <= 1.0
+        box = face.bounding_box
+        assert box.x >= 0 and box.y >= 0 and box.width > 0 and box.height > 0
+        assert box.x + box.width <= image.width and box.y + box.height <= image.height
+        assert len(face.landmarks) == 5
+    assert [f.confidence for f in faces] == sorted((f.confidence for f in faces), reverse=True)
+
+
+def test_same_person_is_far_more_similar_than_different_people(
+    face_engine: FaceEngine, tmp_path: Path
+) -> None:
+    yao = detect(face_engine, photo("yaoming.jpg"))[0].embedding
+    yao_in_players = detect(
+        face_engine, crop_square(photo("players.jpg"), YAO_MING_IN_PLAYERS, 1.0, tmp_path / "y.png")
+    )[0].embedding
+    others = [face.embedding for face in detect(face_engine, photo("t1.jpg"))]
+    others += [face.embedding for face in detect(face_engine, photo("gdp.jpg"))]
+
+    same_person = float(yao @ yao_in_players)
+    different_people = max(float(yao @ other) for other in others)
+    assert same_person > 0.45
+    assert different_people < 0.25
+    assert same_person - different_people > 0.3
+
+
+def test_team_photo_contains_yao_ming_as_the_most_similar_face(face_engine: FaceEngine) -> None:
+    yao = detect(face_engine, photo("yaoming.jpg"))[0].embedding
+    players = detect(face_engine, photo("players.jpg"))
+    best = max(players, key=lambda face: float(face.embedding @ yao))
+    x, y, _, _ = YAO_MING_IN_PLAYERS
+    assert abs(best.bounding_box.x - x) <= 3 and abs(best.bounding_box.y - y) <= 3
+
+
+def test_small_blurred_face_has_low_confidence(face_engine: FaceEngine, tmp_path: Path) -> None:
+    crop = crop_square(
+        photo("players.jpg"), LOW_CONFIDENCE_FACE_IN_PLAYERS, 1.0, tmp_path / "l.png"
+    )
+    faces = detect(face_engine, crop)
+    assert len(faces) == 1
+    assert 0.5 <= faces[0].confidence < 0.7
+
+
+def test_engine_is_loaded_once_per_process(face_engine: FaceEngine) -> None:
+    assert get_engine() is face_engine
+    assert face_engine.providers[0] == "CPUExecutionProvider"
+    assert face_engine.model_id == "buffalo_s"
+
+
+def test_exif_rotated_portrait_is_detected_upright(face_engine: FaceEngine, tmp_path: Path) -> None:
+    from PIL import Image
+
+    upright = Image.open(photo("yaoming.jpg"))
+    rotated_path = tmp_path / "rotated.jpg"
+    # Pixels stored rotated, with EXIF orientation 6 telling viewers to rotate them back.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    upright.transpose(Image.Transpose.ROTATE_90).save(rotated_path, exif=exif)
+
+    image = load_image(rotated_path, **LIMITS)
+    faces = face_engine.detect(image.pixels)
+
+    assert (image.width, image.height) == upright.size
+    assert len(faces) == 1
+    reference = detect(face_engine, photo("yaoming.jpg"))[0]
+    assert float(faces[0].embedding @ reference.embedding) > 0.8

@@ -1,0 +1,63 @@
+"""Rows the tests start from, written through the repository like the app does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from likeness.db import repository
+from likeness.db.models import Character, DetectedFace, OutboxEvent
+from likeness.db.session import transaction
+
+
+def new_character(
+    image: Path | None,
+    *,
+    project: str = "test",
+    name: str = "character",
+    threshold: float | None = None,
+) -> int:
+    with transaction() as session:
+        project_row = repository.get_or_create_project(session, name=project)
+        if threshold is not None:
+            project_row.confidence_threshold = threshold
+        character = repository.create_character(
+            session,
+            project_id=project_row.id,
+            name=name,
+            source_image_path=str(image) if image else None,
+        )
+        return character.id
+
+
+def load_character(character_id: int) -> Character:
+    with transaction() as session:
+        return repository.get_character(session, character_id=character_id)
+
+
+def faces_of(character_id: int) -> list[DetectedFace]:
+    with transaction() as session:
+        return list(
+            session.scalars(
+                select(DetectedFace)
+                .where(DetectedFace.character_id == character_id)
+                .order_by(DetectedFace.face_index)
+            )
+        )
+
+
+def events_of(character_id: int) -> list[OutboxEvent]:
+    with transaction() as session:
+        return list(
+            session.scalars(
+                select(OutboxEvent)
+                .where(OutboxEvent.character_id == character_id)
+                .order_by(OutboxEvent.id)
+            )
+        )
+
+
+def count_faces() -> int:
+    with transaction() as session:
+        return int(session.scalar(select(func.count(DetectedFace.id))) or 0)

@@ -1,0 +1,120 @@
+"""The ``likeness`` command as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from likeness.cli import app
+from likeness.db.models import Status
+from tests import images
+from tests.factories import load_character
+
+runner = CliRunner()
+
+
+def extract_process(*paths: Path) -> subprocess.CompletedProcess[str]:
+    """A separate process, so stdout holds exactly what the command prints."""
+    return subprocess.run(
+        [sys.executable, "-m", "likeness", "extract", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_extract_prints_every_face_with_a_normed_512_float_embedding() -> None:
+    result = extract_process(images.photo("t1.jpg"))
+
+    assert result.returncode == 0, result.stderr
+    output = json.loads(result.stdout)  # the whole of stdout is one JSON document
+    assert output["count"] == 6 and len(output["faces"]) == 6
+    for face in output["faces"]:
+        embedding = np.asarray(face["embedding"])
+        assert embedding.shape == (512,)
+        assert abs(float(np.linalg.norm(embedding)) - 1) < 1e-3
+        assert 0 < face["confidence"] <= 1
+        box = face["bounding_box"]
+        assert box["x"] >= 0 and box["y"] >= 0
+        assert box["x"] + box["width"] <= 1280 and box["y"] + box["height"] <= 886
+
+
+def test_extract_of_several_images_prints_one_line_each_and_fails_on_a_bad_one(
+    tmp_path: Path,
+) -> None:
+    corrupt = images.truncated_jpeg(tmp_path / "corrupt.jpg")
+    missing = tmp_path / "missing.jpg"
+
+    result = extract_process(images.photo("yaoming.jpg"), corrupt, missing)
+
+    assert result.returncode != 0
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["image"] for line in lines] == [
+        str(images.photo("yaoming.jpg")),
+        str(corrupt),
+        str(missing),
+    ]
+    assert lines[0]["count"] == 1
+    assert lines[1]["error"]["code"] == "image_corrupt"
+    assert lines[2]["error"] == {"code": "image_missing", "message": f"image not found: {missing}"}
+
+
+def test_extract_of_a_single_missing_image_prints_the_error_json(tmp_path: Path) -> None:
+    result = extract_process(tmp_path / "missing.jpg")
+    assert result.returncode != 0
+    assert json.loads(result.stdout)["error"]["code"] == "image_missing"
+
+
+@pytest.mark.usefixtures("prefect_server", "face_engine")
+def test_import_backfill_status_end_to_end(tmp_path: Path) -> None:
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    shutil.copy(images.photo("yaoming.jpg"), folder / "yao.jpg")
+    shutil.copy(images.photo("t1.jpg"), folder / "group.jpg")
+    images.blank_image(folder / "blank.png")
+    (folder / "readme.txt").write_text("not imported: not an image extension")
+
+    imported = runner.invoke(app, ["import", str(folder), "--project", "demo"])
+    assert imported.exit_code == 0, imported.output
+    assert "imported 3 character(s)" in imported.output
+
+    backfill = runner.invoke(app, ["backfill", "--scope", "missing"])
+    assert backfill.exit_code == 0, backfill.output
+    assert "3 character(s)" in backfill.output
+
+    statuses = {load_character(i).name: load_character(i).status for i in (1, 2, 3)}
+    assert statuses == {
+        "blank": Status.FAILED,
+        "group": Status.MULTI_FACE_PENDING,
+        "yao": Status.COMPLETED,
+    }
+    # Stored under the storage root, not referencing the uploaded file.
+    assert str(tmp_path / "uploads") not in (load_character(1).source_image_path or "")
+
+    again = runner.invoke(app, ["backfill", "--scope", "missing"])
+    assert "nothing to do" in again.output  # nothing pending is left
+
+    table = runner.invoke(app, ["status"])
+    assert table.exit_code == 0
+    for expected in ("yao", "completed", "multi_face_pending", "no face detected"):
+        assert expected in table.output
+
+
+def test_unknown_backfill_scope_is_refused() -> None:
+    result = runner.invoke(app, ["backfill", "--scope", "everything"])
+    assert result.exit_code == 2
+    assert "unknown scope" in result.output
+
+
+def test_import_of_a_missing_path_is_refused(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["import", str(tmp_path / "nothing")])
+    assert result.exit_code == 2
+    assert "no such file or directory" in result.output
