@@ -14,6 +14,7 @@ from likeness.samples import (
     YAO_MING_IN_PLAYERS,
     blank_image,
     crop_square,
+    sample_photos,
     truncated_jpeg,
 )
 
@@ -24,6 +25,10 @@ __all__ = [
     "crop_square",
     "truncated_jpeg",
 ]
+
+
+def photo(name: str) -> Path:
+    return sample_photos()[name]
 
 
 def noise_image(target: Path) -> Path:
