@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -177,6 +179,106 @@ def demo(
     backfill(scope="missing", project=project)
     status()
     console.print(f"data directory: {settings.home}")
+
+
+@app.command()
+def deploy() -> None:
+    """Create work pool "gpu" and register the deployments of deployments/prefect.yaml."""
+    from likeness.deploy import register_deployments
+
+    for name in register_deployments():
+        console.print(f"deployment {name} on work pool gpu")
+
+
+@app.command()
+def worker() -> None:
+    """Start a Prefect process worker on work pool "gpu" (uses PREFECT_API_URL)."""
+    from likeness.deployment_names import WORK_POOL
+
+    os.execv(
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "worker",
+            "start",
+            "--pool",
+            WORK_POOL,
+            "--type",
+            "process",
+        ],
+    )
+
+
+@app.command()
+def up(
+    demo: Annotated[bool, typer.Option(help="Import the sample photos and extract them.")] = False,
+) -> None:
+    """The whole local stack: PostgreSQL, Prefect server + UI, work pool, worker, API + UI.
+
+    Ctrl-C stops everything.
+    """
+    from likeness.db import migrate
+    from likeness.db.session import database_url
+    from likeness.stack import prefect_env, running, start_prefect_server, start_worker
+
+    settings = get_settings()
+    url = database_url(settings)
+    migrate.upgrade(url)
+    env = prefect_env(settings, url)
+    os.environ.update(env)  # before Prefect is imported: this process uses the same server
+    logs = settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    processes: list[subprocess.Popen[bytes]] = []
+    with running(processes):
+        console.print("starting Prefect server…")
+        processes.append(start_prefect_server(settings, env, logs / "prefect-server.log"))
+        deploy()
+        processes.append(start_worker(env, logs / "worker.log"))
+        if demo:
+            queue_demo(settings)
+        if not settings.api_token:
+            errors.print("[yellow]warning: LIKENESS_API_TOKEN is not set[/yellow]")
+        base = f"http://{settings.api_host}"
+        console.print(
+            f"\n  likeness UI   {base}:{settings.api_port}/\n"
+            f"  API docs      {base}:{settings.api_port}/docs\n"
+            f"  Prefect UI    {base}:{settings.prefect_port}/runs\n"
+            f"  logs          {logs}\n\nCtrl-C stops everything.\n"
+        )
+        import uvicorn
+
+        from likeness.api.app import create_app
+
+        uvicorn.run(
+            create_app(), host=settings.api_host, port=settings.api_port, log_level="warning"
+        )
+    console.print("stopped")
+
+
+def queue_demo(settings: Any, project: str = "demo") -> None:
+    """Import the sample photos once and queue an extraction run for each pending one."""
+    from likeness.db import repository
+    from likeness.db.models import Status
+    from likeness.db.session import transaction
+    from likeness.importing import import_images
+    from likeness.orchestration import start_extraction
+    from likeness.samples import demo_images
+
+    with transaction() as session:
+        known = {row.project for row in repository.character_overview(session)}
+    if project not in known:
+        import_images(
+            demo_images(settings.home / "demo-inputs"),
+            project=project,
+            storage_root=settings.resolved_storage_root,
+        )
+    with transaction() as session:
+        pending = repository.list_characters(session, status=Status.PENDING)
+    for character in pending:
+        start_extraction(character.id, idempotency_key=f"demo-{character.id}")
+    console.print(f"queued {len(pending)} sample extraction(s) on work pool gpu")
 
 
 @db_app.command("upgrade")

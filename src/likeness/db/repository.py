@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from likeness.db.models import (
@@ -24,6 +26,7 @@ from likeness.db.models import (
     Project,
     Status,
     StudioSettings,
+    WebhookDelivery,
 )
 from likeness.face.engine import Face
 
@@ -32,6 +35,17 @@ EVENT_CHANNEL = "likeness_events"
 
 class NotFound(LookupError):
     """A character, project or face that does not exist (or belongs to another character)."""
+
+
+class NoSourceImage(ValueError):
+    """The character has no source image to extract from."""
+
+
+class Conflict(RuntimeError):
+    """The character's state does not allow the change (e.g. extraction already running)."""
+
+
+IN_PROGRESS = (STATUS_IDS[Status.PENDING], STATUS_IDS[Status.EXTRACTING])
 
 
 def get_or_create_project(session: Session, *, name: str) -> Project:
@@ -60,6 +74,24 @@ def get_character(session: Session, *, character_id: int, lock: bool = False) ->
     if character is None:
         raise NotFound(f"character {character_id} not found")
     return character
+
+
+def list_characters(
+    session: Session, *, project_id: int | None = None, status: Status | None = None
+) -> list[Character]:
+    query = select(Character).order_by(Character.id)
+    if project_id is not None:
+        query = query.where(Character.project_id == project_id)
+    if status is not None:
+        query = query.where(Character.embedding_status_id == STATUS_IDS[status])
+    return list(session.scalars(query))
+
+
+def project_name(session: Session, *, project_id: int) -> str:
+    name = session.scalar(select(Project.name).where(Project.id == project_id))
+    if name is None:
+        raise NotFound(f"project {project_id} not found")
+    return name
 
 
 def effective_confidence_threshold(session: Session, *, project_id: int) -> float:
@@ -160,9 +192,44 @@ def make_primary(session: Session, *, face: DetectedFace, threshold: float) -> S
     return status
 
 
+def request_extraction(
+    session: Session, *, character_id: int, source_image_path: str | None = None
+) -> Character:
+    """Move the character to ``pending`` (optionally with a new source image).
+
+    Refused with :class:`Conflict` while an extraction is pending or running, so two
+    concurrent triggers cannot both start one: the row lock serialises them.
+    """
+    character = get_character(session, character_id=character_id, lock=True)
+    if character.embedding_status_id in IN_PROGRESS:
+        raise Conflict(f"extraction of character {character_id} is already {character.status}")
+    if source_image_path is not None:
+        character.source_image_path = source_image_path
+    if not character.source_image_path:
+        raise NoSourceImage(f"character {character_id} has no source image")
+    character.embedding_status_id = STATUS_IDS[Status.PENDING]
+    character.embedding_error = None
+    session.flush()
+    session.refresh(character)  # updated_at, set by the trigger
+    return character
+
+
+def faces_of_character(session: Session, *, character_id: int) -> list[DetectedFace]:
+    get_character(session, character_id=character_id)
+    return list(
+        session.scalars(
+            select(DetectedFace)
+            .where(DetectedFace.character_id == character_id)
+            .order_by(DetectedFace.face_index)
+        )
+    )
+
+
 def select_primary_face(session: Session, *, character_id: int, face_id: int) -> Status:
     """A person's choice among several faces; the status follows that face's confidence."""
     character = get_character(session, character_id=character_id, lock=True)
+    if character.embedding_status_id in IN_PROGRESS:
+        raise Conflict(f"extraction of character {character_id} is {character.status}")
     face = session.scalar(
         select(DetectedFace).where(
             DetectedFace.id == face_id, DetectedFace.character_id == character_id
@@ -237,6 +304,25 @@ def character_overview(session: Session) -> list[CharacterOverview]:
         )
         for character, project, faces in rows
     ]
+
+
+def find_webhook_delivery(session: Session, *, delivery_id: str) -> WebhookDelivery | None:
+    return session.get(WebhookDelivery, delivery_id)
+
+
+def record_webhook_delivery(
+    session: Session, *, delivery_id: str, character_id: int, flow_run_id: UUID | None = None
+) -> None:
+    """Insert the delivery, or set its flow run id (idempotent)."""
+    statement = insert(WebhookDelivery).values(
+        delivery_id=delivery_id, character_id=character_id, flow_run_id=flow_run_id
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[WebhookDelivery.delivery_id],
+            set_={"flow_run_id": statement.excluded.flow_run_id},
+        )
+    )
 
 
 def add_outbox_event(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from prefect import flow
 
+from likeness.db.repository import NoSourceImage
 from likeness.face.engine import get_engine
 from likeness.face.errors import ImageError
 from likeness.tasks.detect import detect_faces
 from likeness.tasks.load_image import load_source_image
 from likeness.tasks.notify import notify
-from likeness.tasks.persist import NoSourceImage, begin_extraction, persist_faces, record_failure
+from likeness.tasks.persist import begin_extraction, persist_faces, record_failure
 from likeness.tasks.resolve_primary import resolve_primary
 
 

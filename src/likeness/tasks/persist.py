@@ -33,10 +33,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class NoSourceImage(ValueError):
-    """The character has no source image to extract from."""
-
-
 @dataclass(frozen=True)
 class ExtractionJob:
     character_id: int
@@ -50,7 +46,7 @@ def begin_extraction(character_id: int) -> ExtractionJob:
     with transaction() as session:
         character = repository.get_character(session, character_id=character_id, lock=True)
         if not character.source_image_path:
-            raise NoSourceImage(f"character {character_id} has no source image")
+            raise repository.NoSourceImage(f"character {character_id} has no source image")
         threshold = repository.effective_confidence_threshold(
             session, project_id=character.project_id
         )

@@ -1,0 +1,1 @@
+"""HTTP API, upload webhook and the server-rendered UI."""

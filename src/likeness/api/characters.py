@@ -1,0 +1,181 @@
+"""REST routes for characters, their source images, extraction and faces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile, status
+from fastapi.responses import FileResponse
+
+from likeness.api.schemas import (
+    CharacterCreated,
+    CharacterOut,
+    DetectedFaceOut,
+    EmbeddingStatusOut,
+    ExtractionStarted,
+    SelectFaceIn,
+    SelectFaceOut,
+)
+from likeness.api.uploads import save_upload
+from likeness.config import get_settings
+from likeness.db import repository
+from likeness.db.models import Character, Status
+from likeness.db.session import transaction
+from likeness.orchestration import RunNotStarted, start_extraction
+
+router = APIRouter(prefix="/api/characters", tags=["characters"])
+
+ImageUpload = Annotated[UploadFile, File(description="JPEG, PNG, GIF, BMP, TIFF or WebP")]
+
+
+def start_or_fail(character: Character) -> ExtractionStarted:
+    """Start the run for a character just committed as ``pending``.
+
+    The key ties the run to this request's state change, so a retried call cannot start a
+    second run; if Prefect is unreachable the character is marked failed, not left pending.
+    """
+    key = f"extract-{character.id}-{character.updated_at.isoformat()}"
+    try:
+        run_id = start_extraction(character.id, idempotency_key=key)
+    except RunNotStarted as error:
+        with transaction() as session:
+            repository.set_status(
+                session, character_id=character.id, status=Status.FAILED, error=str(error)
+            )
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(error)) from error
+    return ExtractionStarted(character_id=character.id, status="pending", flow_run_id=run_id)
+
+
+def store(image: UploadFile, project: str) -> Path:
+    settings = get_settings()
+    return save_upload(
+        image.file,
+        storage_root=settings.resolved_storage_root,
+        project=project,
+        max_bytes=settings.max_image_bytes,
+    )
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=CharacterCreated)
+def create_character(
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    image: ImageUpload,
+    project: Annotated[str, Form(min_length=1, max_length=200)] = "default",
+) -> CharacterCreated:
+    """Create a character from an uploaded source image; extraction starts in the background."""
+    path = store(image, project)
+    with transaction() as session:
+        project_row = repository.get_or_create_project(session, name=project)
+        character = repository.create_character(
+            session, project_id=project_row.id, name=name, source_image_path=str(path)
+        )
+        session.refresh(character)
+    started = start_or_fail(character)
+    return CharacterCreated(
+        **CharacterOut.of(character).model_dump(), flow_run_id=started.flow_run_id
+    )
+
+
+@router.get("", response_model=list[CharacterOut])
+def list_characters(
+    project_id: int | None = None,
+    status_filter: Annotated[Status | None, Query(alias="status")] = None,
+) -> list[CharacterOut]:
+    with transaction() as session:
+        characters = repository.list_characters(
+            session, project_id=project_id, status=status_filter
+        )
+        return [CharacterOut.of(character) for character in characters]
+
+
+@router.get("/{character_id}", response_model=CharacterOut)
+def get_character(character_id: int) -> CharacterOut:
+    with transaction() as session:
+        return CharacterOut.of(repository.get_character(session, character_id=character_id))
+
+
+@router.get("/{character_id}/source-image", response_class=FileResponse)
+def get_source_image(character_id: int) -> FileResponse:
+    with transaction() as session:
+        character = repository.get_character(session, character_id=character_id)
+    path = Path(character.source_image_path or "")
+    if not character.source_image_path or not path.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "character has no stored source image")
+    return FileResponse(path)
+
+
+@router.put(
+    "/{character_id}/source-image",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ExtractionStarted,
+)
+def replace_source_image(character_id: int, image: ImageUpload) -> ExtractionStarted:
+    """Store a new source image and re-extract (refused while an extraction runs)."""
+    with transaction() as session:
+        character = repository.get_character(session, character_id=character_id)
+        project = repository.project_name(session, project_id=character.project_id)
+    path = store(image, project)
+    try:
+        with transaction() as session:
+            character = repository.request_extraction(
+                session, character_id=character_id, source_image_path=str(path)
+            )
+    except Exception:
+        path.unlink(missing_ok=True)  # nothing kept from a refused replacement
+        raise
+    return start_or_fail(character)
+
+
+@router.post(
+    "/{character_id}/extract-embedding",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ExtractionStarted,
+)
+def extract_embedding(character_id: int) -> ExtractionStarted:
+    with transaction() as session:
+        character = repository.request_extraction(session, character_id=character_id)
+    return start_or_fail(character)
+
+
+@router.get("/{character_id}/embedding-status", response_model=EmbeddingStatusOut)
+def embedding_status(character_id: int) -> EmbeddingStatusOut:
+    with transaction() as session:
+        character = repository.get_character(session, character_id=character_id)
+        faces = repository.faces_of_character(session, character_id=character_id)
+        threshold = repository.effective_confidence_threshold(
+            session, project_id=character.project_id
+        )
+    return EmbeddingStatusOut(
+        character_id=character.id,
+        status=character.status.value,
+        confidence=character.face_detection_confidence,
+        face_count=len(faces),
+        extracted_at=character.embedding_extracted_at,
+        model=character.embedding_model,
+        error=character.embedding_error,
+        threshold=threshold,
+    )
+
+
+@router.get("/{character_id}/detected-faces", response_model=list[DetectedFaceOut])
+def detected_faces(character_id: int) -> list[DetectedFaceOut]:
+    with transaction() as session:
+        faces = repository.faces_of_character(session, character_id=character_id)
+        return [DetectedFaceOut.of(face) for face in faces]
+
+
+@router.post("/{character_id}/select-face", response_model=SelectFaceOut)
+def select_face(character_id: int, body: SelectFaceIn) -> SelectFaceOut:
+    """A person picks the primary face; the status follows that face's confidence."""
+    with transaction() as session:
+        new_status = repository.select_primary_face(
+            session, character_id=character_id, face_id=body.face_id
+        )
+        character = repository.get_character(session, character_id=character_id)
+    return SelectFaceOut(
+        character_id=character_id,
+        face_id=body.face_id,
+        status=new_status.value,
+        confidence=character.face_detection_confidence or 0.0,
+    )

@@ -1,0 +1,121 @@
+"""What the API answers: never an embedding vector."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from likeness.db.models import Character, DetectedFace
+
+
+class BoundingBoxOut(BaseModel):
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+class CharacterOut(BaseModel):
+    id: int
+    name: str
+    project_id: int
+    status: str
+    confidence: float | None
+    bounding_box: BoundingBoxOut | None
+    model: str | None
+    error: str | None
+    extracted_at: datetime | None
+    source_image_url: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, character: Character) -> CharacterOut:
+        box = character.face_bounding_box
+        return cls(
+            id=character.id,
+            name=character.name,
+            project_id=character.project_id,
+            status=character.status.value,
+            confidence=character.face_detection_confidence,
+            bounding_box=BoundingBoxOut(**box) if box else None,
+            model=character.embedding_model,
+            error=character.embedding_error,
+            extracted_at=character.embedding_extracted_at,
+            source_image_url=(
+                f"/api/characters/{character.id}/source-image"
+                if character.source_image_path
+                else None
+            ),
+            created_at=character.created_at,
+            updated_at=character.updated_at,
+        )
+
+
+class ExtractionStarted(BaseModel):
+    character_id: int
+    status: str
+    flow_run_id: UUID
+
+
+class CharacterCreated(CharacterOut):
+    flow_run_id: UUID
+
+
+class EmbeddingStatusOut(BaseModel):
+    character_id: int
+    status: str
+    confidence: float | None
+    face_count: int
+    extracted_at: datetime | None
+    model: str | None
+    error: str | None
+    threshold: float
+
+
+class DetectedFaceOut(BaseModel):
+    id: int
+    face_index: int
+    bounding_box: BoundingBoxOut
+    confidence: float
+    is_primary: bool
+
+    @classmethod
+    def of(cls, face: DetectedFace) -> DetectedFaceOut:
+        return cls(
+            id=face.id,
+            face_index=face.face_index,
+            bounding_box=BoundingBoxOut(**face.bounding_box),
+            confidence=face.confidence,
+            is_primary=face.is_primary,
+        )
+
+
+class SelectFaceIn(BaseModel):
+    face_id: int = Field(gt=0)
+
+
+class SelectFaceOut(BaseModel):
+    character_id: int
+    face_id: int
+    status: str
+    confidence: float
+
+
+class WebhookIn(BaseModel):
+    delivery_id: str = Field(min_length=1, max_length=200)
+    character_id: int = Field(gt=0)
+    image_path: str = Field(min_length=1, max_length=4096)
+
+
+class WebhookOut(BaseModel):
+    delivery_id: str
+    character_id: int
+    flow_run_id: UUID | None
+    duplicate: bool
+
+
+class ErrorOut(BaseModel):
+    detail: str

@@ -1,0 +1,82 @@
+// likeness UI: live status without reloads, face selection, uploads. No build step.
+"use strict";
+
+const POLL_MS = 1500;
+
+async function refresh(id, url) {
+  const current = document.getElementById(id);
+  if (!current) return;
+  const response = await fetch(url, { headers: { Accept: "text/html" } });
+  if (!response.ok) return;
+  const holder = document.createElement("div");
+  holder.innerHTML = await response.text();
+  const fresh = holder.firstElementChild;
+  if (fresh && fresh.outerHTML !== current.outerHTML) {
+    current.replaceWith(fresh);
+    wire();
+  }
+}
+
+function fragmentUrl() {
+  const panel = document.getElementById("panel");
+  if (panel) return ["panel", `/ui/characters/${panel.dataset.characterId}/panel`];
+  return ["cards", "/ui/cards"];
+}
+
+async function poll() {
+  const [id, url] = fragmentUrl();
+  const element = document.getElementById(id);
+  if (element && element.dataset.live === "yes") await refresh(id, url);
+  setTimeout(poll, POLL_MS);
+}
+
+async function selectFace(button) {
+  const panel = document.getElementById("panel");
+  const response = await fetch(`/api/characters/${panel.dataset.characterId}/select-face`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ face_id: Number(button.dataset.faceId) }),
+  });
+  if (!response.ok) {
+    const problem = await response.json().catch(() => ({}));
+    alert(problem.detail || `select-face failed (${response.status})`);
+  }
+  await refresh(...fragmentUrl());
+}
+
+async function submitForm(form, event) {
+  event.preventDefault();
+  const message = form.querySelector(".form-message");
+  message.textContent = "uploading…";
+  const response = await fetch(form.dataset.action, { method: form.dataset.method, body: new FormData(form) });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    message.textContent = body.detail || `upload failed (${response.status})`;
+    return;
+  }
+  message.textContent = "extraction started";
+  form.reset();
+  const [id, url] = fragmentUrl();
+  document.getElementById(id).dataset.live = "yes";
+  await refresh(id, url);
+}
+
+function wire() {
+  document.querySelectorAll(".face:not([data-wired])").forEach((button) => {
+    button.dataset.wired = "1";
+    button.addEventListener("click", () => selectFace(button));
+  });
+  document.querySelectorAll(".warning[data-dismiss-key]").forEach((warning) => {
+    if (sessionStorage.getItem(warning.dataset.dismissKey)) warning.remove();
+    const close = warning.querySelector(".dismiss");
+    close.onclick = () => { sessionStorage.setItem(warning.dataset.dismissKey, "1"); warning.remove(); };
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("form[data-action]").forEach((form) => {
+    form.addEventListener("submit", (event) => submitForm(form, event));
+  });
+  wire();
+  setTimeout(poll, POLL_MS);
+});

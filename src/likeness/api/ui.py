@@ -1,0 +1,84 @@
+"""Server-rendered UI: character cards, the multi-face selector, upload and replace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from PIL import Image
+
+from likeness.config import get_settings
+from likeness.db import repository
+from likeness.db.models import STATUS_IDS, Character, Status
+from likeness.db.session import transaction
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+IN_PROGRESS = {STATUS_IDS[Status.PENDING], STATUS_IDS[Status.EXTRACTING]}
+
+
+def _common() -> dict[str, object]:
+    settings = get_settings()
+    return {"prefect_ui_url": f"http://{settings.api_host}:{settings.prefect_port}/runs"}
+
+
+def _cards_context() -> dict[str, object]:
+    with transaction() as session:
+        characters = repository.list_characters(session)
+    return {
+        **_common(),
+        "characters": characters,
+        "any_in_progress": any(c.embedding_status_id in IN_PROGRESS for c in characters),
+    }
+
+
+def _image_size(character: Character) -> tuple[int, int] | None:
+    """Display size of the stored image, read from its header (EXIF rotation applied)."""
+    if not character.source_image_path:
+        return None
+    try:
+        with Image.open(character.source_image_path) as image:
+            width, height = image.size
+            orientation = image.getexif().get(0x0112, 1)
+    except (OSError, ValueError):
+        return None
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _panel_context(character_id: int) -> dict[str, object]:
+    with transaction() as session:
+        character = repository.get_character(session, character_id=character_id)
+        faces = repository.faces_of_character(session, character_id=character_id)
+        threshold = repository.effective_confidence_threshold(
+            session, project_id=character.project_id
+        )
+    return {
+        **_common(),
+        "character": character,
+        "faces": faces,
+        "threshold": threshold,
+        "image_size": _image_size(character),
+        "in_progress": character.embedding_status_id in IN_PROGRESS,
+    }
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request) -> HTMLResponse:
+    return templates.TemplateResponse(request, "index.html", _cards_context())
+
+
+@router.get("/ui/cards", response_class=HTMLResponse)
+def cards_fragment(request: Request) -> HTMLResponse:
+    return templates.TemplateResponse(request, "_cards.html", _cards_context())
+
+
+@router.get("/characters/{character_id}", response_class=HTMLResponse)
+def character_page(request: Request, character_id: int) -> HTMLResponse:
+    return templates.TemplateResponse(request, "character.html", _panel_context(character_id))
+
+
+@router.get("/ui/characters/{character_id}/panel", response_class=HTMLResponse)
+def panel_fragment(request: Request, character_id: int) -> HTMLResponse:
+    return templates.TemplateResponse(request, "_panel.html", _panel_context(character_id))

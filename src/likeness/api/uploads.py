@@ -1,0 +1,79 @@
+"""Store uploaded images under the storage root; the bytes decide the type, not the name."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 1024 * 1024
+
+# Leading bytes of the formats the face engine reads.
+SIGNATURES: list[tuple[bytes, str]] = [
+    (b"\xff\xd8\xff", ".jpg"),
+    (b"\x89PNG\r\n\x1a\n", ".png"),
+    (b"GIF87a", ".gif"),
+    (b"GIF89a", ".gif"),
+    (b"BM", ".bmp"),
+    (b"II*\x00", ".tif"),
+    (b"MM\x00*", ".tif"),
+]
+
+
+class UploadRejected(ValueError):
+    def __init__(self, message: str, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+def sniff_suffix(head: bytes) -> str | None:
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ".webp"
+    return next((suffix for magic, suffix in SIGNATURES if head.startswith(magic)), None)
+
+
+def save_upload(stream: BinaryIO, *, storage_root: Path, project: str, max_bytes: int) -> Path:
+    """Write the upload to ``storage_root/<project>/<random>.<type>``; refuse non-images
+    (415) and files over ``max_bytes`` (413) without leaving anything behind."""
+    head = stream.read(16)
+    suffix = sniff_suffix(head)
+    if not head:
+        raise UploadRejected("the uploaded file is empty", 422)
+    if suffix is None:
+        raise UploadRejected(
+            "the uploaded file is not a JPEG, PNG, GIF, BMP, TIFF or WebP image", 415
+        )
+    folder = storage_root / safe_folder_name(project)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{uuid.uuid4().hex}{suffix}"
+    partial = target.with_suffix(".partial")
+    size = len(head)
+    try:
+        with partial.open("wb") as out:
+            out.write(head)
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise UploadRejected(f"the upload is over the limit of {max_bytes} bytes", 413)
+                out.write(chunk)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
+
+
+def safe_folder_name(project: str) -> str:
+    """A project name as one path segment (no separators, no '..')."""
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "_" for c in project.strip())
+    return cleaned.strip("_") or "default"
+
+
+def resolve_inside(storage_root: Path, image_path: str) -> Path:
+    """The real path of ``image_path`` (relative to the storage root or absolute), refused
+    when it, or a symlink on the way, leads outside the storage root."""
+    root = storage_root.resolve()
+    candidate = Path(image_path)
+    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
+    if not resolved.is_relative_to(root):
+        raise UploadRejected(f"image path is outside the storage root: {image_path}", 400)
+    return resolved

@@ -1,0 +1,43 @@
+"""HMAC-SHA256 signatures of webhook deliveries, with a replay window.
+
+The sender computes ``hex(HMAC_SHA256(secret, f"{timestamp}.{body}"))`` over the raw
+request body and sends it as ``X-Likeness-Signature: sha256=<hex>`` with the Unix time in
+``X-Likeness-Timestamp``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+REPLAY_WINDOW_SECONDS = 300
+
+
+class SignatureRejected(ValueError):
+    pass
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+def verify(
+    secret: str,
+    *,
+    timestamp: str | None,
+    signature: str | None,
+    body: bytes,
+    now: float | None = None,
+) -> None:
+    if not timestamp or not signature:
+        raise SignatureRejected("missing X-Likeness-Timestamp or X-Likeness-Signature header")
+    try:
+        sent_at = int(timestamp)
+    except ValueError as error:
+        raise SignatureRejected("X-Likeness-Timestamp is not a Unix time") from error
+    if abs((now if now is not None else time.time()) - sent_at) > REPLAY_WINDOW_SECONDS:
+        raise SignatureRejected(f"timestamp outside the {REPLAY_WINDOW_SECONDS}s replay window")
+    if not hmac.compare_digest(sign(secret, timestamp, body), signature):
+        raise SignatureRejected("signature does not match")

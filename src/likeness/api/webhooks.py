@@ -1,0 +1,87 @@
+"""POST /webhooks/source-image-uploaded: an external upload service reports a stored image."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from likeness.api.characters import start_or_fail
+from likeness.api.schemas import WebhookIn, WebhookOut
+from likeness.api.uploads import resolve_inside
+from likeness.api.webhook_signature import SignatureRejected, verify
+from likeness.config import get_settings
+from likeness.db import repository
+from likeness.db.session import transaction
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+
+@router.post(
+    "/source-image-uploaded", status_code=status.HTTP_202_ACCEPTED, response_model=WebhookOut
+)
+async def source_image_uploaded(
+    request: Request,
+    x_likeness_timestamp: Annotated[str | None, Header()] = None,
+    x_likeness_signature: Annotated[str | None, Header()] = None,
+) -> WebhookOut | JSONResponse:
+    """Signed delivery (see README): re-extract the character from the stored image.
+
+    A delivery id seen before is acknowledged with ``duplicate: true`` and starts nothing.
+    """
+    settings = get_settings()
+    if not settings.webhook_secret:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "LIKENESS_WEBHOOK_SECRET is not set"
+        )
+    body = await request.body()
+    try:
+        verify(
+            settings.webhook_secret,
+            timestamp=x_likeness_timestamp,
+            signature=x_likeness_signature,
+            body=body,
+        )
+    except SignatureRejected as error:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(error)) from error
+    try:
+        delivery = WebhookIn.model_validate_json(body)
+    except ValidationError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
+    image = resolve_inside(settings.resolved_storage_root, delivery.image_path)
+    return accept_delivery(delivery, str(image))
+
+
+def accept_delivery(delivery: WebhookIn, image_path: str) -> WebhookOut | JSONResponse:
+    with transaction() as session:
+        earlier = repository.find_webhook_delivery(session, delivery_id=delivery.delivery_id)
+        if earlier is not None:
+            duplicate = WebhookOut(
+                delivery_id=earlier.delivery_id,
+                character_id=earlier.character_id,
+                flow_run_id=earlier.flow_run_id,
+                duplicate=True,
+            )
+            return JSONResponse(duplicate.model_dump(mode="json"), status_code=status.HTTP_200_OK)
+        character = repository.request_extraction(
+            session, character_id=delivery.character_id, source_image_path=image_path
+        )
+        repository.record_webhook_delivery(
+            session, delivery_id=delivery.delivery_id, character_id=character.id
+        )
+    started = start_or_fail(character)
+    with transaction() as session:
+        repository.record_webhook_delivery(
+            session,
+            delivery_id=delivery.delivery_id,
+            character_id=character.id,
+            flow_run_id=started.flow_run_id,
+        )
+    return WebhookOut(
+        delivery_id=delivery.delivery_id,
+        character_id=character.id,
+        flow_run_id=started.flow_run_id,
+        duplicate=False,
+    )

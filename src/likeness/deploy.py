@@ -1,0 +1,70 @@
+"""Register the deployments of ``deployments/prefect.yaml`` on a Prefect server."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prefect import Flow, get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.exceptions import ObjectAlreadyExists
+from prefect.flows import load_flow_from_entrypoint
+from prefect.utilities.asyncutils import run_coro_as_sync
+from prefect.utilities.callables import parameter_schema
+
+PREFECT_YAML = Path(__file__).resolve().parents[2] / "deployments" / "prefect.yaml"
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    name: str
+    entrypoint: str
+    work_pool: str
+    description: str | None
+    tags: list[str]
+
+
+def read_deployments(prefect_yaml: Path = PREFECT_YAML) -> list[DeploymentSpec]:
+    document: dict[str, Any] = yaml.safe_load(prefect_yaml.read_text())
+    return [
+        DeploymentSpec(
+            name=entry["name"],
+            entrypoint=entry["entrypoint"],
+            work_pool=entry["work_pool"]["name"],
+            description=entry.get("description"),
+            tags=list(entry.get("tags", [])),
+        )
+        for entry in document.get("deployments", [])
+    ]
+
+
+async def _register(specs: list[DeploymentSpec]) -> list[str]:
+    registered = []
+    async with get_client() as client:
+        for pool in sorted({spec.work_pool for spec in specs}):
+            with contextlib.suppress(ObjectAlreadyExists):
+                await client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+        for spec in specs:
+            flow: Flow[..., Any] = load_flow_from_entrypoint(spec.entrypoint)
+            flow_id = await client.create_flow_from_name(flow.name)
+            await client.create_deployment(  # an upsert: re-registering converges
+                flow_id=flow_id,
+                name=spec.name,
+                entrypoint=spec.entrypoint,
+                work_pool_name=spec.work_pool,
+                description=spec.description,
+                tags=spec.tags,
+                parameter_openapi_schema=parameter_schema(flow.fn).model_dump_for_openapi(),
+                enforce_parameter_schema=True,
+            )
+            registered.append(f"{flow.name}/{spec.name}")
+    return registered
+
+
+def register_deployments(prefect_yaml: Path = PREFECT_YAML) -> list[str]:
+    """Create the work pools and upsert every deployment; returns their full names."""
+    result: list[str] = run_coro_as_sync(_register(read_deployments(prefect_yaml)))
+    return result

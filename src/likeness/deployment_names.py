@@ -1,0 +1,4 @@
+"""Names shared by deployments/prefect.yaml, the API and the workers (no Prefect import)."""
+
+WORK_POOL = "gpu"
+EXTRACT_DEPLOYMENT = "extract-character-embedding/extract"

@@ -1,0 +1,105 @@
+"""The local stack of ``likeness up``: PostgreSQL, Prefect server + UI, worker, API + UI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from likeness.config import Settings
+from likeness.deployment_names import WORK_POOL
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def prefect_env(settings: Settings, database_url: str) -> dict[str, str]:
+    """Environment for Prefect server and worker; flow runs inherit it."""
+    return {
+        **os.environ,
+        "PREFECT_HOME": os.environ.get("PREFECT_HOME", str(settings.home / "prefect")),
+        "PREFECT_API_URL": f"http://{settings.api_host}:{settings.prefect_port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_WORKER_QUERY_SECONDS": os.environ.get("PREFECT_WORKER_QUERY_SECONDS", "2"),
+        "LIKENESS_DATABASE_URL": database_url,
+        "LIKENESS_HOME": str(settings.home),
+    }
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StackError(f"{process.args!r} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise StackError(f"{url} did not answer within {timeout:.0f}s")
+
+
+def start_prefect_server(
+    settings: Settings, env: dict[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            settings.api_host,
+            "--port",
+            str(settings.prefect_port),
+        ],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    wait_until_healthy(f"{env['PREFECT_API_URL']}/health", process)
+    return process
+
+
+def start_worker(env: dict[str, str], log: Path | None = None) -> subprocess.Popen[bytes]:
+    """A process worker on the "gpu" pool: each flow run is a subprocess of it."""
+    output = log.open("ab") if log else None
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "worker",
+            "start",
+            "--pool",
+            WORK_POOL,
+            "--type",
+            "process",
+        ],
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT if output else None,
+    )
+
+
+@contextmanager
+def running(processes: list[subprocess.Popen[bytes]]) -> Iterator[None]:
+    """Stop every started process (in reverse order) however the block ends."""
+    try:
+        yield
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in reversed(processes):
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
