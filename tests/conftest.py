@@ -1,20 +1,45 @@
 """Shared fixtures: a real PostgreSQL (embedded unless LIKENESS_TEST_DATABASE_URL is set),
-the real models, and a Prefect test server for flows."""
+the real models, a real Prefect server (as ``likeness up`` starts it) and a real worker."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from likeness.config import get_settings
+from likeness.config import Settings, get_settings
 from likeness.db import migrate
-from likeness.db.embedded import ensure_embedded_postgres
+from likeness.db.embedded import ensure_embedded_postgres, stop_embedded_postgres
+from likeness.db.models import STATUS_IDS, Status
 from likeness.db.session import engine_for, normalise_url
 from likeness.face.engine import FaceEngine, get_engine
+from likeness.stack import prefect_env, running, start_prefect_server, start_worker
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# Prefect reads its settings when first imported: point it at the session's own server
+# (started by the prefect_server fixture) before any test imports it.
+PREFECT_PORT = _free_port()
+os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{PREFECT_PORT}/api"
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="likeness-test-prefect-")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["PREFECT_WORKER_QUERY_SECONDS"] = "1"
+TERMINAL = {STATUS_IDS[s] for s in Status} - {
+    STATUS_IDS[Status.PENDING],
+    STATUS_IDS[Status.EXTRACTING],
+}
 
 # Tables the tests write to; statuses and studio settings are reference data.
 WRITTEN_TABLES = (
@@ -29,9 +54,13 @@ def likeness_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def database_url(likeness_home: Path) -> Iterator[str]:
-    url = os.environ.get("LIKENESS_TEST_DATABASE_URL")
-    url = normalise_url(url) if url else ensure_embedded_postgres(likeness_home / "postgres")
-    yield url
+    given = os.environ.get("LIKENESS_TEST_DATABASE_URL")
+    if given:
+        yield normalise_url(given)
+        return
+    yield ensure_embedded_postgres(likeness_home / "postgres")
+    engine_for.cache_clear()
+    stop_embedded_postgres(likeness_home / "postgres")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -49,12 +78,42 @@ def settings_env(likeness_home: Path, database_url: str) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def clean_database(settings_env: None, database_url: str) -> Iterator[None]:
-    """Each test leaves the database as it found it."""
+def clean_database(
+    request: pytest.FixtureRequest, settings_env: None, database_url: str
+) -> Iterator[None]:
+    """Each test leaves the database (and the Prefect run queue) as it found it.
+
+    Ids are not reset, so a run queued by an earlier test can never act on a later test's
+    character.
+    """
     yield
+    if "prefect_server" in request.fixturenames:
+        delete_queued_runs()
     with engine_for(database_url).begin() as connection:
-        connection.execute(text(f"TRUNCATE {WRITTEN_TABLES} RESTART IDENTITY CASCADE"))
+        connection.execute(text(f"TRUNCATE {WRITTEN_TABLES} CASCADE"))
         connection.execute(text("UPDATE studio_settings SET confidence_threshold = 0.7"))
+
+
+def delete_queued_runs() -> None:
+    """Runs a test queued but no worker took: deleted, so no later worker runs them."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    with get_client(sync_client=True) as client:
+        queued = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING])
+                )
+            )
+        )
+        for run in queued:
+            client.delete_flow_run(run.id)
 
 
 @pytest.fixture(scope="session")
@@ -63,8 +122,50 @@ def face_engine(settings_env: None) -> FaceEngine:
 
 
 @pytest.fixture(scope="session")
-def prefect_server() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
+def stack_env(settings_env: None, database_url: str) -> dict[str, str]:
+    return prefect_env(Settings(prefect_port=PREFECT_PORT), database_url)
 
-    with prefect_test_harness(server_startup_timeout=120):
+
+@pytest.fixture(scope="session")
+def prefect_server(stack_env: dict[str, str], likeness_home: Path) -> Iterator[None]:
+    """A real Prefect server with the deployments of deployments/prefect.yaml."""
+    processes: list[subprocess.Popen[bytes]] = []
+    with running(processes):
+        processes.append(
+            start_prefect_server(
+                Settings(prefect_port=PREFECT_PORT), stack_env, likeness_home / "prefect.log"
+            )
+        )
+        from likeness.deploy import register_deployments
+
+        register_deployments()
         yield
+
+
+@pytest.fixture(scope="session")
+def worker(prefect_server: None, stack_env: dict[str, str], likeness_home: Path) -> Iterator[None]:
+    """A real process worker on work pool "gpu"."""
+    processes = [start_worker(stack_env, likeness_home / "worker.log")]
+    with running(processes):
+        yield
+
+
+@pytest.fixture
+def wait_for_terminal_status(database_url: str) -> Callable[[int], Status]:
+    """Wait (bounded) until the worker has taken the character to a terminal status."""
+
+    def wait(character_id: int, timeout: float = 180) -> Status:
+        deadline = time.monotonic() + timeout
+        with engine_for(database_url).connect() as connection:
+            while time.monotonic() < deadline:
+                status_id = connection.execute(
+                    text("SELECT embedding_status_id FROM characters WHERE id = :id"),
+                    {"id": character_id},
+                ).scalar_one()
+                connection.commit()
+                if status_id in TERMINAL:
+                    return next(s for s in Status if STATUS_IDS[s] == status_id)
+                time.sleep(0.5)
+        raise AssertionError(f"character {character_id} not terminal after {timeout}s")
+
+    return wait

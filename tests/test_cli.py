@@ -13,9 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from likeness.cli import app
+from likeness.config import get_settings
+from likeness.db import repository
 from likeness.db.models import Status
+from likeness.db.session import transaction
 from tests import images
-from tests.factories import load_character
 
 runner = CliRunner()
 
@@ -90,14 +92,16 @@ def test_import_backfill_status_end_to_end(tmp_path: Path) -> None:
     assert backfill.exit_code == 0, backfill.output
     assert "3 character(s)" in backfill.output
 
-    statuses = {load_character(i).name: load_character(i).status for i in (1, 2, 3)}
-    assert statuses == {
+    with transaction() as session:
+        characters = repository.list_characters(session)
+    assert {c.name: c.status for c in characters} == {
         "blank": Status.FAILED,
         "group": Status.MULTI_FACE_PENDING,
         "yao": Status.COMPLETED,
     }
-    # Stored under the storage root, not referencing the uploaded file.
-    assert str(tmp_path / "uploads") not in (load_character(1).source_image_path or "")
+    # Copied under the storage root, not referencing the uploaded file.
+    storage_root = str(get_settings().resolved_storage_root)
+    assert all((c.source_image_path or "").startswith(storage_root) for c in characters)
 
     again = runner.invoke(app, ["backfill", "--scope", "missing"])
     assert "nothing to do" in again.output  # nothing pending is left

@@ -201,12 +201,12 @@ def request_extraction(
     concurrent triggers cannot both start one: the row lock serialises them.
     """
     character = get_character(session, character_id=character_id, lock=True)
+    if not (source_image_path or character.source_image_path):
+        raise NoSourceImage(f"character {character_id} has no source image")
     if character.embedding_status_id in IN_PROGRESS:
         raise Conflict(f"extraction of character {character_id} is already {character.status}")
     if source_image_path is not None:
         character.source_image_path = source_image_path
-    if not character.source_image_path:
-        raise NoSourceImage(f"character {character_id} has no source image")
     character.embedding_status_id = STATUS_IDS[Status.PENDING]
     character.embedding_error = None
     session.flush()
