@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/likeness demo
+	$(BIN)/likeness up --demo
 
 test: install
 	$(BIN)/pytest

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from likeness.api.characters import start_or_fail
 from likeness.api.schemas import WebhookIn, WebhookOut
@@ -51,7 +52,8 @@ async def source_image_uploaded(
     except ValidationError as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
     image = resolve_inside(settings.resolved_storage_root, delivery.image_path)
-    return accept_delivery(delivery, str(image))
+    # Database and Prefect calls are blocking: off the event loop.
+    return await run_in_threadpool(accept_delivery, delivery, str(image))
 
 
 def accept_delivery(delivery: WebhookIn, image_path: str) -> WebhookOut | JSONResponse:

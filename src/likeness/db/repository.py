@@ -203,7 +203,8 @@ def request_extraction(
     character = get_character(session, character_id=character_id, lock=True)
     if not (source_image_path or character.source_image_path):
         raise NoSourceImage(f"character {character_id} has no source image")
-    if character.embedding_status_id in IN_PROGRESS:
+    # A character created without an image is pending with nothing to extract yet.
+    if character.source_image_path and character.embedding_status_id in IN_PROGRESS:
         raise Conflict(f"extraction of character {character_id} is already {character.status}")
     if source_image_path is not None:
         character.source_image_path = source_image_path

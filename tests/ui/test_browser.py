@@ -1,0 +1,140 @@
+"""The character UI in real Chromium, against the real API, Prefect server and worker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from likeness.api.app import create_app
+from likeness.flows.extract import extract_character_embedding
+from tests import images
+from tests.conftest import _free_port
+from tests.factories import faces_of, new_character
+
+CHROMIUM = os.environ.get("LIKENESS_CHROMIUM", "/usr/bin/chromium")
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def live_server(prefect_server: None) -> Iterator[str]:
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "API server did not start"
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), (
+        f"Chromium not found at {CHROMIUM}: apt-get install -y chromium (or set LIKENESS_CHROMIUM)"
+    )
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+@pytest.mark.usefixtures("worker")
+def test_upload_pick_a_face_and_see_it_completed(page: Page, live_server: str) -> None:
+    OUTPUT.mkdir(exist_ok=True)
+    page.goto(live_server)
+    page.fill("input[name=name]", "Friends")
+    page.fill("input[name=project]", "sitcom")
+    page.set_input_files("input[name=image]", str(images.photo("t1.jpg")))
+    page.click("#upload-form button[type=submit]")
+
+    card = page.locator(".card", has_text="Friends")
+    expect(card.locator(".badge-multi_face_pending")).to_be_visible(timeout=180_000)  # orange
+    page.screenshot(path=str(OUTPUT / "ui-cards.png"), full_page=True)
+    card.locator("a.action").click()
+
+    faces = page.locator("#selector .face")
+    expect(faces).to_have_count(6)
+    chosen = faces.nth(2)
+    confidence = chosen.get_attribute("data-confidence")
+    chosen.click()
+
+    expect(page.locator("#panel .badge-completed")).to_contain_text(f"completed · {confidence}")
+    expect(page.locator("#selector .face.selected")).to_have_count(1)
+    expect(page.locator("#selector .face.selected")).to_have_attribute(
+        "data-confidence", confidence or ""
+    )
+    page.screenshot(path=str(OUTPUT / "ui-selector.png"), full_page=True)
+
+
+@pytest.mark.usefixtures("face_engine")
+def test_boxes_stay_on_the_faces_at_any_display_size(page: Page, live_server: str) -> None:
+    character_id = new_character(images.photo("t1.jpg"))
+    extract_character_embedding(character_id)
+    face = faces_of(character_id)[0]
+    box = face.bounding_box
+
+    for width in (1200, 480):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{live_server}/characters/{character_id}")
+        image = page.locator("#selector img").bounding_box()
+        drawn = page.locator(f"#selector .face[data-face-id='{face.id}']").bounding_box()
+        assert image and drawn
+        scale = image["width"] / 1280  # t1.jpg is 1280 px wide
+        assert abs(drawn["x"] - image["x"] - box["x"] * scale) < 2
+        assert abs(drawn["y"] - image["y"] - box["y"] * scale) < 2
+        assert abs(drawn["width"] - box["width"] * scale) < 2
+
+
+@pytest.mark.usefixtures("face_engine")
+def test_low_confidence_character_shows_the_dismissible_warning(
+    page: Page, live_server: str, tmp_path: Path
+) -> None:
+    OUTPUT.mkdir(exist_ok=True)
+    crop = images.crop_square(
+        images.photo("players.jpg"), images.LOW_CONFIDENCE_FACE_IN_PLAYERS, 1.0, tmp_path / "l.png"
+    )
+    character_id = new_character(crop, name="Extra")
+    assert extract_character_embedding(character_id) == "low_confidence"
+    confidence = f"{faces_of(character_id)[0].confidence:.2f}"
+
+    page.goto(f"{live_server}/characters/{character_id}")
+
+    warning = page.locator(".warning")
+    expect(warning).to_contain_text(
+        f"Face detection confidence is low ({confidence}) — this may cause unreliable quality "
+        "checks. Consider using a clearer source image."
+    )
+    expect(warning).to_contain_text("threshold 0.70")
+    expect(page.locator(".badge-low_confidence")).to_contain_text(confidence)
+    page.screenshot(path=str(OUTPUT / "ui-low-confidence.png"), full_page=True)
+    warning.locator(".dismiss").click()
+    expect(page.locator(".warning")).to_have_count(0)
