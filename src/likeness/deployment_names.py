@@ -2,3 +2,4 @@
 
 WORK_POOL = "gpu"
 EXTRACT_DEPLOYMENT = "extract-character-embedding/extract"
+REPLACE_DEPLOYMENT = "handle-source-image-replaced/replace"

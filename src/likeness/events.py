@@ -14,6 +14,7 @@ EVENT_FOR_STATUS: dict[Status, str] = {
     Status.FAILED: "embedding.failed",
 }
 PRIMARY_SELECTED = "embedding.primary_selected"
+CHANGED = "embedding.changed"
 
 
 @dataclass(frozen=True)

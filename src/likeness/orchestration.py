@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from likeness.deployment_names import EXTRACT_DEPLOYMENT
+from likeness.deployment_names import EXTRACT_DEPLOYMENT, REPLACE_DEPLOYMENT
 
 
 class RunNotStarted(RuntimeError):
@@ -13,13 +13,27 @@ class RunNotStarted(RuntimeError):
 
 def start_extraction(character_id: int, *, idempotency_key: str) -> UUID:
     """Queue an extraction run and return at once; the same key never starts a second run."""
+    return _start(EXTRACT_DEPLOYMENT, {"character_id": character_id}, idempotency_key)
+
+
+def start_replacement(character_id: int, new_image_path: str, *, idempotency_key: str) -> UUID:
+    """Queue the replacement flow (archive, re-extract, stale, notify) for a new image."""
+    return _start(
+        REPLACE_DEPLOYMENT,
+        {"character_id": character_id, "new_image_path": new_image_path},
+        idempotency_key,
+    )
+
+
+def _start(deployment: str, parameters: dict[str, object], idempotency_key: str) -> UUID:
     from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
 
+    character_id = parameters["character_id"]
     try:
         run = run_deployment(
-            EXTRACT_DEPLOYMENT,
-            parameters={"character_id": character_id},
+            deployment,
+            parameters=parameters,
             timeout=0,
             idempotency_key=idempotency_key,
             tags=["likeness", f"character-{character_id}"],

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from prefect import get_client
 
 from likeness.db.models import Status
 from likeness.flows.extract import extract_character_embedding
@@ -206,7 +207,7 @@ def test_select_face_while_extraction_is_pending_is_409(client: TestClient) -> N
 
 
 @pytest.mark.usefixtures("face_engine")
-def test_replace_source_image_stores_it_and_queues_extraction(client: TestClient) -> None:
+def test_replace_source_image_stores_it_and_queues_the_replacement_flow(client: TestClient) -> None:
     character_id = new_character(images.photo("yaoming.jpg"))
     extract_character_embedding(character_id)
     with images.photo("gdp.jpg").open("rb") as body:
@@ -218,9 +219,13 @@ def test_replace_source_image_stores_it_and_queues_extraction(client: TestClient
     assert response.status_code == 202
     character = load_character(character_id)
     assert character.status is Status.PENDING
-    assert (
-        Path(character.source_image_path or "").read_bytes() == images.photo("gdp.jpg").read_bytes()
-    )
+    # The replacement flow switches the image after archiving the current embedding.
+    assert character.source_image_path == str(images.photo("yaoming.jpg"))
+    with get_client(sync_client=True) as prefect:
+        run = prefect.read_flow_run(response.json()["flow_run_id"])
+    assert run.parameters["character_id"] == character_id
+    new_image = Path(run.parameters["new_image_path"])
+    assert new_image.read_bytes() == images.photo("gdp.jpg").read_bytes()
 
 
 def test_replace_while_pending_is_409_and_keeps_no_file(

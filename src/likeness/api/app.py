@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from likeness.api import characters, ui, webhooks
+from likeness.api import characters, events, settings, ui, webhooks
 from likeness.api.uploads import UploadRejected
 from likeness.db.repository import Conflict, NoSourceImage, NotFound
 
@@ -33,6 +33,8 @@ def create_app() -> FastAPI:
     )
     app.include_router(characters.router)
     app.include_router(webhooks.router)
+    app.include_router(events.router)
+    app.include_router(settings.router)
     app.include_router(ui.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.add_exception_handler(NotFound, _error(status.HTTP_404_NOT_FOUND))  # type: ignore[arg-type]

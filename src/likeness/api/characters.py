@@ -7,13 +7,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile, status
 from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
 
+from likeness import outbox
 from likeness.api.schemas import (
     CharacterCreated,
     CharacterOut,
     DetectedFaceOut,
     EmbeddingStatusOut,
     ExtractionStarted,
+    HistoryOut,
     SelectFaceIn,
     SelectFaceOut,
 )
@@ -22,22 +25,28 @@ from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import Character, Status
 from likeness.db.session import transaction
-from likeness.orchestration import RunNotStarted, start_extraction
+from likeness.orchestration import RunNotStarted, start_extraction, start_replacement
 
 router = APIRouter(prefix="/api/characters", tags=["characters"])
 
 ImageUpload = Annotated[UploadFile, File(description="JPEG, PNG, GIF, BMP, TIFF or WebP")]
 
 
-def start_or_fail(character: Character) -> ExtractionStarted:
-    """Start the run for a character just committed as ``pending``.
+def start_or_fail(character: Character, new_image_path: str | None = None) -> ExtractionStarted:
+    """Start the run for a character just committed as ``pending``: the replacement flow
+    when ``new_image_path`` replaces its image, else the extraction flow.
 
     The key ties the run to this request's state change, so a retried call cannot start a
     second run; if Prefect is unreachable the character is marked failed, not left pending.
     """
-    key = f"extract-{character.id}-{character.updated_at.isoformat()}"
+    key = f"{character.id}-{character.updated_at.isoformat()}"
     try:
-        run_id = start_extraction(character.id, idempotency_key=key)
+        if new_image_path and new_image_path != character.source_image_path:
+            run_id = start_replacement(
+                character.id, new_image_path, idempotency_key=f"replace-{key}"
+            )
+        else:
+            run_id = start_extraction(character.id, idempotency_key=f"extract-{key}")
     except RunNotStarted as error:
         with transaction() as session:
             repository.set_status(
@@ -57,6 +66,16 @@ def store(image: UploadFile, project: str) -> Path:
     )
 
 
+def described(session: Session, characters: list[Character]) -> list[CharacterOut]:
+    """Characters with their drift and identity-changed flag (level per project)."""
+    drift = repository.latest_drift(session, character_ids=[c.id for c in characters])
+    levels = {
+        project_id: repository.effective_config(session, project_id=project_id).drift_threshold
+        for project_id in {c.project_id for c in characters}
+    }
+    return [CharacterOut.of(c, drift.get(c.id), levels[c.project_id]) for c in characters]
+
+
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=CharacterCreated)
 def create_character(
     name: Annotated[str, Form(min_length=1, max_length=200)],
@@ -73,7 +92,7 @@ def create_character(
         session.refresh(character)
     started = start_or_fail(character)
     return CharacterCreated(
-        **CharacterOut.of(character).model_dump(), flow_run_id=started.flow_run_id
+        **CharacterOut.of(character, None, 1.0).model_dump(), flow_run_id=started.flow_run_id
     )
 
 
@@ -86,13 +105,14 @@ def list_characters(
         characters = repository.list_characters(
             session, project_id=project_id, status=status_filter
         )
-        return [CharacterOut.of(character) for character in characters]
+        return described(session, characters)
 
 
 @router.get("/{character_id}", response_model=CharacterOut)
 def get_character(character_id: int) -> CharacterOut:
     with transaction() as session:
-        return CharacterOut.of(repository.get_character(session, character_id=character_id))
+        character = repository.get_character(session, character_id=character_id)
+        return described(session, [character])[0]
 
 
 @router.get("/{character_id}/source-image", response_class=FileResponse)
@@ -124,7 +144,7 @@ def replace_source_image(character_id: int, image: ImageUpload) -> ExtractionSta
     except Exception:
         path.unlink(missing_ok=True)  # nothing kept from a refused replacement
         raise
-    return start_or_fail(character)
+    return start_or_fail(character, str(path))
 
 
 @router.post(
@@ -143,9 +163,9 @@ def embedding_status(character_id: int) -> EmbeddingStatusOut:
     with transaction() as session:
         character = repository.get_character(session, character_id=character_id)
         faces = repository.faces_of_character(session, character_id=character_id)
-        threshold = repository.effective_confidence_threshold(
+        threshold = repository.effective_config(
             session, project_id=character.project_id
-        )
+        ).confidence_threshold
     return EmbeddingStatusOut(
         character_id=character.id,
         status=character.status.value,
@@ -169,9 +189,7 @@ def detected_faces(character_id: int) -> list[DetectedFaceOut]:
 def select_face(character_id: int, body: SelectFaceIn) -> SelectFaceOut:
     """A person picks the primary face; the status follows that face's confidence."""
     with transaction() as session:
-        new_status = repository.select_primary_face(
-            session, character_id=character_id, face_id=body.face_id
-        )
+        new_status, _ = outbox.select_face(session, character_id=character_id, face_id=body.face_id)
         character = repository.get_character(session, character_id=character_id)
     return SelectFaceOut(
         character_id=character_id,
@@ -179,3 +197,12 @@ def select_face(character_id: int, body: SelectFaceIn) -> SelectFaceOut:
         status=new_status.value,
         confidence=character.face_detection_confidence or 0.0,
     )
+
+
+@router.get("/{character_id}/embedding-history", response_model=list[HistoryOut])
+def embedding_history(character_id: int) -> list[HistoryOut]:
+    """Archived embeddings, newest first, with the drift measured against each (no vectors)."""
+    with transaction() as session:
+        return [
+            HistoryOut.of(row) for row in repository.history_of(session, character_id=character_id)
+        ]

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from likeness.db.models import Character, DetectedFace
+from likeness.db.models import Character, DetectedFace, EmbeddingHistory
 
 
 class BoundingBoxOut(BaseModel):
@@ -30,9 +30,15 @@ class CharacterOut(BaseModel):
     source_image_url: str | None
     created_at: datetime
     updated_at: datetime
+    drift_similarity: float | None = Field(
+        description="Cosine similarity to the embedding archived by the latest replacement."
+    )
+    identity_changed: bool = Field(
+        description="The latest replacement may show a different person (drift below level)."
+    )
 
     @classmethod
-    def of(cls, character: Character) -> CharacterOut:
+    def of(cls, character: Character, drift: float | None, drift_level: float) -> CharacterOut:
         box = character.face_bounding_box
         return cls(
             id=character.id,
@@ -51,6 +57,8 @@ class CharacterOut(BaseModel):
             ),
             created_at=character.created_at,
             updated_at=character.updated_at,
+            drift_similarity=drift,
+            identity_changed=drift is not None and drift < drift_level,
         )
 
 
@@ -115,6 +123,27 @@ class WebhookOut(BaseModel):
     character_id: int
     flow_run_id: UUID | None
     duplicate: bool
+
+
+class HistoryOut(BaseModel):
+    id: int
+    confidence: float | None
+    bounding_box: BoundingBoxOut | None
+    model: str | None
+    drift_similarity: float | None
+    replaced_at: datetime
+
+    @classmethod
+    def of(cls, row: EmbeddingHistory) -> HistoryOut:
+        box = row.face_bounding_box
+        return cls(
+            id=row.id,
+            confidence=row.face_detection_confidence,
+            bounding_box=BoundingBoxOut(**box) if box else None,
+            model=row.embedding_model,
+            drift_similarity=row.drift_similarity,
+            replaced_at=row.replaced_at,
+        )
 
 
 class ErrorOut(BaseModel):

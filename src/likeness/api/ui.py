@@ -51,14 +51,18 @@ def _panel_context(character_id: int) -> dict[str, object]:
     with transaction() as session:
         character = repository.get_character(session, character_id=character_id)
         faces = repository.faces_of_character(session, character_id=character_id)
-        threshold = repository.effective_confidence_threshold(
-            session, project_id=character.project_id
-        )
+        config = repository.effective_config(session, project_id=character.project_id)
+        history = repository.history_of(session, character_id=character_id)
+    drift = history[0].drift_similarity if history else None
     return {
         **_common(),
         "character": character,
         "faces": faces,
-        "threshold": threshold,
+        "threshold": config.confidence_threshold,
+        "history": history,
+        "drift": drift,
+        "drift_level": config.drift_threshold,
+        "identity_changed": drift is not None and drift < config.drift_threshold,
         "image_size": _image_size(character),
         "in_progress": character.embedding_status_id in IN_PROGRESS,
     }

@@ -73,7 +73,7 @@ def accept_delivery(delivery: WebhookIn, image_path: str) -> WebhookOut | JSONRe
         repository.record_webhook_delivery(
             session, delivery_id=delivery.delivery_id, character_id=character.id
         )
-    started = start_or_fail(character)
+    started = start_or_fail(character, image_path)
     with transaction() as session:
         repository.record_webhook_delivery(
             session,

@@ -64,6 +64,9 @@ class StudioSettings(Base):
 
     id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     confidence_threshold: Mapped[float] = mapped_column(Double)
+    drift_threshold: Mapped[float] = mapped_column(Double)
+    min_face_size: Mapped[int] = mapped_column(Integer)
+    multi_face_policy: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -74,6 +77,9 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     # NULL: use the studio default.
     confidence_threshold: Mapped[float | None] = mapped_column(Double)
+    drift_threshold: Mapped[float | None] = mapped_column(Double)
+    min_face_size: Mapped[int | None] = mapped_column(Integer)
+    multi_face_policy: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -22,15 +23,19 @@ from likeness.db.models import (
     STATUS_IDS,
     Character,
     DetectedFace,
+    EmbeddingHistory,
     OutboxEvent,
     Project,
+    QualityScore,
     Status,
     StudioSettings,
     WebhookDelivery,
 )
+from likeness.embedding_config import CONFIG_FIELDS, EmbeddingConfig, EmbeddingConfigOverride
 from likeness.face.engine import Face
 
 EVENT_CHANNEL = "likeness_events"
+OUTBOX_LOCK_KEY = 0x4C494B45  # "LIKE": the advisory lock that orders outbox writes
 
 
 class NotFound(LookupError):
@@ -94,16 +99,39 @@ def project_name(session: Session, *, project_id: int) -> str:
     return name
 
 
-def effective_confidence_threshold(session: Session, *, project_id: int) -> float:
-    """The project's override, else the studio default."""
-    studio_default = select(StudioSettings.confidence_threshold).where(StudioSettings.id == 1)
-    override = select(Project.confidence_threshold).where(Project.id == project_id)
-    threshold = session.scalar(
-        select(func.coalesce(override.scalar_subquery(), studio_default.scalar_subquery()))
+def studio_config(session: Session) -> EmbeddingConfig:
+    studio = session.get(StudioSettings, 1)
+    if studio is None:
+        raise NotFound("studio settings row missing: run `likeness db upgrade`")
+    return EmbeddingConfig(**{field: getattr(studio, field) for field in CONFIG_FIELDS})
+
+
+def update_studio_config(session: Session, *, config: EmbeddingConfig) -> EmbeddingConfig:
+    session.execute(
+        update(StudioSettings).where(StudioSettings.id == 1).values(**config.model_dump())
     )
-    if threshold is None:
-        raise NotFound(f"project {project_id} not found or studio settings missing")
-    return float(threshold)
+    return studio_config(session)
+
+
+def project_override(session: Session, *, project_id: int) -> EmbeddingConfigOverride:
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"project {project_id} not found")
+    return EmbeddingConfigOverride(**{field: getattr(project, field) for field in CONFIG_FIELDS})
+
+
+def update_project_override(
+    session: Session, *, project_id: int, override: EmbeddingConfigOverride
+) -> EmbeddingConfigOverride:
+    project_override(session, project_id=project_id)  # 404 for an unknown project
+    session.execute(update(Project).where(Project.id == project_id).values(**override.model_dump()))
+    return project_override(session, project_id=project_id)
+
+
+def effective_config(session: Session, *, project_id: int) -> EmbeddingConfig:
+    """The project's overrides over the studio defaults."""
+    overrides = project_override(session, project_id=project_id).model_dump(exclude_none=True)
+    return studio_config(session).model_copy(update=overrides)
 
 
 def set_status(
@@ -195,10 +223,12 @@ def make_primary(session: Session, *, face: DetectedFace, threshold: float) -> S
 def request_extraction(
     session: Session, *, character_id: int, source_image_path: str | None = None
 ) -> Character:
-    """Move the character to ``pending`` (optionally with a new source image).
+    """Move the character to ``pending`` for an extraction, or for a new source image.
 
-    Refused with :class:`Conflict` while an extraction is pending or running, so two
-    concurrent triggers cannot both start one: the row lock serialises them.
+    A first image is set here; a new image for a character that has one is left to the
+    replacement flow, which archives the current embedding before switching. Refused with
+    :class:`Conflict` while an extraction is pending or running, so two concurrent
+    triggers cannot both start one: the row lock serialises them.
     """
     character = get_character(session, character_id=character_id, lock=True)
     if not (source_image_path or character.source_image_path):
@@ -206,7 +236,7 @@ def request_extraction(
     # A character created without an image is pending with nothing to extract yet.
     if character.source_image_path and character.embedding_status_id in IN_PROGRESS:
         raise Conflict(f"extraction of character {character_id} is already {character.status}")
-    if source_image_path is not None:
+    if not character.source_image_path:
         character.source_image_path = source_image_path
     character.embedding_status_id = STATUS_IDS[Status.PENDING]
     character.embedding_error = None
@@ -238,7 +268,7 @@ def select_primary_face(session: Session, *, character_id: int, face_id: int) ->
     )
     if face is None:
         raise NotFound(f"face {face_id} not found on character {character_id}")
-    threshold = effective_confidence_threshold(session, project_id=character.project_id)
+    threshold = effective_config(session, project_id=character.project_id).confidence_threshold
     return make_primary(session, face=face, threshold=threshold)
 
 
@@ -326,10 +356,116 @@ def record_webhook_delivery(
     )
 
 
+def primary_face_box(session: Session, *, character_id: int) -> dict[str, int] | None:
+    """The box of the face a person (or the pipeline) chose, if any."""
+    return session.scalar(
+        select(DetectedFace.bounding_box).where(
+            DetectedFace.character_id == character_id, DetectedFace.is_primary
+        )
+    )
+
+
+def archive_embedding(session: Session, *, character_id: int, new_image_path: str) -> bool:
+    """Move the current embedding to history, clear the faces, switch to the new image.
+
+    Returns False (and changes nothing) when the character already uses the new image, so
+    a retried archive converges.
+    """
+    character = get_character(session, character_id=character_id, lock=True)
+    if character.source_image_path == new_image_path:
+        return False
+    session.add(
+        EmbeddingHistory(
+            character_id=character_id,
+            face_embedding=character.face_embedding,
+            face_detection_confidence=character.face_detection_confidence,
+            face_bounding_box=character.face_bounding_box,
+            embedding_model=character.embedding_model,
+            source_image_path=character.source_image_path,
+        )
+    )
+    session.execute(delete(DetectedFace).where(DetectedFace.character_id == character_id))
+    character.source_image_path = new_image_path
+    session.flush()
+    return True
+
+
+def record_drift(session: Session, *, character_id: int) -> EmbeddingHistory | None:
+    """Cosine similarity between the character's (new) embedding and the one its latest
+    replacement archived, stored once on that history row; None when there is nothing to
+    compare (no archived embedding, or one of another model pack)."""
+    character = get_character(session, character_id=character_id)
+    latest = session.scalar(
+        select(EmbeddingHistory)
+        .where(EmbeddingHistory.character_id == character_id)
+        .order_by(EmbeddingHistory.id.desc())
+        .limit(1)
+    )
+    if (
+        latest is None
+        or latest.drift_similarity is not None
+        or latest.face_embedding is None
+        or character.face_embedding is None
+        or latest.embedding_model != character.embedding_model
+    ):
+        return None
+    similarity = float(
+        np.dot(np.asarray(latest.face_embedding), np.asarray(character.face_embedding))
+    )
+    latest.drift_similarity = similarity
+    session.flush()
+    return latest
+
+
+def latest_drift(session: Session, *, character_ids: Sequence[int]) -> dict[int, float]:
+    """Drift similarity of each character's latest replacement, where measured."""
+    rows = session.execute(
+        select(EmbeddingHistory.character_id, EmbeddingHistory.drift_similarity)
+        .where(EmbeddingHistory.character_id.in_(character_ids))
+        .order_by(EmbeddingHistory.character_id, EmbeddingHistory.id.desc())
+        .distinct(EmbeddingHistory.character_id)
+    )
+    return {cid: drift for cid, drift in rows if drift is not None}
+
+
+def history_of(session: Session, *, character_id: int) -> list[EmbeddingHistory]:
+    get_character(session, character_id=character_id)
+    return list(
+        session.scalars(
+            select(EmbeddingHistory)
+            .where(EmbeddingHistory.character_id == character_id)
+            .order_by(EmbeddingHistory.id.desc())
+        )
+    )
+
+
+def mark_quality_scores_stale(session: Session, *, character_id: int, reason: str) -> int:
+    """Flag the character's current quality scores stale; returns how many were flagged."""
+    result = session.execute(
+        update(QualityScore)
+        .where(QualityScore.character_id == character_id, QualityScore.is_stale.is_(False))
+        .values(is_stale=True, stale_reason=reason)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def events_after(session: Session, *, after: int, limit: int) -> list[OutboxEvent]:
+    return list(
+        session.scalars(
+            select(OutboxEvent).where(OutboxEvent.id > after).order_by(OutboxEvent.id).limit(limit)
+        )
+    )
+
+
 def add_outbox_event(
     session: Session, *, event_type: str, character_id: int | None, payload: dict[str, Any]
 ) -> OutboxEvent:
-    """Write the event and NOTIFY listeners; PostgreSQL delivers the NOTIFY only on commit."""
+    """Write the event and NOTIFY listeners; PostgreSQL delivers the NOTIFY only on commit.
+
+    The transaction-level lock makes event ids follow commit order, so a consumer polling
+    ``id > last seen`` can never skip an event that commits late.
+    """
+    session.execute(select(func.pg_advisory_xact_lock(OUTBOX_LOCK_KEY)))
     event = OutboxEvent(event_type=event_type, character_id=character_id, payload=payload)
     session.add(event)
     session.flush()

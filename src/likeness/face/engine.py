@@ -41,6 +41,15 @@ class BoundingBox:
     def area(self) -> int:
         return self.width * self.height
 
+    def iou(self, other: BoundingBox) -> float:
+        """Intersection over union of two boxes."""
+        left, top = max(self.x, other.x), max(self.y, other.y)
+        right = min(self.x + self.width, other.x + other.width)
+        bottom = min(self.y + self.height, other.y + other.height)
+        overlap = max(0, right - left) * max(0, bottom - top)
+        union = self.area + other.area - overlap
+        return overlap / union if union else 0.0
+
 
 @dataclass(frozen=True)
 class Face:

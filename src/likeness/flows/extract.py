@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from likeness.db.repository import NoSourceImage
+from likeness.events import PublishedEvent
 from likeness.face.engine import get_engine
 from likeness.face.errors import ImageError
 from likeness.tasks.detect import detect_faces
@@ -14,28 +15,33 @@ from likeness.tasks.persist import begin_extraction, persist_faces, record_failu
 from likeness.tasks.resolve_primary import resolve_primary
 
 
-@flow(name="extract-character-embedding", flow_run_name="extract-character-{character_id}")
-def extract_character_embedding(character_id: int) -> str:
-    """Detect, embed and store; return the character's resulting status.
+def run_extraction_tasks(character_id: int) -> list[PublishedEvent]:
+    """The extraction steps shared by every flow; returns the committed events.
 
-    A bad image ends in ``failed`` with its reason and a completed run; any other error
-    also leaves the character ``failed`` (never ``extracting``) and fails the run.
+    A bad image ends in ``failed`` with its reason; any other error also leaves the
+    character ``failed`` (never ``extracting``), is announced, and re-raised.
     """
     try:
         job = begin_extraction(character_id)
     except NoSourceImage as error:
-        event = record_failure(character_id, str(error))
-        notify(event)
-        return str(event.payload["status"])
+        return record_failure(character_id, str(error))
     try:
         image = load_source_image(job.image_path)
         faces = detect_faces(image)
-        outcome = resolve_primary(faces, job.confidence_threshold)
-        event = persist_faces(character_id, faces, outcome, get_engine().model_id)
+        outcome = resolve_primary(faces, job.config, job.chosen_box)
+        return persist_faces(
+            character_id, faces, outcome, get_engine().model_id, job.config.drift_threshold
+        )
     except ImageError as error:
-        event = record_failure(character_id, error.message)
+        return record_failure(character_id, error.message)
     except Exception as error:
         notify(record_failure(character_id, f"extraction error: {error}"))
         raise
-    notify(event)
-    return str(event.payload["status"])
+
+
+@flow(name="extract-character-embedding", flow_run_name="extract-character-{character_id}")
+def extract_character_embedding(character_id: int) -> str:
+    """Detect, embed and store; return the character's resulting status."""
+    events = run_extraction_tasks(character_id)
+    notify(events)
+    return str(events[0].payload["status"])

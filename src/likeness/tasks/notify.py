@@ -1,6 +1,6 @@
-"""notify task: announce a committed outbox event as a Prefect event.
+"""notify task: announce committed outbox events as Prefect events.
 
-The outbox row and its PostgreSQL NOTIFY were committed with the change itself; this
+The outbox rows and their PostgreSQL NOTIFY were committed with the change itself; this
 step only tells Prefect, so automations can react.
 """
 
@@ -14,12 +14,13 @@ from likeness.events import PublishedEvent
 
 
 @task(name="notify", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
-def notify(event: PublishedEvent) -> None:
-    emit_event(
-        event=f"likeness.{event.event_type}",
-        resource={
-            "prefect.resource.id": f"likeness.character.{event.character_id}",
-            "prefect.resource.name": f"character {event.character_id}",
-        },
-        payload={"outbox_id": event.id, **event.payload},
-    )
+def notify(events: list[PublishedEvent]) -> None:
+    for event in events:
+        emit_event(
+            event=f"likeness.{event.event_type}",
+            resource={
+                "prefect.resource.id": f"likeness.character.{event.character_id}",
+                "prefect.resource.name": f"character {event.character_id}",
+            },
+            payload={"outbox_id": event.id, **event.payload},
+        )

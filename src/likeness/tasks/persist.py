@@ -1,4 +1,4 @@
-"""Writes of the extraction flow, each one transaction, each safe to retry."""
+"""Writes of the extraction flows, each one transaction, each safe to retry."""
 
 from __future__ import annotations
 
@@ -12,10 +12,15 @@ from prefect.cache_policies import NO_CACHE
 from likeness.db import repository
 from likeness.db.models import Status
 from likeness.db.session import transaction
+from likeness.embedding_config import EmbeddingConfig
 from likeness.events import EVENT_FOR_STATUS, PublishedEvent, outcome_payload
-from likeness.face.engine import Face
+from likeness.face.engine import BoundingBox, Face
+from likeness.outbox import publish, publish_drift
 from likeness.tasks.resolve_primary import Outcome
 from likeness.tasks.retry import DATABASE_RETRY_DELAYS, retry_on_transient
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def database_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
@@ -29,15 +34,12 @@ def database_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
     )
 
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
 @dataclass(frozen=True)
 class ExtractionJob:
     character_id: int
     image_path: str
-    confidence_threshold: float
+    config: EmbeddingConfig
+    chosen_box: BoundingBox | None  # the current primary face, kept if found again
 
 
 @database_task("begin_extraction")
@@ -47,18 +49,22 @@ def begin_extraction(character_id: int) -> ExtractionJob:
         character = repository.get_character(session, character_id=character_id, lock=True)
         if not character.source_image_path:
             raise repository.NoSourceImage(f"character {character_id} has no source image")
-        threshold = repository.effective_confidence_threshold(
-            session, project_id=character.project_id
-        )
+        config = repository.effective_config(session, project_id=character.project_id)
+        chosen = repository.primary_face_box(session, character_id=character_id)
         repository.set_status(session, character_id=character_id, status=Status.EXTRACTING)
-        return ExtractionJob(character_id, character.source_image_path, threshold)
+        return ExtractionJob(
+            character_id,
+            character.source_image_path,
+            config,
+            BoundingBox(**chosen) if chosen else None,
+        )
 
 
 @database_task("persist_faces")
 def persist_faces(
-    character_id: int, faces: list[Face], outcome: Outcome, model_id: str
-) -> PublishedEvent:
-    """Faces, primary, character columns, status and outbox event in one transaction."""
+    character_id: int, faces: list[Face], outcome: Outcome, model_id: str, drift_level: float
+) -> list[PublishedEvent]:
+    """Faces, primary, character columns, status, drift and outbox events in one transaction."""
     with transaction() as session:
         repository.get_character(session, character_id=character_id, lock=True)
         rows = repository.store_detected_faces(
@@ -90,20 +96,24 @@ def persist_faces(
             confidence=confidence,
             error=outcome.error,
         )
-        event = repository.add_outbox_event(
-            session,
-            event_type=EVENT_FOR_STATUS[outcome.status],
-            character_id=character_id,
-            payload=payload,
-        )
+        events = [
+            publish(
+                session,
+                event_type=EVENT_FOR_STATUS[outcome.status],
+                character_id=character_id,
+                payload=payload,
+            )
+        ]
+        if outcome.primary_index is not None:
+            events += publish_drift(session, character_id=character_id, drift_level=drift_level)
         get_run_logger().info(
             "character %d: %s, %d face(s) stored", character_id, outcome.status, len(rows)
         )
-        return PublishedEvent(event.id, event.event_type, character_id, payload)
+        return events
 
 
 @database_task("record_failure")
-def record_failure(character_id: int, reason: str) -> PublishedEvent:
+def record_failure(character_id: int, reason: str) -> list[PublishedEvent]:
     """Status ``failed`` with the reason; embedding and faces stay as they were."""
     with transaction() as session:
         repository.get_character(session, character_id=character_id, lock=True)
@@ -117,11 +127,12 @@ def record_failure(character_id: int, reason: str) -> PublishedEvent:
             face_count=0,
             error=reason,
         )
-        event = repository.add_outbox_event(
-            session,
-            event_type=EVENT_FOR_STATUS[Status.FAILED],
-            character_id=character_id,
-            payload=payload,
-        )
         get_run_logger().warning("character %d failed: %s", character_id, reason)
-        return PublishedEvent(event.id, event.event_type, character_id, payload)
+        return [
+            publish(
+                session,
+                event_type=EVENT_FOR_STATUS[Status.FAILED],
+                character_id=character_id,
+                payload=payload,
+            )
+        ]

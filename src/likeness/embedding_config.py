@@ -1,0 +1,47 @@
+"""Embedding configuration: studio defaults with per-project overrides."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MultiFacePolicy(StrEnum):
+    ASK = "ask"  # several faces wait for a person (the default)
+    DOMINANT = "dominant"  # auto-select a face at least 4x the area of every other
+
+
+DOMINANT_AREA_RATIO = 4.0
+
+
+class EmbeddingConfig(BaseModel):
+    """The values in force for one character (all fields set)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    confidence_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
+    drift_threshold: float = Field(
+        default=0.3,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity below which a replacement warns 'identity changed'.",
+    )
+    min_face_size: int = Field(
+        default=0, ge=0, le=4096, description="Faces narrower or lower (px) are ignored."
+    )
+    multi_face_policy: MultiFacePolicy = MultiFacePolicy.ASK
+
+
+class EmbeddingConfigOverride(BaseModel):
+    """A project's overrides; ``null`` means 'use the studio default'."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    confidence_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    drift_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    min_face_size: int | None = Field(default=None, ge=0, le=4096)
+    multi_face_policy: MultiFacePolicy | None = None
+
+
+CONFIG_FIELDS = tuple(EmbeddingConfig.model_fields)

@@ -1,0 +1,28 @@
+"""handle_source_image_replaced: archive, re-extract, flag quality scores stale, notify."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from likeness.flows.extract import run_extraction_tasks
+from likeness.tasks.archive import archive_embedding
+from likeness.tasks.mark_stale import mark_stale
+from likeness.tasks.notify import notify
+
+STALE_REASON = "source image replaced"
+
+
+@flow(name="handle-source-image-replaced", flow_run_name="replace-character-{character_id}")
+def handle_source_image_replaced(character_id: int, new_image_path: str) -> str:
+    """The replacement of one character's source image, as one run in the Prefect UI.
+
+    The archived embedding stays in ``embedding_history`` whatever the new image gives;
+    the drift against it is measured once the new embedding exists.
+    """
+    archive_embedding(character_id, new_image_path)
+    try:
+        events = run_extraction_tasks(character_id)
+    finally:
+        mark_stale(character_id, STALE_REASON)
+    notify(events)
+    return str(events[0].payload["status"])
