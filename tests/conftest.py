@@ -91,7 +91,12 @@ def clean_database(
         delete_queued_runs()
     with engine_for(database_url).begin() as connection:
         connection.execute(text(f"TRUNCATE {WRITTEN_TABLES} CASCADE"))
-        connection.execute(text("UPDATE studio_settings SET confidence_threshold = 0.7"))
+        connection.execute(
+            text(
+                "UPDATE studio_settings SET confidence_threshold = 0.7, drift_threshold = 0.3, "
+                "min_face_size = 0, multi_face_policy = 'ask'"
+            )
+        )
 
 
 def delete_queued_runs() -> None:
