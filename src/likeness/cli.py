@@ -26,10 +26,10 @@ errors = Console(stderr=True)
 
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # loggers with their own level propagate here
+        handler.setLevel(level)
     # Prefect keeps its own state (ephemeral server database) in the likeness data
     # directory unless the operator points it elsewhere.
     os.environ.setdefault("PREFECT_HOME", str(get_settings().home / "prefect"))
@@ -179,6 +179,26 @@ def demo(
     backfill(scope="missing", project=project)
     status()
     console.print(f"data directory: {settings.home}")
+
+
+@app.command()
+def check() -> None:
+    """Run the data-quality suites over the whole database; exit 1 when one fails."""
+    from likeness.expectations.runner import data_docs_index
+    from likeness.flows.data_quality import DataQualityFailed, embedding_data_quality
+
+    try:
+        results = embedding_data_quality()
+    except DataQualityFailed as error:
+        errors.print(f"[red]{error}[/red]")
+        typer.echo(f"Data Docs: {data_docs_index(get_settings().home)}", err=True)
+        raise typer.Exit(1) from error
+    for result in results:
+        console.print(f"{result.suite}: passed ({len(result.outcomes)} expectations)")
+    if not results:
+        console.print("no characters yet: nothing to check")
+    else:
+        typer.echo(f"Data Docs: {data_docs_index(get_settings().home)}")
 
 
 @app.command()

@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 from prefect import Flow, get_client
-from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.actions import DeploymentScheduleCreate, WorkPoolCreate
+from prefect.client.schemas.schedules import CronSchedule
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.flows import load_flow_from_entrypoint
 from prefect.utilities.asyncutils import run_coro_as_sync
@@ -25,6 +26,7 @@ class DeploymentSpec:
     work_pool: str
     description: str | None
     tags: list[str]
+    crons: list[tuple[str, str]]  # (cron expression, timezone)
 
 
 def read_deployments(prefect_yaml: Path = PREFECT_YAML) -> list[DeploymentSpec]:
@@ -36,6 +38,7 @@ def read_deployments(prefect_yaml: Path = PREFECT_YAML) -> list[DeploymentSpec]:
             work_pool=entry["work_pool"]["name"],
             description=entry.get("description"),
             tags=list(entry.get("tags", [])),
+            crons=[(s["cron"], s.get("timezone", "UTC")) for s in entry.get("schedules", [])],
         )
         for entry in document.get("deployments", [])
     ]
@@ -59,6 +62,10 @@ async def _register(specs: list[DeploymentSpec]) -> list[str]:
                 tags=spec.tags,
                 parameter_openapi_schema=parameter_schema(flow.fn).model_dump_for_openapi(),
                 enforce_parameter_schema=True,
+                schedules=[
+                    DeploymentScheduleCreate(schedule=CronSchedule(cron=cron, timezone=zone))
+                    for cron, zone in spec.crons
+                ],
             )
             registered.append(f"{flow.name}/{spec.name}")
     return registered

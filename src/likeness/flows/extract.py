@@ -8,6 +8,7 @@ from likeness.db.repository import NoSourceImage
 from likeness.events import PublishedEvent
 from likeness.face.engine import get_engine
 from likeness.face.errors import ImageError
+from likeness.tasks.check_faces import DataCheckFailed, check_faces
 from likeness.tasks.detect import detect_faces
 from likeness.tasks.load_image import load_source_image
 from likeness.tasks.notify import notify
@@ -29,11 +30,16 @@ def run_extraction_tasks(character_id: int) -> list[PublishedEvent]:
         image = load_source_image(job.image_path)
         faces = detect_faces(image)
         outcome = resolve_primary(faces, job.config, job.chosen_box)
+        check_faces(character_id, image, faces, outcome)
         return persist_faces(
             character_id, faces, outcome, get_engine().model_id, job.config.drift_threshold
         )
     except ImageError as error:
         return record_failure(character_id, error.message)
+    except DataCheckFailed as error:
+        # Nothing of the batch was written; the run fails visibly.
+        notify(record_failure(character_id, str(error)))
+        raise
     except Exception as error:
         notify(record_failure(character_id, f"extraction error: {error}"))
         raise

@@ -1,0 +1,1 @@
+"""Great Expectations suites (as code) over what the pipeline writes, and their runner."""

@@ -1,0 +1,157 @@
+"""Run the suites with Great Expectations and summarise the results (never the data)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, cast
+
+import pandas as pd
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no network calls from the checks
+
+import great_expectations as gx
+from great_expectations.checkpoint import UpdateDataDocsAction
+from great_expectations.data_context import AbstractDataContext
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.datasource.fluent import PandasDatasource
+
+log = logging.getLogger(__name__)
+DATASOURCE = "likeness"
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    expectation: str
+    column: str | None
+    success: bool
+    unexpected_count: int | None
+    observed: Any
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    suite: str
+    success: bool
+    outcomes: list[ExpectationOutcome]
+
+    @property
+    def failures(self) -> list[str]:
+        """Failed expectations, named as ``type(column)``."""
+        return [
+            f"{o.expectation}({o.column})" if o.column else o.expectation
+            for o in self.outcomes
+            if not o.success
+        ]
+
+    def markdown(self) -> str:
+        verdict = "passed" if self.success else "FAILED"
+        lines = [
+            f"### {self.suite}: {verdict}",
+            "",
+            "| expectation | column | result | unexpected | observed |",
+            "|---|---|---|---|---|",
+        ]
+        for o in self.outcomes:
+            observed = o.observed if isinstance(o.observed, (int, float, str, type(None))) else "…"
+            lines.append(
+                f"| {o.expectation} | {o.column or ''} | {'✅' if o.success else '❌'} | "
+                f"{'' if o.unexpected_count is None else o.unexpected_count} | "
+                f"{'' if observed is None else observed} |"
+            )
+        return "\n".join(lines)
+
+
+def _quiet(context: AbstractDataContext) -> AbstractDataContext:
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+@lru_cache(maxsize=1)
+def ephemeral_context() -> AbstractDataContext:
+    """The in-memory context the flows validate batches with (one per process)."""
+    return _quiet(gx.get_context(mode="ephemeral"))
+
+
+def file_context(root: Path) -> AbstractDataContext:
+    """A context on disk under ``root``, with Data Docs."""
+    root.mkdir(parents=True, exist_ok=True)
+    return _quiet(gx.get_context(mode="file", project_root_dir=str(root)))
+
+
+def _validation(
+    context: AbstractDataContext, suite: gx.ExpectationSuite
+) -> gx.ValidationDefinition:
+    try:
+        source = cast(PandasDatasource, context.data_sources.get(DATASOURCE))
+    except (KeyError, ValueError):
+        source = context.data_sources.add_pandas(DATASOURCE)
+    asset = (
+        source.get_asset(suite.name)
+        if suite.name in source.get_asset_names()
+        else source.add_dataframe_asset(suite.name)
+    )
+    batch = (
+        asset.get_batch_definition("whole")
+        if "whole" in [b.name for b in asset.batch_definitions]
+        else asset.add_batch_definition_whole_dataframe("whole")
+    )
+    stored_suite = context.suites.add_or_update(suite)
+    return context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=suite.name, data=batch, suite=stored_suite)
+    )
+
+
+def _summary(suite: str, result: Any) -> CheckResult:
+    outcomes = [
+        ExpectationOutcome(
+            expectation=r.expectation_config.type,
+            column=r.expectation_config.kwargs.get("column")
+            or r.expectation_config.kwargs.get("column_A"),
+            success=bool(r.success),
+            unexpected_count=r.result.get("unexpected_count"),
+            observed=r.result.get("observed_value"),
+        )
+        for r in result.results
+    ]
+    return CheckResult(suite=suite, success=bool(result.success), outcomes=outcomes)
+
+
+def run_suite(
+    suite: gx.ExpectationSuite, frame: pd.DataFrame, context: AbstractDataContext | None = None
+) -> CheckResult:
+    context = context or ephemeral_context()
+    result = _validation(context, suite).run(batch_parameters={"dataframe": frame})
+    summary = _summary(suite.name, result)
+    log.info("%s: %s", suite.name, "passed" if summary.success else summary.failures)
+    return summary
+
+
+def run_with_data_docs(
+    suites: list[gx.ExpectationSuite], frame: pd.DataFrame, root: Path
+) -> tuple[list[CheckResult], Path]:
+    """Validate ``frame`` against every suite in a file context, rebuild the Data Docs and
+    return the results and the path of the Data Docs index."""
+    context = file_context(root)
+    definitions = [_validation(context, suite) for suite in suites]
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name="embedding_data_quality",
+            validation_definitions=definitions,
+            actions=[UpdateDataDocsAction(name="update_data_docs")],
+        )
+    )
+    run = checkpoint.run(batch_parameters={"dataframe": frame})
+    results = [
+        _summary(suite.name, validation)
+        for suite, validation in zip(suites, run.run_results.values(), strict=True)
+    ]
+    return results, data_docs_index(root)
+
+
+def data_docs_index(root: Path) -> Path:
+    """Where the file context under ``root`` writes its Data Docs."""
+    return root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"

@@ -1,0 +1,45 @@
+"""check_faces task: the Great Expectations face-batch suite, before anything is written."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from likeness.config import get_settings
+from likeness.expectations.frames import comparable, face_batch_frame
+from likeness.expectations.runner import run_suite
+from likeness.expectations.suites import face_batch_suite
+from likeness.face.engine import Face
+from likeness.face.image_loading import LoadedImage
+from likeness.tasks.resolve_primary import Outcome
+
+
+class DataCheckFailed(RuntimeError):
+    """A batch failed its expectations; it must not be written."""
+
+    def __init__(self, failures: list[str]) -> None:
+        super().__init__(f"data check failed: {', '.join(failures)}")
+        self.failures = failures
+
+
+@task(name="check_faces", cache_policy=NO_CACHE)
+def check_faces(character_id: int, image: LoadedImage, faces: list[Face], outcome: Outcome) -> None:
+    """Raise :class:`DataCheckFailed` naming the failed expectations; attach the results."""
+    if not faces:
+        return
+    frame = face_batch_frame(
+        faces,
+        character_ids=[character_id] * len(faces),
+        image_sizes=[(image.width, image.height)] * len(faces),
+        primary=[index == outcome.primary_index for index in range(len(faces))],
+    )
+    suite = face_batch_suite(get_settings(), comparable=comparable(frame))
+    result = run_suite(suite, frame)
+    create_markdown_artifact(
+        key=f"face-check-character-{character_id}",
+        markdown=result.markdown(),
+        description=f"Great Expectations face-batch suite for character {character_id}",
+    )
+    if not result.success:
+        raise DataCheckFailed(result.failures)
