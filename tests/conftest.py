@@ -43,7 +43,8 @@ TERMINAL = {STATUS_IDS[s] for s in Status} - {
 
 # Tables the tests write to; statuses and studio settings are reference data.
 WRITTEN_TABLES = (
-    "outbox_events, quality_scores, embedding_history, detected_faces, characters, projects"
+    "backfill_items, backfill_jobs, webhook_deliveries, outbox_events, quality_scores, "
+    "embedding_history, detected_faces, characters, projects"
 )
 
 

@@ -97,22 +97,33 @@ def import_(
 def backfill(
     scope: Annotated[str, typer.Option(help="missing | failed | stale | all")] = "missing",
     project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Characters per chunk.")] = 32,
 ) -> None:
-    """Run the extraction flow over every character in the scope, with a progress bar."""
+    """Extract every character in the scope through the backfill flow, with a progress bar.
+
+    Interrupted (Ctrl-C, crash)? Run it again: it resumes where it stopped.
+    """
+    import threading
+
     from likeness.db import repository
     from likeness.db.session import transaction
-    from likeness.flows.extract import extract_character_embedding
+    from likeness.flows.backfill import backfill_embeddings
 
     try:
         chosen = repository.Scope(scope)
     except ValueError as error:
         errors.print(f"[red]unknown scope {scope!r}: use missing, failed, stale or all[/red]")
         raise typer.Exit(2) from error
-    with transaction() as session:
-        ids = repository.characters_in_scope(
-            session, scope=chosen, model_id=get_settings().model_pack, project=project
-        )
-    outcomes: dict[str, int] = {}
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["counts"] = backfill_embeddings(chosen.value, project, chunk_size)
+        except BaseException as error:  # reported below, in the main thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run, name="backfill", daemon=True)
+    worker.start()
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -120,17 +131,52 @@ def backfill(
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=errors) as progress:
-        bar = progress.add_task(f"extracting ({chosen})", total=len(ids))
-        for character_id in ids:
-            try:
-                status = extract_character_embedding(character_id)
-            except Exception as error:  # the flow already marked the character failed
-                status = "failed"
-                errors.print(f"character {character_id}: {error}")
-            outcomes[status] = outcomes.get(status, 0) + 1
-            progress.advance(bar)
-    summary = ", ".join(f"{count} {status}" for status, count in sorted(outcomes.items()))
-    console.print(f"backfill {chosen}: {len(ids)} character(s) — {summary or 'nothing to do'}")
+        bar = progress.add_task(f"backfill {chosen}", total=None)
+        while worker.is_alive():
+            worker.join(timeout=0.5)
+            with transaction() as session:
+                counts = repository.latest_backfill_counts(session, scope=chosen, project=project)
+            if counts:
+                progress.update(
+                    bar,
+                    total=sum(counts.values()),
+                    completed=sum(n for s, n in counts.items() if s != "todo"),
+                )
+    if "error" in outcome:
+        errors.print(f"[red]backfill failed: {outcome['error']}[/red]")
+        raise typer.Exit(1)
+    counts = outcome["counts"]
+    summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+    total = sum(counts.values())
+    console.print(f"backfill {chosen}: {total} character(s) — {summary or 'nothing to do'}")
+
+
+@app.command()
+def similar(
+    character_id: int,
+    k: Annotated[int, typer.Option(min=1, max=100)] = 10,
+    max_distance: Annotated[float | None, typer.Option(min=0.0, max=2.0)] = None,
+) -> None:
+    """Characters that look like CHARACTER_ID: nearest first, with cosine distance."""
+    from likeness.db import repository
+    from likeness.db.session import transaction
+
+    try:
+        with transaction() as session:
+            found = repository.similar_characters(
+                session,
+                character_id=character_id,
+                k=k,
+                max_distance=max_distance,
+                ef_search=get_settings().hnsw_ef_search,
+            )
+    except (repository.NotFound, repository.NoEmbedding) as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from error
+    table = Table("id", "name", "project", "distance")
+    for row in found:
+        table.add_row(str(row.id), row.name, str(row.project_id), f"{row.distance:.4f}")
+    (console if console.is_terminal else Console(width=240)).print(table)
 
 
 @app.command()

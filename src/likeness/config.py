@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     dq_low_confidence_share_max: float = Field(default=0.4, ge=0, le=1)
     dq_mean_cosine_max: float = Field(default=0.2, ge=-1, le=1)
 
+    # HNSW candidate list for similarity search; `make bench` measures recall and latency.
+    hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     prefect_port: int = 4200

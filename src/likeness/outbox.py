@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from likeness.db import repository
 from likeness.db.models import Status
-from likeness.events import CHANGED, PRIMARY_SELECTED, PublishedEvent
+from likeness.events import (
+    CHANGED,
+    EVENT_FOR_STATUS,
+    PRIMARY_SELECTED,
+    PublishedEvent,
+    outcome_payload,
+)
+from likeness.face.engine import Face
+from likeness.tasks.resolve_primary import Outcome
 
 
 def publish(
@@ -60,3 +69,77 @@ def select_face(
     return status, events + publish_drift(
         session, character_id=character_id, drift_level=config.drift_threshold
     )
+
+
+def write_outcome(
+    session: Session,
+    *,
+    character_id: int,
+    faces: Sequence[Face],
+    outcome: Outcome,
+    model_id: str,
+    drift_level: float,
+) -> list[PublishedEvent]:
+    """An extraction's result: faces, primary, character columns, status, drift, events."""
+    repository.get_character(session, character_id=character_id, lock=True)
+    rows = repository.store_detected_faces(
+        session, character_id=character_id, faces=faces, model_id=model_id
+    )
+    confidence = None
+    if outcome.primary_index is not None:
+        primary = rows[outcome.primary_index]
+        primary.is_primary = True
+        confidence = primary.confidence
+        repository.update_character_embedding(
+            session,
+            character_id=character_id,
+            embedding=primary.embedding,
+            confidence=primary.confidence,
+            bounding_box=primary.bounding_box,
+            model_id=model_id,
+            status=outcome.status,
+        )
+    else:
+        repository.set_status(
+            session, character_id=character_id, status=outcome.status, error=outcome.error
+        )
+    payload = outcome_payload(
+        character_id=character_id,
+        status=outcome.status,
+        model_id=model_id,
+        face_count=len(rows),
+        confidence=confidence,
+        error=outcome.error,
+    )
+    events = [
+        publish(
+            session,
+            event_type=EVENT_FOR_STATUS[outcome.status],
+            character_id=character_id,
+            payload=payload,
+        )
+    ]
+    if outcome.primary_index is not None:
+        events += publish_drift(session, character_id=character_id, drift_level=drift_level)
+    return events
+
+
+def write_failure(session: Session, *, character_id: int, reason: str) -> list[PublishedEvent]:
+    """Status ``failed`` with the reason; embedding and faces stay as they were."""
+    repository.get_character(session, character_id=character_id, lock=True)
+    repository.set_status(session, character_id=character_id, status=Status.FAILED, error=reason)
+    payload = outcome_payload(
+        character_id=character_id,
+        status=Status.FAILED,
+        model_id=None,
+        face_count=0,
+        error=reason,
+    )
+    return [
+        publish(
+            session,
+            event_type=EVENT_FOR_STATUS[Status.FAILED],
+            character_id=character_id,
+            payload=payload,
+        )
+    ]

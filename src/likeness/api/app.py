@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from likeness.api import characters, events, settings, ui, webhooks
 from likeness.api.uploads import UploadRejected
-from likeness.db.repository import Conflict, NoSourceImage, NotFound
+from likeness.db.repository import Conflict, NoEmbedding, NoSourceImage, NotFound
 
 
 def _error(status_code: int) -> object:
@@ -40,6 +40,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(NotFound, _error(status.HTTP_404_NOT_FOUND))  # type: ignore[arg-type]
     app.add_exception_handler(Conflict, _error(status.HTTP_409_CONFLICT))  # type: ignore[arg-type]
     app.add_exception_handler(NoSourceImage, _error(status.HTTP_400_BAD_REQUEST))  # type: ignore[arg-type]
+    app.add_exception_handler(NoEmbedding, _error(status.HTTP_400_BAD_REQUEST))  # type: ignore[arg-type]
     app.add_exception_handler(UploadRejected, _upload_rejected)
 
     @app.get("/healthz", tags=["health"])

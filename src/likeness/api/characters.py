@@ -19,6 +19,7 @@ from likeness.api.schemas import (
     HistoryOut,
     SelectFaceIn,
     SelectFaceOut,
+    SimilarOut,
 )
 from likeness.api.uploads import save_upload
 from likeness.config import get_settings
@@ -206,3 +207,24 @@ def embedding_history(character_id: int) -> list[HistoryOut]:
         return [
             HistoryOut.of(row) for row in repository.history_of(session, character_id=character_id)
         ]
+
+
+@router.get("/{character_id}/similar", response_model=list[SimilarOut])
+def similar(
+    character_id: int,
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+    max_distance: Annotated[float | None, Query(ge=0.0, le=2.0)] = None,
+) -> list[SimilarOut]:
+    """Nearest characters by cosine distance (same model pack only), nearest first."""
+    with transaction() as session:
+        found = repository.similar_characters(
+            session,
+            character_id=character_id,
+            k=k,
+            max_distance=max_distance,
+            ef_search=get_settings().hnsw_ef_search,
+        )
+    return [
+        SimilarOut(character_id=s.id, name=s.name, project_id=s.project_id, distance=s.distance)
+        for s in found
+    ]

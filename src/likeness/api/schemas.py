@@ -146,5 +146,12 @@ class HistoryOut(BaseModel):
         )
 
 
+class SimilarOut(BaseModel):
+    character_id: int
+    name: str
+    project_id: int
+    distance: float = Field(description="Cosine distance: 0 same direction, 2 opposite.")
+
+
 class ErrorOut(BaseModel):
     detail: str

@@ -193,3 +193,29 @@ class WebhookDelivery(Base):
     received_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+class BackfillJob(Base):
+    """One backfill over a snapshot of characters; resumed until every item is done."""
+
+    __tablename__ = "backfill_jobs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    project: Mapped[str | None] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BackfillItem(Base):
+    __tablename__ = "backfill_items"
+
+    job_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("backfill_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    character_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("characters.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str | None] = mapped_column(String(32))  # NULL: not processed yet
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

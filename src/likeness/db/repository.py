@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 
 from likeness.db.models import (
     STATUS_IDS,
+    BackfillItem,
+    BackfillJob,
     Character,
     DetectedFace,
     EmbeddingHistory,
@@ -44,6 +46,10 @@ class NotFound(LookupError):
 
 class NoSourceImage(ValueError):
     """The character has no source image to extract from."""
+
+
+class NoEmbedding(ValueError):
+    """The character has no embedding to compare."""
 
 
 class Conflict(RuntimeError):
@@ -455,6 +461,125 @@ def events_after(session: Session, *, after: int, limit: int) -> list[OutboxEven
             select(OutboxEvent).where(OutboxEvent.id > after).order_by(OutboxEvent.id).limit(limit)
         )
     )
+
+
+def open_backfill_job(
+    session: Session, *, scope: Scope, model_id: str, project: str | None
+) -> tuple[BackfillJob, bool]:
+    """The unfinished job of the same scope, project and model (a resume), or a new one
+    over a snapshot of the characters in scope. Returns (job, resumed)."""
+    job = session.scalar(
+        select(BackfillJob)
+        .where(
+            BackfillJob.scope == scope.value,
+            BackfillJob.model == model_id,
+            BackfillJob.project.is_(None) if project is None else BackfillJob.project == project,
+            BackfillJob.finished_at.is_(None),
+        )
+        .order_by(BackfillJob.id.desc())
+        .limit(1)
+    )
+    if job is not None:
+        return job, True
+    job = BackfillJob(scope=scope.value, model=model_id, project=project)
+    session.add(job)
+    session.flush()
+    ids = characters_in_scope(session, scope=scope, model_id=model_id, project=project)
+    if ids:
+        session.execute(
+            insert(BackfillItem), [{"job_id": job.id, "character_id": cid} for cid in ids]
+        )
+    return job, False
+
+
+def backfill_todo(session: Session, *, job_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(BackfillItem.character_id)
+            .where(BackfillItem.job_id == job_id, BackfillItem.status.is_(None))
+            .order_by(BackfillItem.character_id)
+        )
+    )
+
+
+def backfill_counts(session: Session, *, job_id: int) -> dict[str, int]:
+    """Items per resulting status ('todo' for those not processed yet)."""
+    rows = session.execute(
+        select(BackfillItem.status, func.count())
+        .where(BackfillItem.job_id == job_id)
+        .group_by(BackfillItem.status)
+    )
+    return {status or "todo": count for status, count in rows}
+
+
+def latest_backfill_counts(
+    session: Session, *, scope: Scope, project: str | None
+) -> dict[str, int]:
+    """Progress of the newest job of this scope and project (empty before it exists)."""
+    job_id = session.scalar(
+        select(BackfillJob.id)
+        .where(
+            BackfillJob.scope == scope.value,
+            BackfillJob.project.is_(None) if project is None else BackfillJob.project == project,
+        )
+        .order_by(BackfillJob.id.desc())
+        .limit(1)
+    )
+    return backfill_counts(session, job_id=job_id) if job_id is not None else {}
+
+
+def mark_backfill_items(session: Session, *, job_id: int, statuses: dict[int, str]) -> None:
+    """Record the items as done, in the transaction that wrote their results."""
+    for character_id, status in statuses.items():
+        session.execute(
+            update(BackfillItem)
+            .where(BackfillItem.job_id == job_id, BackfillItem.character_id == character_id)
+            .values(status=status, processed_at=func.now())
+        )
+
+
+def finish_backfill_job(session: Session, *, job_id: int) -> None:
+    session.execute(
+        update(BackfillJob).where(BackfillJob.id == job_id).values(finished_at=func.now())
+    )
+
+
+@dataclass(frozen=True)
+class SimilarCharacter:
+    id: int
+    name: str
+    project_id: int
+    distance: float  # cosine distance, 0 = same direction
+
+
+def similar_characters(
+    session: Session, *, character_id: int, k: int, max_distance: float | None, ef_search: int
+) -> list[SimilarCharacter]:
+    """The k nearest characters by cosine distance on the HNSW index, among embeddings of
+    the same model pack only, then those within ``max_distance``."""
+    character = get_character(session, character_id=character_id)
+    if character.face_embedding is None or character.embedding_model is None:
+        raise NoEmbedding(f"character {character_id} has no embedding yet")
+    # Per transaction: the index's candidate list, and iterative scans so the model filter
+    # cannot leave fewer than k answers.
+    session.execute(select(func.set_config("hnsw.ef_search", str(ef_search), True)))
+    session.execute(select(func.set_config("hnsw.iterative_scan", "relaxed_order", True)))
+    distance = Character.face_embedding.cosine_distance(character.face_embedding)
+    nearest = (
+        select(Character.id, Character.name, Character.project_id, distance.label("distance"))
+        .where(
+            Character.id != character_id,
+            Character.face_embedding.is_not(None),
+            Character.embedding_model == character.embedding_model,
+        )
+        .order_by(distance)
+        .limit(k)
+        .subquery()
+    )
+    query = select(nearest).order_by(nearest.c.distance)
+    if max_distance is not None:
+        query = query.where(nearest.c.distance <= max_distance)
+    return [SimilarCharacter(*row) for row in session.execute(query)]
 
 
 def add_outbox_event(

@@ -13,9 +13,9 @@ from likeness.db import repository
 from likeness.db.models import Status
 from likeness.db.session import transaction
 from likeness.embedding_config import EmbeddingConfig
-from likeness.events import EVENT_FOR_STATUS, PublishedEvent, outcome_payload
+from likeness.events import PublishedEvent
 from likeness.face.engine import BoundingBox, Face
-from likeness.outbox import publish, publish_drift
+from likeness.outbox import write_failure, write_outcome
 from likeness.tasks.resolve_primary import Outcome
 from likeness.tasks.retry import DATABASE_RETRY_DELAYS, retry_on_transient
 
@@ -66,73 +66,24 @@ def persist_faces(
 ) -> list[PublishedEvent]:
     """Faces, primary, character columns, status, drift and outbox events in one transaction."""
     with transaction() as session:
-        repository.get_character(session, character_id=character_id, lock=True)
-        rows = repository.store_detected_faces(
-            session, character_id=character_id, faces=faces, model_id=model_id
-        )
-        confidence = None
-        if outcome.primary_index is not None:
-            primary = rows[outcome.primary_index]
-            primary.is_primary = True
-            confidence = primary.confidence
-            repository.update_character_embedding(
-                session,
-                character_id=character_id,
-                embedding=primary.embedding,
-                confidence=primary.confidence,
-                bounding_box=primary.bounding_box,
-                model_id=model_id,
-                status=outcome.status,
-            )
-        else:
-            repository.set_status(
-                session, character_id=character_id, status=outcome.status, error=outcome.error
-            )
-        payload = outcome_payload(
+        events = write_outcome(
+            session,
             character_id=character_id,
-            status=outcome.status,
+            faces=faces,
+            outcome=outcome,
             model_id=model_id,
-            face_count=len(rows),
-            confidence=confidence,
-            error=outcome.error,
+            drift_level=drift_level,
         )
-        events = [
-            publish(
-                session,
-                event_type=EVENT_FOR_STATUS[outcome.status],
-                character_id=character_id,
-                payload=payload,
-            )
-        ]
-        if outcome.primary_index is not None:
-            events += publish_drift(session, character_id=character_id, drift_level=drift_level)
-        get_run_logger().info(
-            "character %d: %s, %d face(s) stored", character_id, outcome.status, len(rows)
-        )
-        return events
+    get_run_logger().info(
+        "character %d: %s, %d face(s) stored", character_id, outcome.status, len(faces)
+    )
+    return events
 
 
 @database_task("record_failure")
 def record_failure(character_id: int, reason: str) -> list[PublishedEvent]:
     """Status ``failed`` with the reason; embedding and faces stay as they were."""
     with transaction() as session:
-        repository.get_character(session, character_id=character_id, lock=True)
-        repository.set_status(
-            session, character_id=character_id, status=Status.FAILED, error=reason
-        )
-        payload = outcome_payload(
-            character_id=character_id,
-            status=Status.FAILED,
-            model_id=None,
-            face_count=0,
-            error=reason,
-        )
-        get_run_logger().warning("character %d failed: %s", character_id, reason)
-        return [
-            publish(
-                session,
-                event_type=EVENT_FOR_STATUS[Status.FAILED],
-                character_id=character_id,
-                payload=payload,
-            )
-        ]
+        events = write_failure(session, character_id=character_id, reason=reason)
+    get_run_logger().warning("character %d failed: %s", character_id, reason)
+    return events

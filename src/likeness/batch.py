@@ -1,0 +1,183 @@
+"""Extract many characters at once: decoding overlapped with inference, one Great
+Expectations run and one transaction per batch. The backfill runs on this."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from likeness.config import Settings, get_settings
+from likeness.db import repository
+from likeness.db.models import Status
+from likeness.db.session import transaction
+from likeness.embedding_config import EmbeddingConfig
+from likeness.events import PublishedEvent
+from likeness.expectations.frames import comparable, face_batch_frame
+from likeness.expectations.runner import run_suite
+from likeness.expectations.suites import face_batch_suite
+from likeness.face.engine import BoundingBox, Face, FaceEngine, get_engine
+from likeness.face.errors import ImageError
+from likeness.face.image_loading import LoadedImage, load_image
+from likeness.outbox import write_failure, write_outcome
+from likeness.tasks.resolve_primary import Outcome, decide_outcome
+
+# Images decoded ahead of the one being detected: enough to hide decoding, bounded memory.
+PREFETCH = 2
+
+
+@dataclass(frozen=True)
+class Job:
+    character_id: int
+    image_path: str
+    config: EmbeddingConfig
+    chosen_box: BoundingBox | None
+
+
+@dataclass
+class Detected:
+    job: Job
+    image: LoadedImage
+    faces: list[Face]
+    outcome: Outcome
+
+
+@dataclass
+class BatchResult:
+    statuses: dict[int, str] = field(default_factory=dict)
+    failures: dict[int, str] = field(default_factory=dict)
+    face_count: int = 0
+    events: list[PublishedEvent] = field(default_factory=list)
+
+
+def begin(character_ids: Sequence[int]) -> tuple[list[Job], dict[int, str]]:
+    """Mark the characters ``extracting``; those without an image fail at once."""
+    jobs, failures = [], {}
+    with transaction() as session:
+        for character_id in character_ids:
+            try:
+                character = repository.get_character(session, character_id=character_id, lock=True)
+            except repository.NotFound:
+                continue  # deleted since the backfill started
+            if not character.source_image_path:
+                failures[character_id] = f"character {character_id} has no source image"
+                continue
+            chosen = repository.primary_face_box(session, character_id=character_id)
+            jobs.append(
+                Job(
+                    character_id,
+                    character.source_image_path,
+                    repository.effective_config(session, project_id=character.project_id),
+                    BoundingBox(**chosen) if chosen else None,
+                )
+            )
+            repository.set_status(session, character_id=character_id, status=Status.EXTRACTING)
+    return jobs, failures
+
+
+def decoded(
+    jobs: Sequence[Job], settings: Settings
+) -> Iterator[tuple[Job, LoadedImage | ImageError]]:
+    """Images in order, the next ones decoding in a thread while the current one is used."""
+
+    def load(job: Job) -> LoadedImage | ImageError:
+        try:
+            return load_image(
+                job.image_path,
+                max_pixels=settings.max_image_pixels,
+                max_bytes=settings.max_image_bytes,
+            )
+        except ImageError as error:
+            return error
+
+    with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="decode") as pool:
+        pending: deque[tuple[Job, Future[LoadedImage | ImageError]]] = deque()
+        remaining = iter(jobs)
+        for job in remaining:
+            pending.append((job, pool.submit(load, job)))
+            if len(pending) > PREFETCH:
+                break
+        while pending:
+            job, future = pending.popleft()
+            following = next(remaining, None)
+            if following is not None:
+                pending.append((following, pool.submit(load, following)))
+            yield job, future.result()
+
+
+def failed_checks(detected: Sequence[Detected], settings: Settings) -> dict[int, str]:
+    """Characters whose faces fail the face-batch suite, with the failed expectations.
+
+    One run for the whole batch; only when it fails is each character checked alone, to
+    find which ones (so one bad image does not reject the rest)."""
+
+    def check(items: Sequence[Detected]) -> list[str]:
+        faces = [face for item in items for face in item.faces]
+        if not faces:
+            return []
+        frame = face_batch_frame(
+            faces,
+            character_ids=[item.job.character_id for item in items for _ in item.faces],
+            image_sizes=[
+                (item.image.width, item.image.height) for item in items for _ in item.faces
+            ],
+            primary=[
+                i == item.outcome.primary_index for item in items for i in range(len(item.faces))
+            ],
+        )
+        return run_suite(face_batch_suite(settings, comparable=comparable(frame)), frame).failures
+
+    if not check(detected):
+        return {}
+    failures = {}
+    for item in detected:
+        failed = check([item])
+        if failed:
+            failures[item.job.character_id] = "data check failed: " + ", ".join(failed)
+    return failures
+
+
+def extract_batch(
+    character_ids: Sequence[int],
+    *,
+    backfill_job_id: int | None = None,
+    engine: FaceEngine | None = None,
+) -> BatchResult:
+    """Extract every character; each ends in a terminal status, whatever its image is."""
+    settings = get_settings()
+    engine = engine or get_engine(settings)
+    jobs, failures = begin(character_ids)
+    detected: list[Detected] = []
+    for job, image in decoded(jobs, settings):
+        if isinstance(image, ImageError):
+            failures[job.character_id] = image.message
+            continue
+        faces = engine.detect(image.pixels)
+        detected.append(
+            Detected(job, image, faces, decide_outcome(faces, job.config, job.chosen_box))
+        )
+    failures |= failed_checks(detected, settings)
+    result = BatchResult(failures=dict(failures))
+    with transaction() as session:
+        for item in detected:
+            if item.job.character_id in failures:
+                continue
+            result.events += write_outcome(
+                session,
+                character_id=item.job.character_id,
+                faces=item.faces,
+                outcome=item.outcome,
+                model_id=engine.model_id,
+                drift_level=item.job.config.drift_threshold,
+            )
+            result.statuses[item.job.character_id] = item.outcome.status.value
+            result.face_count += len(item.faces)
+        for character_id, reason in failures.items():
+            result.events += write_failure(session, character_id=character_id, reason=reason)
+            result.statuses[character_id] = Status.FAILED.value
+        if backfill_job_id is not None:
+            repository.mark_backfill_items(
+                session, job_id=backfill_job_id, statuses=result.statuses
+            )
+    return result
