@@ -347,6 +347,60 @@ def queue_demo(settings: Any, project: str = "demo") -> None:
     console.print(f"queued {len(pending)} sample extraction(s) on work pool gpu")
 
 
+@app.command()
+def bench(
+    images: Annotated[
+        Path | None, typer.Option(help="Folder of images (default: samples).")
+    ] = None,
+    rounds: Annotated[int, typer.Option(min=1, help="Passes over the images for b, c, d.")] = 6,
+    vectors: Annotated[int, typer.Option(min=1000, help="Synthetic vectors for search.")] = 100_000,
+    queries: Annotated[int, typer.Option(min=10)] = 200,
+) -> None:
+    """Throughput (a: process per image, b: warm FaceAnalysis, c: backfill, d: model floor)
+    and similarity search latency and recall, in a scratch database."""
+    import tempfile
+
+    from likeness import bench as b
+
+    settings = get_settings()
+    work_dir = Path(tempfile.mkdtemp(prefix="likeness-bench-"))
+    paths = b.image_files(images, work_dir)
+    console.print(f"{len(paths)} images x {rounds} rounds; {b.machine()}")
+    with b.scratch_database() as url:
+        d = b.model_floor(paths, rounds)
+        bb = b.face_analysis_loop(paths, settings, rounds)
+        c = b.backfill_end_to_end(paths, rounds, url)
+        a = b.one_process_per_image(paths)
+        build, search = b.similarity_search(
+            url, vectors=vectors, queries=queries, ef_values=[40, 100, 200, 400]
+        )
+    table = Table("measure", "images", "images/s", "ms/image", "peak RSS MB")
+    for m in (a, bb, c, d):
+        table.add_row(
+            m.name,
+            str(m.images),
+            f"{m.images_per_second:.2f}",
+            f"{m.ms_per_image:.1f}",
+            f"{m.peak_rss_mb:.0f}",
+        )
+    console.print(table)
+    ratios = Table("ratio", "measured", "target")
+    ratios.add_row("c / a", f"{c.images_per_second / a.images_per_second:.1f}x", ">= 15x")
+    ratios.add_row("c / b", f"{c.images_per_second / bb.images_per_second:.2f}x", ">= 1.3x")
+    ratios.add_row("d / c", f"{d.images_per_second / c.images_per_second:.2f}x", "<= 1.25x")
+    console.print(ratios)
+    search_table = Table("hnsw.ef_search", "p50 ms", "p99 ms", "recall@10")
+    for row in search:
+        search_table.add_row(
+            str(row.ef_search), f"{row.p50_ms:.2f}", f"{row.p99_ms:.2f}", f"{row.recall_at_10:.3f}"
+        )
+    console.print(
+        f"similarity: {vectors} synthetic 512-d vectors, HNSW build {build:.0f}s, "
+        f"{queries} queries (targets p50 ≤ 5 ms, recall@10 ≥ 0.95)"
+    )
+    console.print(search_table)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply the migrations (creates the embedded server on first use)."""

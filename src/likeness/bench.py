@@ -1,0 +1,288 @@
+"""``likeness bench``: throughput of the pipeline against its baselines, and similarity search.
+
+(a) the seed script's way: one process per image (`python -m likeness extract IMAGE`);
+(b) a warm InsightFace ``FaceAnalysis`` loop (models loaded once, per-face recognition);
+(c) ``likeness`` backfill end to end, database writes included (scratch database);
+(d) the model-only floor: decode + detector + recognizer on images already in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import psutil  # type: ignore[import-untyped]
+
+from likeness.config import Settings, get_settings
+from likeness.importing import IMAGE_SUFFIXES
+
+SCRATCH_DATABASE = "likeness_bench"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    name: str
+    images: int
+    seconds: float
+    peak_rss_mb: float
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds
+
+    @property
+    def ms_per_image(self) -> float:
+        return 1000 * self.seconds / self.images
+
+
+@contextmanager
+def peak_rss() -> Iterator[list[float]]:
+    """Peak resident memory (MB) of this process while the block runs, sampled."""
+    process = psutil.Process()
+    peak = [process.memory_info().rss]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], process.memory_info().rss)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    result = [0.0]
+    try:
+        yield result
+    finally:
+        done.set()
+        sampler.join()
+        result[0] = peak[0] / 2**20
+
+
+def timed(name: str, images: int, work: Callable[[], None]) -> Measurement:
+    with peak_rss() as peak:
+        started = time.perf_counter()
+        work()
+        seconds = time.perf_counter() - started
+    return Measurement(name, images, seconds, peak[0])
+
+
+def image_files(folder: Path | None, work_dir: Path) -> list[Path]:
+    if folder is not None:
+        return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    from likeness.samples import demo_images
+
+    # The sample photos and the crops made from them (no broken files: throughput only).
+    return [p for p in demo_images(work_dir)[:7]]
+
+
+def one_process_per_image(paths: list[Path]) -> Measurement:
+    """(a): a fresh interpreter per image, loading the models each time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    for path in paths:
+        subprocess.run(
+            [sys.executable, "-m", "likeness", "extract", str(path)],
+            check=True,
+            capture_output=True,
+        )
+    seconds = time.perf_counter() - started
+    peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    return Measurement("(a) one process per image", len(paths), seconds, peak)
+
+
+def face_analysis_loop(paths: list[Path], settings: Settings, rounds: int) -> Measurement:
+    """(b): InsightFace's own FaceAnalysis, warm, one recognizer call per face."""
+    import contextlib
+    import io
+
+    from insightface.app import FaceAnalysis
+    from insightface.model_zoo.scrfd import SCRFD
+
+    from likeness.face.engine import choose_providers
+    from likeness.face.model_pack import resolve_model_pack
+
+    resolve_model_pack(settings.model_pack, settings.resolved_model_root)
+    with contextlib.redirect_stdout(io.StringIO()):
+        app = FaceAnalysis(
+            name=settings.model_pack,
+            root=str(settings.resolved_model_root),
+            allowed_modules=["detection", "recognition"],
+            providers=choose_providers(settings.providers),
+        )
+        # The bundled detector has a batch axis that FaceAnalysis' RetinaFace class cannot
+        # read; InsightFace's SCRFD class (same model family) can.
+        app.det_model = app.models["detection"] = SCRFD(
+            model_file=app.det_model.model_file, session=app.det_model.session
+        )
+        app.prepare(ctx_id=0, det_size=(settings.detection_size, settings.detection_size))
+
+    def work() -> None:
+        for _ in range(rounds):
+            for path in paths:
+                app.get(cv2.imread(str(path)))
+
+    return timed("(b) warm FaceAnalysis loop", len(paths) * rounds, work)
+
+
+def model_floor(paths: list[Path], rounds: int) -> Measurement:
+    """(d): decode from memory + detector + batched recognizer, nothing else."""
+    from likeness.face.engine import get_engine
+
+    engine = get_engine()
+    encoded = [np.frombuffer(path.read_bytes(), dtype=np.uint8) for path in paths]
+
+    def work() -> None:
+        for _ in range(rounds):
+            for data in encoded:
+                engine.detect(np.asarray(cv2.imdecode(data, cv2.IMREAD_COLOR), dtype=np.uint8))
+
+    return timed("(d) model-only floor", len(paths) * rounds, work)
+
+
+def backfill_end_to_end(paths: list[Path], rounds: int, url: str) -> Measurement:
+    """(c): import as characters in a scratch database, then the backfill flow."""
+    from likeness.db import migrate
+    from likeness.db.session import engine_for
+    from likeness.flows.backfill import backfill_embeddings
+    from likeness.importing import import_images
+
+    migrate.upgrade(url)
+    settings = get_settings()
+    import_images(paths * rounds, project="bench", storage_root=settings.home / "bench-storage")
+    backfill_embeddings("missing", project="bench-warmup")  # starts Prefect before timing
+
+    def work() -> None:
+        backfill_embeddings("missing", project="bench")
+
+    measurement = timed("(c) likeness backfill (DB writes incl.)", len(paths) * rounds, work)
+    engine_for(url).dispose()
+    return measurement
+
+
+@contextmanager
+def scratch_database() -> Iterator[str]:
+    """A fresh database on the configured server for the run, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from likeness.db.session import database_url
+
+    admin_url = database_url()
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {SCRATCH_DATABASE} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {SCRATCH_DATABASE}"))
+    url = make_url(admin_url).set(database=SCRATCH_DATABASE).render_as_string(hide_password=False)
+    previous = os.environ.get("LIKENESS_DATABASE_URL")
+    os.environ["LIKENESS_DATABASE_URL"] = url
+    get_settings.cache_clear()
+    try:
+        yield url
+    finally:
+        if previous is None:
+            os.environ.pop("LIKENESS_DATABASE_URL")
+        else:
+            os.environ["LIKENESS_DATABASE_URL"] = previous
+        get_settings.cache_clear()
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {SCRATCH_DATABASE} WITH (FORCE)"))
+        admin.dispose()
+
+
+def machine() -> str:
+    from likeness.face.engine import get_engine
+
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB; provider "
+        f"{get_engine().providers[0]}; model pack {get_settings().model_pack}"
+    )
+
+
+@dataclass(frozen=True)
+class SearchMeasurement:
+    ef_search: int
+    p50_ms: float
+    p99_ms: float
+    recall_at_10: float
+
+
+def similarity_search(
+    url: str, *, vectors: int, queries: int, ef_values: list[int]
+) -> tuple[float, list[SearchMeasurement]]:
+    """Synthetic normalised 512-d embeddings as characters; the app's similar query against
+    exact search. Returns the HNSW build time and one row per ef_search."""
+    import psycopg
+    from pgvector.psycopg import register_vector
+    from sqlalchemy.engine import make_url
+
+    from likeness.db import repository
+    from likeness.db.session import transaction
+
+    rng = np.random.default_rng(42)
+    data = rng.standard_normal((vectors, 512), dtype=np.float32)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain, autocommit=True) as connection:
+        register_vector(connection)
+        project = connection.execute(
+            "INSERT INTO projects (name) VALUES ('bench-similarity') RETURNING id"
+        ).fetchone()[0]  # type: ignore[index]
+        connection.execute("DROP INDEX ix_characters_face_embedding_hnsw")
+        with connection.cursor().copy(
+            "COPY characters (project_id, name, face_embedding, embedding_model, "
+            "embedding_status_id) FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int8", "varchar", "vector", "varchar", "int2"])
+            for index, vector in enumerate(data):
+                copy.write_row((project, f"synthetic-{index}", vector, "buffalo_s", 3))
+        ids = [
+            row[0]
+            for row in connection.execute(
+                "SELECT id FROM characters WHERE project_id = %s ORDER BY id", (project,)
+            )
+        ]
+        connection.execute("SET maintenance_work_mem = '1GB'")
+        started = time.perf_counter()
+        connection.execute(
+            "CREATE INDEX ix_characters_face_embedding_hnsw ON characters "
+            "USING hnsw (face_embedding vector_cosine_ops)"
+        )
+        build_seconds = time.perf_counter() - started
+        connection.execute("ANALYZE characters")
+    picks = rng.choice(vectors, size=queries, replace=False)
+    truth = []
+    for pick in picks:
+        similarity = data @ data[pick]
+        similarity[pick] = -np.inf  # the character itself is never an answer
+        truth.append({ids[i] for i in np.argpartition(-similarity, 10)[:10]})
+    rows = []
+    for ef in ef_values:
+        latencies, hits = [], 0
+        for pick, expected in zip(picks, truth, strict=True):
+            with transaction() as session:
+                started = time.perf_counter()
+                found = repository.similar_characters(
+                    session, character_id=ids[pick], k=10, max_distance=None, ef_search=ef
+                )
+                latencies.append(1000 * (time.perf_counter() - started))
+            hits += len(expected & {f.id for f in found})
+        rows.append(
+            SearchMeasurement(
+                ef,
+                float(np.percentile(latencies, 50)),
+                float(np.percentile(latencies, 99)),
+                hits / (10 * queries),
+            )
+        )
+    return build_seconds, rows

@@ -1,0 +1,160 @@
+"""Backfill over real photos and broken files; resume after an interruption; similarity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+
+from likeness import batch
+from likeness.api.app import create_app
+from likeness.db import repository
+from likeness.db.models import Character, OutboxEvent, Status
+from likeness.db.session import transaction
+from likeness.flows.backfill import backfill_embeddings
+from tests import images
+from tests.factories import load_character, new_character
+
+pytestmark = pytest.mark.usefixtures("prefect_server", "face_engine")
+
+
+def sample_characters(tmp_path: Path) -> dict[str, int]:
+    files = {
+        "t1": images.photo("t1.jpg"),
+        "yao": images.photo("yaoming.jpg"),
+        "gdp": images.photo("gdp.jpg"),
+        "hanks": images.photo("Tom_Hanks_54745.png"),
+        "yao_in_players": images.crop_square(
+            images.photo("players.jpg"), images.YAO_MING_IN_PLAYERS, 1.0, tmp_path / "y.png"
+        ),
+        "blank": images.blank_image(tmp_path / "blank.png"),
+        "corrupt": images.truncated_jpeg(tmp_path / "corrupt.jpg"),
+        "text": images.text_file(tmp_path / "notes.jpg"),
+        "missing": tmp_path / "missing.jpg",
+    }
+    return {name: new_character(path, name=name) for name, path in files.items()}
+
+
+def events_per_character() -> dict[int, int]:
+    with transaction() as session:
+        rows = session.execute(
+            select(OutboxEvent.character_id, func.count()).group_by(OutboxEvent.character_id)
+        )
+        return dict(rows.all())
+
+
+def test_backfill_ends_every_character_in_a_terminal_status(tmp_path: Path) -> None:
+    ids = sample_characters(tmp_path)
+
+    counts = backfill_embeddings("missing", chunk_size=4)
+
+    statuses = {name: load_character(cid).status for name, cid in ids.items()}
+    assert statuses == {
+        "t1": Status.MULTI_FACE_PENDING,
+        "yao": Status.COMPLETED,
+        "gdp": Status.MULTI_FACE_PENDING,
+        "hanks": Status.COMPLETED,
+        "yao_in_players": Status.COMPLETED,
+        "blank": Status.FAILED,
+        "corrupt": Status.FAILED,
+        "text": Status.FAILED,
+        "missing": Status.FAILED,
+    }
+    assert counts == {"completed": 3, "multi_face_pending": 2, "failed": 4}
+    reasons = {
+        name: load_character(ids[name]).embedding_error or ""
+        for name in ("blank", "corrupt", "text", "missing")
+    }
+    assert reasons["blank"] == "no face detected"
+    assert "corrupt or truncated" in reasons["corrupt"]
+    assert "not a recognised image format" in reasons["text"]
+    assert "image not found" in reasons["missing"]
+    assert set(events_per_character().values()) == {1}
+    assert backfill_embeddings("missing") == {}  # nothing left
+
+
+def test_interrupted_backfill_resumes_without_reprocessing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = sample_characters(tmp_path)
+    real = batch.extract_batch
+    calls: list[list[int]] = []
+
+    def crash_on_second_chunk(character_ids: list[int], **kwargs: object) -> object:
+        calls.append(list(character_ids))
+        if len(calls) >= 2:  # fault injection: the worker dies in the second chunk
+            raise KeyboardInterrupt
+        return real(character_ids, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("likeness.flows.backfill.extract_batch", crash_on_second_chunk)
+    with pytest.raises(BaseException):  # noqa: B017 (the interruption itself)
+        backfill_embeddings("missing", chunk_size=3)
+    first_chunk = calls[0]
+    stamped = {cid: load_character(cid).updated_at for cid in first_chunk}
+    monkeypatch.setattr("likeness.flows.backfill.extract_batch", real)
+    # The interrupted chunk's characters were left 'extracting': still to do in the job.
+
+    counts = backfill_embeddings("missing", chunk_size=3)
+
+    assert sum(counts.values()) == len(ids)
+    assert {cid: load_character(cid).updated_at for cid in first_chunk} == stamped
+    assert set(events_per_character().values()) == {1}  # each character processed once
+    assert all(
+        load_character(cid).status not in (Status.PENDING, Status.EXTRACTING)
+        for cid in ids.values()
+    )
+
+
+def test_stale_scope_picks_exactly_the_characters_of_another_model(tmp_path: Path) -> None:
+    ids = sample_characters(tmp_path)
+    backfill_embeddings("missing")
+    with transaction() as session:
+        session.execute(
+            update(Character)
+            .where(Character.id.in_([ids["yao"], ids["hanks"]]))
+            .values(embedding_model="antelopev2")
+        )
+        stale = repository.characters_in_scope(
+            session, scope=repository.Scope.STALE, model_id="buffalo_s"
+        )
+    assert stale == sorted([ids["yao"], ids["hanks"]])
+
+    counts = backfill_embeddings("stale")
+
+    assert counts == {"completed": 2}
+    assert load_character(ids["yao"]).embedding_model == "buffalo_s"
+
+
+def test_similar_finds_the_same_person_first_and_ignores_other_model_packs(
+    tmp_path: Path,
+) -> None:
+    ids = sample_characters(tmp_path)
+    backfill_embeddings("missing")
+    yao = load_character(ids["yao"])
+    impostor = new_character(images.photo("yaoming.jpg"), name="other-model")
+    with transaction() as session:  # the same face, embedded by another model pack
+        session.execute(
+            update(Character)
+            .where(Character.id == impostor)
+            .values(
+                face_embedding=np.asarray(yao.face_embedding),
+                embedding_model="buffalo_l",
+                embedding_status_id=3,
+            )
+        )
+
+    with TestClient(create_app()) as client:
+        found = client.get(f"/api/characters/{ids['yao']}/similar?k=10").json()
+        close = client.get(f"/api/characters/{ids['yao']}/similar?max_distance=0.5").json()
+        no_embedding = client.get(f"/api/characters/{ids['t1']}/similar")
+
+    assert found[0]["character_id"] == ids["yao_in_players"]
+    assert found[0]["distance"] < 0.5
+    assert all(f["distance"] > 0.7 for f in found[1:])
+    assert impostor not in [f["character_id"] for f in found]
+    assert [f["distance"] for f in found] == sorted(f["distance"] for f in found)
+    assert [f["character_id"] for f in close] == [ids["yao_in_players"]]
+    assert no_embedding.status_code == 400
