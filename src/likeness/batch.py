@@ -15,7 +15,7 @@ from likeness.db.session import transaction
 from likeness.embedding_config import EmbeddingConfig
 from likeness.events import PublishedEvent
 from likeness.expectations.frames import comparable, face_batch_frame
-from likeness.expectations.runner import run_suite
+from likeness.expectations.runner import DATA_CHECK_FAILED, run_suite
 from likeness.expectations.suites import face_batch_suite
 from likeness.face.engine import BoundingBox, Face, FaceEngine, get_engine
 from likeness.face.errors import ImageError
@@ -134,7 +134,7 @@ def failed_checks(detected: Sequence[Detected], settings: Settings) -> dict[int,
     for item in detected:
         failed = check([item])
         if failed:
-            failures[item.job.character_id] = "data check failed: " + ", ".join(failed)
+            failures[item.job.character_id] = DATA_CHECK_FAILED + ", ".join(failed)
     return failures
 
 

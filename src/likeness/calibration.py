@@ -28,7 +28,7 @@ def main() -> None:
         embeddings += [face.embedding for face in faces]
         per_photo = [
             v
-            for v in mean_cosine_to_others([f.embedding for f in faces], [0] * len(faces))
+            for v in mean_cosine_to_others([f.embedding for f in faces], list(range(len(faces))))
             if v is not None
         ]
         print(

@@ -159,17 +159,9 @@ def similar(
 ) -> None:
     """Characters that look like CHARACTER_ID: nearest first, with cosine distance."""
     from likeness.db import repository
-    from likeness.db.session import transaction
 
     try:
-        with transaction() as session:
-            found = repository.similar_characters(
-                session,
-                character_id=character_id,
-                k=k,
-                max_distance=max_distance,
-                ef_search=get_settings().hnsw_ef_search,
-            )
+        found = repository.find_similar(character_id=character_id, k=k, max_distance=max_distance)
     except (repository.NotFound, repository.NoEmbedding) as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from error
@@ -259,22 +251,9 @@ def deploy() -> None:
 @app.command()
 def worker() -> None:
     """Start a Prefect process worker on work pool "gpu" (uses PREFECT_API_URL)."""
-    from likeness.deployment_names import WORK_POOL
+    from likeness.stack import WORKER_COMMAND
 
-    os.execv(
-        sys.executable,
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "worker",
-            "start",
-            "--pool",
-            WORK_POOL,
-            "--type",
-            "process",
-        ],
-    )
+    os.execv(sys.executable, WORKER_COMMAND)
 
 
 @app.command()
@@ -355,6 +334,7 @@ def bench(
     rounds: Annotated[int, typer.Option(min=1, help="Passes over the images for b, c, d.")] = 6,
     vectors: Annotated[int, typer.Option(min=1000, help="Synthetic vectors for search.")] = 100_000,
     queries: Annotated[int, typer.Option(min=10)] = 200,
+    only: Annotated[str | None, typer.Option(help="throughput | search")] = None,
 ) -> None:
     """Throughput (a: process per image, b: warm FaceAnalysis, c: backfill, d: model floor)
     and similarity search latency and recall, in a scratch database."""
@@ -367,13 +347,22 @@ def bench(
     paths = b.image_files(images, work_dir)
     console.print(f"{len(paths)} images x {rounds} rounds; {b.machine()}")
     with b.scratch_database() as url:
-        d = b.model_floor(paths, rounds)
-        bb = b.face_analysis_loop(paths, settings, rounds)
-        c = b.backfill_end_to_end(paths, rounds, url)
-        a = b.one_process_per_image(paths)
-        build, search = b.similarity_search(
-            url, vectors=vectors, queries=queries, ef_values=[40, 100, 200, 400]
-        )
+        if only != "search":
+            d = b.model_floor(paths, rounds)
+            bb = b.face_analysis_loop(paths, settings, rounds)
+            c = b.backfill_end_to_end(paths, rounds, url)
+            a = b.one_process_per_image(paths)
+        if only != "throughput":
+            build, search = b.similarity_search(
+                url, vectors=vectors, queries=queries, ef_values=[20, 40, 100, 200]
+            )
+    if only != "search":
+        print_throughput(a, bb, c, d)
+    if only != "throughput":
+        print_search(vectors, queries, build, search)
+
+
+def print_throughput(a: Any, bb: Any, c: Any, d: Any) -> None:
     table = Table("measure", "images", "images/s", "ms/image", "peak RSS MB")
     for m in (a, bb, c, d):
         table.add_row(
@@ -389,6 +378,9 @@ def bench(
     ratios.add_row("c / b", f"{c.images_per_second / bb.images_per_second:.2f}x", ">= 1.3x")
     ratios.add_row("d / c", f"{d.images_per_second / c.images_per_second:.2f}x", "<= 1.25x")
     console.print(ratios)
+
+
+def print_search(vectors: int, queries: int, build: float, search: list[Any]) -> None:
     search_table = Table("hnsw.ef_search", "p50 ms", "p99 ms", "recall@10")
     for row in search:
         search_table.add_row(

@@ -69,21 +69,24 @@ def start_prefect_server(
     return process
 
 
+# A process worker on the "gpu" pool: each flow run is a subprocess of it.
+WORKER_COMMAND = [
+    sys.executable,
+    "-m",
+    "prefect",
+    "worker",
+    "start",
+    "--pool",
+    WORK_POOL,
+    "--type",
+    "process",
+]
+
+
 def start_worker(env: dict[str, str], log: Path | None = None) -> subprocess.Popen[bytes]:
-    """A process worker on the "gpu" pool: each flow run is a subprocess of it."""
     output = log.open("ab") if log else None
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "worker",
-            "start",
-            "--pool",
-            WORK_POOL,
-            "--type",
-            "process",
-        ],
+        WORKER_COMMAND,
         env=env,
         stdout=output,
         stderr=subprocess.STDOUT if output else None,

@@ -158,3 +158,31 @@ def test_similar_finds_the_same_person_first_and_ignores_other_model_packs(
     assert [f["distance"] for f in found] == sorted(f["distance"] for f in found)
     assert [f["character_id"] for f in close] == [ids["yao_in_players"]]
     assert no_embedding.status_code == 400
+
+
+def test_failed_data_checks_reject_only_those_characters_and_fail_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from likeness.face.engine import FaceEngine
+    from likeness.flows.backfill import DataChecksFailed
+
+    group = new_character(images.photo("t1.jpg"), name="group")
+    single = new_character(images.photo("yaoming.jpg"), name="single")
+    real_embed = FaceEngine.embed
+
+    def collapsed(self: FaceEngine, image: object, keypoints: object) -> np.ndarray:
+        vectors = real_embed(self, image, keypoints)  # type: ignore[arg-type]
+        return np.repeat(vectors[:1], len(vectors), axis=0)  # the one allowed mock
+
+    monkeypatch.setattr(FaceEngine, "embed", collapsed)
+
+    with pytest.raises(DataChecksFailed, match=str(group)):
+        backfill_embeddings("missing")
+
+    assert load_character(group).status is Status.FAILED
+    assert load_character(group).embedding_error == (
+        "data check failed: expect_column_mean_to_be_between(mean_cosine_to_others)"
+    )
+    assert load_character(single).status is Status.COMPLETED  # its own batch check passes
+    with transaction() as session:
+        assert repository.faces_of_character(session, character_id=group) == []

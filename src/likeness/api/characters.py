@@ -216,14 +216,7 @@ def similar(
     max_distance: Annotated[float | None, Query(ge=0.0, le=2.0)] = None,
 ) -> list[SimilarOut]:
     """Nearest characters by cosine distance (same model pack only), nearest first."""
-    with transaction() as session:
-        found = repository.similar_characters(
-            session,
-            character_id=character_id,
-            k=k,
-            max_distance=max_distance,
-            ef_search=get_settings().hnsw_ef_search,
-        )
+    found = repository.find_similar(character_id=character_id, k=k, max_distance=max_distance)
     return [
         SimilarOut(character_id=s.id, name=s.name, project_id=s.project_id, distance=s.distance)
         for s in found

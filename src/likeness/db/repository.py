@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from likeness.config import get_settings
 from likeness.db.models import (
     STATUS_IDS,
     BackfillItem,
@@ -33,6 +34,7 @@ from likeness.db.models import (
     StudioSettings,
     WebhookDelivery,
 )
+from likeness.db.session import transaction
 from likeness.embedding_config import CONFIG_FIELDS, EmbeddingConfig, EmbeddingConfigOverride
 from likeness.face.engine import Face
 
@@ -580,6 +582,20 @@ def similar_characters(
     if max_distance is not None:
         query = query.where(nearest.c.distance <= max_distance)
     return [SimilarCharacter(*row) for row in session.execute(query)]
+
+
+def find_similar(
+    *, character_id: int, k: int, max_distance: float | None
+) -> list[SimilarCharacter]:
+    """:func:`similar_characters` in its own transaction, with the configured ef_search."""
+    with transaction() as session:
+        return similar_characters(
+            session,
+            character_id=character_id,
+            k=k,
+            max_distance=max_distance,
+            ef_search=get_settings().hnsw_ef_search,
+        )
 
 
 def add_outbox_event(

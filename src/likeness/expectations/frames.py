@@ -47,8 +47,10 @@ def face_batch_frame(
             }
         )
     frame = pd.DataFrame(rows)
+    # Every face of a batch is taken as a different person: the faces of one image are,
+    # and so are different characters (a rare duplicate barely moves the mean).
     frame["mean_cosine_to_others"] = mean_cosine_to_others(
-        [face.embedding for face in faces], list(character_ids)
+        [face.embedding for face in faces], list(range(len(faces)))
     )
     return frame
 
@@ -56,9 +58,9 @@ def face_batch_frame(
 def mean_cosine_to_others(
     embeddings: Sequence[NDArray[np.float32]], owners: Sequence[int]
 ) -> list[float | None]:
-    """For each face, the mean cosine similarity to faces of *other* characters (or, in one
-    image, to the other faces: different people). None where there is nothing to compare,
-    or the vector itself is malformed (its own expectations report that)."""
+    """For each embedding, the mean cosine similarity to those of other owners (different
+    people). None where there is nothing to compare, or the vector itself is malformed (its
+    own expectations report that)."""
     vectors = [np.asarray(e, dtype=np.float64).ravel() for e in embeddings]
     valid = [
         v.size == EMBEDDING_DIMENSIONS and bool(np.isfinite(v).all()) and bool(v.any())
@@ -71,12 +73,8 @@ def mean_cosine_to_others(
     matrix = np.stack([vectors[i] / np.linalg.norm(vectors[i]) for i in indices])
     similarity = matrix @ matrix.T
     owner = np.asarray([owners[i] for i in indices])
-    single_owner = len(set(owner.tolist())) == 1
     for row, index in enumerate(indices):
-        others = np.ones(len(indices), dtype=bool)
-        others[row] = False
-        if not single_owner:
-            others &= owner != owner[row]
+        others = owner != owner[row]
         if others.any():
             result[index] = float(similarity[row, others].mean())
     return result

@@ -21,6 +21,8 @@ from great_expectations.datasource.fluent import PandasDatasource
 
 log = logging.getLogger(__name__)
 DATASOURCE = "likeness"
+# How a failed check is reported on a character and in errors.
+DATA_CHECK_FAILED = "data check failed: "
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import (
+    create_markdown_artifact,
     create_progress_artifact,
     create_table_artifact,
     update_progress_artifact,
@@ -18,6 +19,7 @@ from likeness.batch import BatchResult, extract_batch
 from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.session import transaction
+from likeness.expectations.runner import DATA_CHECK_FAILED
 from likeness.tasks.notify import notify
 from likeness.tasks.persist import database_task
 
@@ -37,10 +39,23 @@ def open_backfill_job(scope: str, project: str | None) -> tuple[int, list[int], 
         return job.id, repository.backfill_todo(session, job_id=job.id), resumed
 
 
+class DataChecksFailed(RuntimeError):
+    """Some characters' faces failed their data checks (they were not written)."""
+
+
 @task(name="extract_chunk", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 8])
 def extract_chunk(job_id: int, character_ids: list[int]) -> BatchResult:
     """One chunk: decode, detect, check and write; its items are marked done with it."""
-    return extract_batch(character_ids, backfill_job_id=job_id)
+    result = extract_batch(character_ids, backfill_job_id=job_id)
+    checks = {cid: r for cid, r in result.failures.items() if r.startswith(DATA_CHECK_FAILED)}
+    if checks:
+        create_markdown_artifact(
+            key=f"backfill-{job_id}-data-checks",
+            markdown="| character | failed expectations |\n|---|---|\n"
+            + "\n".join(f"| {cid} | {reason} |" for cid, reason in sorted(checks.items())),
+            description="Great Expectations face-batch failures: these faces were not written",
+        )
+    return result
 
 
 @database_task("finish_backfill_job")
@@ -98,4 +113,7 @@ def backfill_embeddings(
         description=f"backfill {scope} job {job_id}: {done} characters in {elapsed:.1f}s",
     )
     log.info("backfill job %d: %s, %.2f characters/s", job_id, counts, throughput)
+    rejected = [cid for cid, reason in failures.items() if reason.startswith(DATA_CHECK_FAILED)]
+    if rejected:  # every chunk ran; the run still fails visibly
+        raise DataChecksFailed(f"data checks failed for characters {sorted(rejected)}")
     return counts

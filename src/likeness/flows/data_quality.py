@@ -13,7 +13,7 @@ from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.session import transaction
 from likeness.expectations.frames import character_frame, comparable
-from likeness.expectations.runner import CheckResult, run_with_data_docs
+from likeness.expectations.runner import DATA_CHECK_FAILED, CheckResult, run_with_data_docs
 from likeness.expectations.suites import consistency_suite, distribution_suite
 
 
@@ -52,5 +52,5 @@ def embedding_data_quality() -> list[CheckResult]:
     )
     failures = [f"{r.suite}: {', '.join(r.failures)}" for r in results if not r.success]
     if failures:
-        raise DataQualityFailed("data check failed: " + "; ".join(failures))
+        raise DataQualityFailed(DATA_CHECK_FAILED + "; ".join(failures))
     return results

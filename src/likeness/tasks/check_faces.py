@@ -8,7 +8,7 @@ from prefect.cache_policies import NO_CACHE
 
 from likeness.config import get_settings
 from likeness.expectations.frames import comparable, face_batch_frame
-from likeness.expectations.runner import run_suite
+from likeness.expectations.runner import DATA_CHECK_FAILED, run_suite
 from likeness.expectations.suites import face_batch_suite
 from likeness.face.engine import Face
 from likeness.face.image_loading import LoadedImage
@@ -19,7 +19,7 @@ class DataCheckFailed(RuntimeError):
     """A batch failed its expectations; it must not be written."""
 
     def __init__(self, failures: list[str]) -> None:
-        super().__init__(f"data check failed: {', '.join(failures)}")
+        super().__init__(DATA_CHECK_FAILED + ", ".join(failures))
         self.failures = failures
 
 
