@@ -98,6 +98,9 @@ def backfill(
     scope: Annotated[str, typer.Option(help="missing | failed | stale | all")] = "missing",
     project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
     chunk_size: Annotated[int, typer.Option(min=1, help="Characters per chunk.")] = 32,
+    fan_out: Annotated[
+        bool, typer.Option(help="Run chunks as flow runs shared by the workers of pool gpu.")
+    ] = False,
 ) -> None:
     """Extract every character in the scope through the backfill flow, with a progress bar.
 
@@ -118,7 +121,7 @@ def backfill(
 
     def run() -> None:
         try:
-            outcome["counts"] = backfill_embeddings(chosen.value, project, chunk_size)
+            outcome["counts"] = backfill_embeddings(chosen.value, project, chunk_size, fan_out)
         except BaseException as error:  # reported below, in the main thread
             outcome["error"] = error
 

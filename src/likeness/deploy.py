@@ -9,12 +9,21 @@ from typing import Any
 
 import yaml
 from prefect import Flow, get_client
-from prefect.client.schemas.actions import DeploymentScheduleCreate, WorkPoolCreate
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.actions import (
+    DeploymentScheduleCreate,
+    GlobalConcurrencyLimitCreate,
+    GlobalConcurrencyLimitUpdate,
+    WorkPoolCreate,
+)
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.flows import load_flow_from_entrypoint
 from prefect.utilities.asyncutils import run_coro_as_sync
 from prefect.utilities.callables import parameter_schema
+
+from likeness.config import get_settings
+from likeness.deployment_names import GPU_CONCURRENCY_LIMIT
 
 PREFECT_YAML = Path(__file__).resolve().parents[2] / "deployments" / "prefect.yaml"
 
@@ -50,6 +59,7 @@ async def _register(specs: list[DeploymentSpec]) -> list[str]:
         for pool in sorted({spec.work_pool for spec in specs}):
             with contextlib.suppress(ObjectAlreadyExists):
                 await client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+        await _ensure_gpu_limit(client, get_settings().gpu_slots)
         for spec in specs:
             flow: Flow[..., Any] = load_flow_from_entrypoint(spec.entrypoint)
             flow_id = await client.create_flow_from_name(flow.name)
@@ -69,6 +79,18 @@ async def _register(specs: list[DeploymentSpec]) -> list[str]:
             )
             registered.append(f"{flow.name}/{spec.name}")
     return registered
+
+
+async def _ensure_gpu_limit(client: PrefectClient, slots: int) -> None:
+    """The global concurrency limit that keeps one model busy per GPU (upserted)."""
+    try:
+        await client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name=GPU_CONCURRENCY_LIMIT, limit=slots)
+        )
+    except ObjectAlreadyExists:
+        await client.update_global_concurrency_limit(
+            GPU_CONCURRENCY_LIMIT, GlobalConcurrencyLimitUpdate(limit=slots)
+        )
 
 
 def register_deployments(prefect_yaml: Path = PREFECT_YAML) -> list[str]:

@@ -530,6 +530,17 @@ def latest_backfill_counts(
     return backfill_counts(session, job_id=job_id) if job_id is not None else {}
 
 
+def backfill_failures(session: Session, *, job_id: int) -> dict[int, str]:
+    """The job's failed characters with their reasons."""
+    rows = session.execute(
+        select(Character.id, Character.embedding_error)
+        .join(BackfillItem, BackfillItem.character_id == Character.id)
+        .where(BackfillItem.job_id == job_id, BackfillItem.status == Status.FAILED.value)
+        .order_by(Character.id)
+    )
+    return {cid: error or "" for cid, error in rows}
+
+
 def mark_backfill_items(session: Session, *, job_id: int, statuses: dict[int, str]) -> None:
     """Record the items as done, in the transaction that wrote their results."""
     for character_id, status in statuses.items():
