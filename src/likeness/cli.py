@@ -286,8 +286,6 @@ def up(
         processes.append(start_worker(env, logs / "worker.log"))
         if demo:
             queue_demo(settings)
-        if not settings.api_token:
-            errors.print("[yellow]warning: LIKENESS_API_TOKEN is not set[/yellow]")
         base = f"http://{settings.api_host}"
         console.print(
             f"\n  likeness UI   {base}:{settings.api_port}/\n"

@@ -23,7 +23,6 @@ class Settings(BaseSettings):
         default=None, description="onnxruntime providers; unset: CUDA when present, else CPU."
     )
     webhook_secret: str | None = None
-    api_token: str | None = None
 
     detection_size: int = Field(default=640, ge=160, le=2048)
     min_detection_score: float = Field(default=0.5, gt=0.0, lt=1.0)
