@@ -19,7 +19,7 @@ from likeness.expectations.runner import DATA_CHECK_FAILED, run_suite
 from likeness.expectations.suites import face_batch_suite
 from likeness.face.engine import BoundingBox, Face, FaceEngine, get_engine
 from likeness.face.errors import ImageError
-from likeness.face.image_loading import LoadedImage, load_image
+from likeness.face.image_loading import LoadedImage, load_configured
 from likeness.outbox import write_failure, write_outcome
 from likeness.tasks.resolve_primary import Outcome, decide_outcome
 
@@ -83,11 +83,7 @@ def decoded(
 
     def load(job: Job) -> LoadedImage | ImageError:
         try:
-            return load_image(
-                job.image_path,
-                max_pixels=settings.max_image_pixels,
-                max_bytes=settings.max_image_bytes,
-            )
+            return load_configured(job.image_path, settings)
         except ImageError as error:
             return error
 
@@ -119,9 +115,7 @@ def failed_checks(detected: Sequence[Detected], settings: Settings) -> dict[int,
         frame = face_batch_frame(
             faces,
             character_ids=[item.job.character_id for item in items for _ in item.faces],
-            image_sizes=[
-                (item.image.width, item.image.height) for item in items for _ in item.faces
-            ],
+            image_sizes=[item.image.source_size for item in items for _ in item.faces],
             primary=[
                 i == item.outcome.primary_index for item in items for i in range(len(item.faces))
             ],
@@ -153,7 +147,7 @@ def extract_batch(
         if isinstance(image, ImageError):
             failures[job.character_id] = image.message
             continue
-        faces = engine.detect(image.pixels)
+        faces = engine.detect_image(image)
         detected.append(
             Detected(job, image, faces, decide_outcome(faces, job.config, job.chosen_box))
         )

@@ -10,7 +10,7 @@ import numpy as np
 from likeness.config import get_settings
 from likeness.expectations.frames import mean_cosine_to_others
 from likeness.face.engine import get_engine
-from likeness.face.image_loading import load_image
+from likeness.face.image_loading import load_configured
 from likeness.samples import sample_photos
 
 
@@ -20,10 +20,8 @@ def main() -> None:
     confidences: list[float] = []
     embeddings = []
     for name, path in sample_photos().items():
-        image = load_image(
-            path, max_pixels=settings.max_image_pixels, max_bytes=settings.max_image_bytes
-        )
-        faces = engine.detect(image.pixels)
+        image = load_configured(path, settings)
+        faces = engine.detect_image(image)
         confidences += [face.confidence for face in faces]
         embeddings += [face.embedding for face in faces]
         per_photo = [

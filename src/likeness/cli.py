@@ -53,7 +53,7 @@ def extract(paths: Annotated[list[Path], typer.Argument(help="Image files.")]) -
     """Detect and embed faces in images (stateless; prints JSON, one object per image)."""
     from likeness.face.engine import get_engine
     from likeness.face.errors import ImageError
-    from likeness.face.image_loading import load_image
+    from likeness.face.image_loading import load_configured
 
     settings = get_settings()
     engine = get_engine(settings)
@@ -61,10 +61,8 @@ def extract(paths: Annotated[list[Path], typer.Argument(help="Image files.")]) -
     for path in paths:
         result: dict[str, Any]
         try:
-            image = load_image(
-                path, max_pixels=settings.max_image_pixels, max_bytes=settings.max_image_bytes
-            )
-            faces = engine.detect(image.pixels)
+            image = load_configured(path, settings)
+            faces = engine.detect_image(image)
             result = {"faces": [_face_json(face) for face in faces], "count": len(faces)}
         except ImageError as error:
             failed = True

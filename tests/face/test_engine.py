@@ -108,3 +108,28 @@ def test_exif_rotated_portrait_is_detected_upright(face_engine: FaceEngine, tmp_
     assert len(faces) == 1
     reference = detect(face_engine, photo("yaoming.jpg"))[0]
     assert float(faces[0].embedding @ reference.embedding) > 0.8
+
+
+def test_large_jpeg_is_decoded_reduced_with_faces_in_source_pixels(
+    face_engine: FaceEngine, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    big = tmp_path / "big.jpg"
+    with Image.open(photo("yaoming.jpg")) as small:
+        small.resize((small.width * 16, small.height * 16), Image.Resampling.LANCZOS).save(
+            big, quality=92
+        )
+    full = load_image(big, **LIMITS)
+    reduced = load_image(big, **LIMITS, min_side=1600)
+
+    assert reduced.scale == 2.0
+    assert reduced.source_size == (full.width, full.height) == (233 * 16, 287 * 16)
+    [face_full] = face_engine.detect_image(full)
+    [face_reduced] = face_engine.detect_image(reduced)
+    for mine, theirs in zip(
+        face_reduced.bounding_box.corners(), face_full.bounding_box.corners(), strict=True
+    ):
+        assert abs(mine - theirs) <= 0.03 * face_full.bounding_box.width
+    assert float(face_reduced.embedding @ face_full.embedding) > 0.9
+    assert load_image(photo("t1.jpg"), **LIMITS, min_side=1600).scale == 1.0  # small: untouched

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from likeness.config import Settings, get_settings
 from likeness.face.errors import ModelPackError
+from likeness.face.image_loading import LoadedImage
 from likeness.face.model_pack import resolve_model_pack
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ class BoundingBox:
     @property
     def area(self) -> int:
         return self.width * self.height
+
+    def corners(self) -> tuple[int, int, int, int]:
+        return self.x, self.y, self.x + self.width, self.y + self.height
 
     def iou(self, other: BoundingBox) -> float:
         """Intersection over union of two boxes."""
@@ -142,6 +146,26 @@ class FaceEngine:
             for box, points, embedding in zip(boxes, keypoints, embeddings, strict=True)
         ]
         return sorted(faces, key=lambda face: face.confidence, reverse=True)
+
+    def detect_image(self, image: LoadedImage) -> list[Face]:
+        """:meth:`detect` on a loaded image, boxes and landmarks in source-image pixels."""
+        faces = self.detect(image.pixels)
+        if image.scale == 1.0:
+            return faces
+        width, height = image.source_size
+        return [
+            Face(
+                bounding_box=_clip_box(
+                    np.asarray(face.bounding_box.corners(), dtype=np.float32) * image.scale,
+                    width,
+                    height,
+                ),
+                confidence=face.confidence,
+                landmarks=[[round(v * image.scale, 2) for v in point] for point in face.landmarks],
+                embedding=face.embedding,
+            )
+            for face in faces
+        ]
 
     def embed(self, image: NDArray[Any], keypoints: NDArray[np.float32]) -> NDArray[np.float32]:
         """Aligned 112x112 crops of every face through the recognizer in one call, L2-normed."""

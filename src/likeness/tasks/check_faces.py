@@ -31,7 +31,7 @@ def check_faces(character_id: int, image: LoadedImage, faces: list[Face], outcom
     frame = face_batch_frame(
         faces,
         character_ids=[character_id] * len(faces),
-        image_sizes=[(image.width, image.height)] * len(faces),
+        image_sizes=[image.source_size] * len(faces),
         primary=[index == outcome.primary_index for index in range(len(faces))],
     )
     suite = face_batch_suite(get_settings(), comparable=comparable(frame))

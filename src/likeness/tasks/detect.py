@@ -12,13 +12,12 @@ from likeness.face.image_loading import LoadedImage
 @task(name="detect_faces", cache_policy=NO_CACHE)
 def detect_faces(image: LoadedImage) -> list[Face]:
     engine = get_engine()
-    faces = engine.detect(image.pixels)
+    faces = engine.detect_image(image)
     get_run_logger().info(
         "%d face(s) in %s (%dx%d) with %s: confidences %s",
         len(faces),
         image.path,
-        image.width,
-        image.height,
+        *image.source_size,
         engine.model_id,
         [round(face.confidence, 3) for face in faces],
     )

@@ -6,7 +6,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from likeness.config import get_settings
-from likeness.face.image_loading import LoadedImage, load_image
+from likeness.face.image_loading import LoadedImage, load_configured
 from likeness.tasks.retry import retry_on_transient
 
 
@@ -19,6 +19,4 @@ from likeness.tasks.retry import retry_on_transient
 )
 def load_source_image(path: str) -> LoadedImage:
     settings = get_settings()
-    return load_image(
-        path, max_pixels=settings.max_image_pixels, max_bytes=settings.max_image_bytes
-    )
+    return load_configured(path, settings)
