@@ -21,7 +21,7 @@ from likeness.face.engine import BoundingBox, Face, FaceEngine, get_engine
 from likeness.face.errors import ImageError
 from likeness.face.image_loading import LoadedImage, load_configured
 from likeness.outbox import write_failure, write_outcome
-from likeness.tasks.resolve_primary import Outcome, decide_outcome
+from likeness.selection import Outcome, decide_outcome
 
 # Images decoded ahead of the one being detected: enough to hide decoding, bounded memory.
 PREFETCH = 2

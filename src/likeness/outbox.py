@@ -17,7 +17,7 @@ from likeness.events import (
     outcome_payload,
 )
 from likeness.face.engine import Face
-from likeness.tasks.resolve_primary import Outcome
+from likeness.selection import Outcome
 
 
 def publish(

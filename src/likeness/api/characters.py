@@ -93,7 +93,7 @@ def create_character(
         session.refresh(character)
     started = start_or_fail(character)
     return CharacterCreated(
-        **CharacterOut.of(character, None, 1.0).model_dump(), flow_run_id=started.flow_run_id
+        **CharacterOut.of(character).model_dump(), flow_run_id=started.flow_run_id
     )
 
 

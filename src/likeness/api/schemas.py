@@ -38,7 +38,10 @@ class CharacterOut(BaseModel):
     )
 
     @classmethod
-    def of(cls, character: Character, drift: float | None, drift_level: float) -> CharacterOut:
+    def of(
+        cls, character: Character, drift: float | None = None, drift_level: float = 0.0
+    ) -> CharacterOut:
+        """``drift``: the latest replacement's similarity; below ``drift_level`` it warns."""
         box = character.face_bounding_box
         return cls(
             id=character.id,

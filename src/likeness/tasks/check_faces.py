@@ -12,7 +12,7 @@ from likeness.expectations.runner import DATA_CHECK_FAILED, run_suite
 from likeness.expectations.suites import face_batch_suite
 from likeness.face.engine import Face
 from likeness.face.image_loading import LoadedImage
-from likeness.tasks.resolve_primary import Outcome
+from likeness.selection import Outcome
 
 
 class DataCheckFailed(RuntimeError):

@@ -16,7 +16,7 @@ from likeness.embedding_config import EmbeddingConfig
 from likeness.events import PublishedEvent
 from likeness.face.engine import BoundingBox, Face
 from likeness.outbox import write_failure, write_outcome
-from likeness.tasks.resolve_primary import Outcome
+from likeness.selection import Outcome
 from likeness.tasks.retry import DATABASE_RETRY_DELAYS, retry_on_transient
 
 P = ParamSpec("P")
