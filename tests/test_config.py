@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from likeness.config import Settings
@@ -67,6 +68,9 @@ def test_without_a_url_an_embedded_server_is_started_and_reused(tmp_path: Path) 
     finally:
         stopped = run_cli("db", "stop", env=env)
     assert "stopped" in stopped.stdout
+    url = first.stdout.strip().replace("postgresql+psycopg://", "postgresql://", 1)
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(url, connect_timeout=3)  # the server is really gone
 
 
 def test_with_a_url_that_server_is_used(tmp_path: Path, database_url: str) -> None:

