@@ -173,6 +173,22 @@ def similar(
 
 
 @app.command()
+def erase(character_id: int) -> None:
+    """Erase a character's biometric data: embedding, detected faces and history."""
+    from likeness import outbox
+    from likeness.db import repository
+    from likeness.db.session import transaction
+
+    try:
+        with transaction() as session:
+            outbox.erase_biometrics(session, character_id=character_id)
+    except repository.NotFound as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from error
+    console.print(f"biometric data of character {character_id} erased")
+
+
+@app.command()
 def status() -> None:
     """A table of characters with status, confidence and face count."""
     from likeness.db import repository
@@ -284,6 +300,11 @@ def up(
         processes.append(start_worker(env, logs / "worker.log"))
         if demo:
             queue_demo(settings)
+        if settings.api_token is None:
+            errors.print(
+                "[yellow]warning: LIKENESS_API_TOKEN is not set: the API and UI accept "
+                "anyone who can reach them[/yellow]"
+            )
         base = f"http://{settings.api_host}"
         console.print(
             f"\n  likeness UI   {base}:{settings.api_port}/\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,6 +23,9 @@ class Settings(BaseSettings):
         default=None, description="onnxruntime providers; unset: CUDA when present, else CPU."
     )
     webhook_secret: str | None = None
+    api_token: SecretStr | None = Field(
+        default=None, description="When set, every API and UI route requires it."
+    )
 
     detection_size: int = Field(default=640, ge=160, le=2048)
     min_detection_score: float = Field(default=0.5, gt=0.0, lt=1.0)

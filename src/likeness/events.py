@@ -15,6 +15,7 @@ EVENT_FOR_STATUS: dict[Status, str] = {
 }
 PRIMARY_SELECTED = "embedding.primary_selected"
 CHANGED = "embedding.changed"
+ERASED = "embedding.erased"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from likeness.db import repository
 from likeness.db.models import Status
 from likeness.events import (
     CHANGED,
+    ERASED,
     EVENT_FOR_STATUS,
     PRIMARY_SELECTED,
     PublishedEvent,
@@ -143,3 +144,12 @@ def write_failure(session: Session, *, character_id: int, reason: str) -> list[P
             payload=payload,
         )
     ]
+
+
+def erase_biometrics(session: Session, *, character_id: int) -> list[PublishedEvent]:
+    """Remove the character's embedding, detected faces and embedding history, and
+    announce it (``embedding.erased``); the status becomes ``failed`` with the reason until
+    an extraction is requested again."""
+    repository.erase_biometrics(session, character_id=character_id)
+    payload = {"character_id": character_id, "status": Status.FAILED.value, "model": None}
+    return [publish(session, event_type=ERASED, character_id=character_id, payload=payload)]

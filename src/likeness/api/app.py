@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request, status
+from fastapi import Depends, FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from likeness.api import characters, events, settings, ui, webhooks
+from likeness.api.auth import require_token
 from likeness.api.uploads import UploadRejected
 from likeness.db.repository import Conflict, NoEmbedding, NoSourceImage, NotFound
 
@@ -31,11 +32,13 @@ def create_app() -> FastAPI:
         summary="Face identity embeddings for studio characters.",
         version="0.1.0",
     )
-    app.include_router(characters.router)
-    app.include_router(webhooks.router)
-    app.include_router(events.router)
-    app.include_router(settings.router)
-    app.include_router(ui.router)
+    protected = [Depends(require_token)]
+    app.include_router(characters.router, dependencies=protected)
+    app.include_router(events.router, dependencies=protected)
+    app.include_router(settings.router, dependencies=protected)
+    app.include_router(ui.router)  # its pages send a browser without the token to /login
+    app.include_router(ui.login_router)
+    app.include_router(webhooks.router)  # signed with HMAC instead
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.add_exception_handler(NotFound, _error(status.HTTP_404_NOT_FOUND))  # type: ignore[arg-type]
     app.add_exception_handler(Conflict, _error(status.HTTP_409_CONFLICT))  # type: ignore[arg-type]

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, Form, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from PIL import Image
 
+from likeness.api.auth import COOKIE, require_login, token_matches
 from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import STATUS_IDS, Character, Status
 from likeness.db.session import transaction
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(require_login)])
+login_router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 IN_PROGRESS = {STATUS_IDS[Status.PENDING], STATUS_IDS[Status.EXTRACTING]}
 
@@ -86,3 +89,23 @@ def character_page(request: Request, character_id: int) -> HTMLResponse:
 @router.get("/ui/characters/{character_id}/panel", response_class=HTMLResponse)
 def panel_fragment(request: Request, character_id: int) -> HTMLResponse:
     return templates.TemplateResponse(request, "_panel.html", _panel_context(character_id))
+
+
+@login_router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    return templates.TemplateResponse(request, "login.html", {**_common(), "error": None})
+
+
+@login_router.post("/login", response_model=None)
+def login(request: Request, token: Annotated[str, Form()]) -> HTMLResponse | RedirectResponse:
+    """The API token as an HttpOnly cookie, so the page's own API calls carry it."""
+    if not token_matches(token):
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {**_common(), "error": "wrong token"},
+            status_code=status.HTTP_401_UNAUTHORIZED,
+        )
+    response = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+    return response

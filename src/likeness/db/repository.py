@@ -42,6 +42,9 @@ EVENT_CHANNEL = "likeness_events"
 OUTBOX_LOCK_KEY = 0x4C494B45  # "LIKE": the advisory lock that orders outbox writes
 
 
+ERASED_REASON = "biometric data erased"
+
+
 class NotFound(LookupError):
     """A character, project or face that does not exist (or belongs to another character)."""
 
@@ -443,6 +446,26 @@ def history_of(session: Session, *, character_id: int) -> list[EmbeddingHistory]
             select(EmbeddingHistory)
             .where(EmbeddingHistory.character_id == character_id)
             .order_by(EmbeddingHistory.id.desc())
+        )
+    )
+
+
+def erase_biometrics(session: Session, *, character_id: int) -> None:
+    """Embedding columns cleared, detected faces and history deleted, in one transaction."""
+    get_character(session, character_id=character_id, lock=True)
+    session.execute(delete(DetectedFace).where(DetectedFace.character_id == character_id))
+    session.execute(delete(EmbeddingHistory).where(EmbeddingHistory.character_id == character_id))
+    session.execute(
+        update(Character)
+        .where(Character.id == character_id)
+        .values(
+            face_embedding=None,
+            face_detection_confidence=None,
+            face_bounding_box=None,
+            embedding_model=None,
+            embedding_extracted_at=None,
+            embedding_status_id=STATUS_IDS[Status.FAILED],
+            embedding_error=ERASED_REASON,
         )
     )
 
