@@ -268,9 +268,9 @@ def deploy() -> None:
 @app.command()
 def worker() -> None:
     """Start a Prefect process worker on work pool "gpu" (uses PREFECT_API_URL)."""
-    from likeness.stack import WORKER_COMMAND
+    from likeness.stack import worker_command
 
-    os.execv(sys.executable, WORKER_COMMAND)
+    os.execv(sys.executable, worker_command(get_settings().worker_limit))
 
 
 @app.command()

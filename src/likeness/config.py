@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     dq_low_confidence_share_max: float = Field(default=0.4, ge=0, le=1)
     dq_mean_cosine_max: float = Field(default=0.2, ge=-1, le=1)
 
+    # Flow runs one worker runs at once (`prefect worker start --limit`).
+    worker_limit: int = Field(default=1, ge=1, le=64)
     # Slots of the Prefect global concurrency limit "likeness-gpu": one per GPU in the pool.
     gpu_slots: int = Field(default=1, ge=1, le=64)
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from likeness.config import Settings
+from likeness.config import Settings, get_settings
 from likeness.deployment_names import WORK_POOL
 
 
@@ -69,24 +69,28 @@ def start_prefect_server(
     return process
 
 
-# A process worker on the "gpu" pool: each flow run is a subprocess of it.
-WORKER_COMMAND = [
-    sys.executable,
-    "-m",
-    "prefect",
-    "worker",
-    "start",
-    "--pool",
-    WORK_POOL,
-    "--type",
-    "process",
-]
+def worker_command(limit: int) -> list[str]:
+    """A process worker on the "gpu" pool: each flow run is a subprocess of it, at most
+    ``limit`` at once (1: one model busy per GPU machine, the others' workers take the rest)."""
+    return [
+        sys.executable,
+        "-m",
+        "prefect",
+        "worker",
+        "start",
+        "--pool",
+        WORK_POOL,
+        "--type",
+        "process",
+        "--limit",
+        str(limit),
+    ]
 
 
 def start_worker(env: dict[str, str], log: Path | None = None) -> subprocess.Popen[bytes]:
     output = log.open("ab") if log else None
     return subprocess.Popen(
-        WORKER_COMMAND,
+        worker_command(get_settings().worker_limit),
         env=env,
         stdout=output,
         stderr=subprocess.STDOUT if output else None,
