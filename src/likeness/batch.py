@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 from likeness.config import Settings, get_settings
 from likeness.db import repository
 from likeness.db.models import Status
+from likeness.db.repository import ExtractionJob
 from likeness.db.session import transaction
-from likeness.embedding_config import EmbeddingConfig
 from likeness.events import PublishedEvent
-from likeness.expectations.frames import comparable, face_batch_frame
-from likeness.expectations.runner import DATA_CHECK_FAILED, run_suite
-from likeness.expectations.suites import face_batch_suite
-from likeness.face.engine import BoundingBox, Face, FaceEngine, get_engine
+from likeness.expectations.face_checks import CheckedImage, check_face_batch
+from likeness.expectations.runner import DATA_CHECK_FAILED
+from likeness.face.engine import Face, FaceEngine, get_engine
 from likeness.face.errors import ImageError
 from likeness.face.image_loading import LoadedImage, load_configured
 from likeness.outbox import write_failure, write_outcome
@@ -27,17 +26,9 @@ from likeness.selection import Outcome, decide_outcome
 PREFETCH = 2
 
 
-@dataclass(frozen=True)
-class Job:
-    character_id: int
-    image_path: str
-    config: EmbeddingConfig
-    chosen_box: BoundingBox | None
-
-
 @dataclass
 class Detected:
-    job: Job
+    job: ExtractionJob
     image: LoadedImage
     faces: list[Face]
     outcome: Outcome
@@ -51,44 +42,33 @@ class BatchResult:
     events: list[PublishedEvent] = field(default_factory=list)
 
 
-def begin(character_ids: Sequence[int]) -> tuple[list[Job], dict[int, str]]:
+def begin(character_ids: Sequence[int]) -> tuple[list[ExtractionJob], dict[int, str]]:
     """Mark the characters ``extracting``; those without an image fail at once."""
     jobs, failures = [], {}
     with transaction() as session:
         for character_id in character_ids:
             try:
-                character = repository.get_character(session, character_id=character_id, lock=True)
+                jobs.append(repository.begin_extraction(session, character_id=character_id))
+            except repository.NoSourceImage as error:
+                failures[character_id] = str(error)
             except repository.NotFound:
                 continue  # deleted since the backfill started
-            if not character.source_image_path:
-                failures[character_id] = f"character {character_id} has no source image"
-                continue
-            chosen = repository.primary_face_box(session, character_id=character_id)
-            jobs.append(
-                Job(
-                    character_id,
-                    character.source_image_path,
-                    repository.effective_config(session, project_id=character.project_id),
-                    BoundingBox(**chosen) if chosen else None,
-                )
-            )
-            repository.set_status(session, character_id=character_id, status=Status.EXTRACTING)
     return jobs, failures
 
 
 def decoded(
-    jobs: Sequence[Job], settings: Settings
-) -> Iterator[tuple[Job, LoadedImage | ImageError]]:
+    jobs: Sequence[ExtractionJob], settings: Settings
+) -> Iterator[tuple[ExtractionJob, LoadedImage | ImageError]]:
     """Images in order, the next ones decoding in a thread while the current one is used."""
 
-    def load(job: Job) -> LoadedImage | ImageError:
+    def load(job: ExtractionJob) -> LoadedImage | ImageError:
         try:
             return load_configured(job.image_path, settings)
         except ImageError as error:
             return error
 
     with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="decode") as pool:
-        pending: deque[tuple[Job, Future[LoadedImage | ImageError]]] = deque()
+        pending: deque[tuple[ExtractionJob, Future[LoadedImage | ImageError]]] = deque()
         remaining = iter(jobs)
         for job in remaining:
             pending.append((job, pool.submit(load, job)))
@@ -109,18 +89,17 @@ def failed_checks(detected: Sequence[Detected], settings: Settings) -> dict[int,
     find which ones (so one bad image does not reject the rest)."""
 
     def check(items: Sequence[Detected]) -> list[str]:
-        faces = [face for item in items for face in item.faces]
-        if not faces:
-            return []
-        frame = face_batch_frame(
-            faces,
-            character_ids=[item.job.character_id for item in items for _ in item.faces],
-            image_sizes=[item.image.source_size for item in items for _ in item.faces],
-            primary=[
-                i == item.outcome.primary_index for item in items for i in range(len(item.faces))
-            ],
-        )
-        return run_suite(face_batch_suite(settings, comparable=comparable(frame)), frame).failures
+        images = [
+            CheckedImage(
+                item.job.character_id,
+                item.image.source_size,
+                item.faces,
+                item.outcome.primary_index,
+            )
+            for item in items
+            if item.faces
+        ]
+        return check_face_batch(images, settings).failures if images else []
 
     if not check(detected):
         return {}

@@ -36,7 +36,7 @@ from likeness.db.models import (
 )
 from likeness.db.session import transaction
 from likeness.embedding_config import CONFIG_FIELDS, EmbeddingConfig, EmbeddingConfigOverride
-from likeness.face.engine import Face
+from likeness.face.engine import BoundingBox, Face
 
 EVENT_CHANNEL = "likeness_events"
 OUTBOX_LOCK_KEY = 0x4C494B45  # "LIKE": the advisory lock that orders outbox writes
@@ -254,6 +254,33 @@ def request_extraction(
     session.flush()
     session.refresh(character)  # updated_at, set by the trigger
     return character
+
+
+@dataclass(frozen=True)
+class ExtractionJob:
+    """What an extraction of one character needs, read when it starts."""
+
+    character_id: int
+    image_path: str
+    config: EmbeddingConfig
+    chosen_box: BoundingBox | None  # the current primary face, kept if found again
+
+
+def begin_extraction(session: Session, *, character_id: int) -> ExtractionJob:
+    """Mark the character ``extracting`` and read its job; :class:`NoSourceImage` without
+    an image."""
+    character = get_character(session, character_id=character_id, lock=True)
+    if not character.source_image_path:
+        raise NoSourceImage(f"character {character_id} has no source image")
+    chosen = primary_face_box(session, character_id=character_id)
+    job = ExtractionJob(
+        character_id,
+        character.source_image_path,
+        effective_config(session, project_id=character.project_id),
+        BoundingBox(**chosen) if chosen else None,
+    )
+    set_status(session, character_id=character_id, status=Status.EXTRACTING)
+    return job
 
 
 def faces_of_character(session: Session, *, character_id: int) -> list[DetectedFace]:

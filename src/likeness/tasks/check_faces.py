@@ -7,9 +7,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from likeness.config import get_settings
-from likeness.expectations.frames import comparable, face_batch_frame
-from likeness.expectations.runner import DATA_CHECK_FAILED, run_suite
-from likeness.expectations.suites import face_batch_suite
+from likeness.expectations.face_checks import CheckedImage, check_face_batch
+from likeness.expectations.runner import DATA_CHECK_FAILED
 from likeness.face.engine import Face
 from likeness.face.image_loading import LoadedImage
 from likeness.selection import Outcome
@@ -28,14 +27,8 @@ def check_faces(character_id: int, image: LoadedImage, faces: list[Face], outcom
     """Raise :class:`DataCheckFailed` naming the failed expectations; attach the results."""
     if not faces:
         return
-    frame = face_batch_frame(
-        faces,
-        character_ids=[character_id] * len(faces),
-        image_sizes=[image.source_size] * len(faces),
-        primary=[index == outcome.primary_index for index in range(len(faces))],
-    )
-    suite = face_batch_suite(get_settings(), comparable=comparable(frame))
-    result = run_suite(suite, frame)
+    checked = CheckedImage(character_id, image.source_size, faces, outcome.primary_index)
+    result = check_face_batch([checked], get_settings())
     create_markdown_artifact(
         key=f"face-check-character-{character_id}",
         markdown=result.markdown(),

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from likeness.db import repository
-from likeness.db.models import Status
 from likeness.db.session import transaction
-from likeness.embedding_config import EmbeddingConfig
 from likeness.events import PublishedEvent
-from likeness.face.engine import BoundingBox, Face
+from likeness.face.engine import Face
 from likeness.outbox import write_failure, write_outcome
 from likeness.selection import Outcome
 from likeness.tasks.retry import DATABASE_RETRY_DELAYS, retry_on_transient
@@ -34,30 +31,11 @@ def database_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
     )
 
 
-@dataclass(frozen=True)
-class ExtractionJob:
-    character_id: int
-    image_path: str
-    config: EmbeddingConfig
-    chosen_box: BoundingBox | None  # the current primary face, kept if found again
-
-
 @database_task("begin_extraction")
-def begin_extraction(character_id: int) -> ExtractionJob:
+def begin_extraction(character_id: int) -> repository.ExtractionJob:
     """Mark the character ``extracting`` and read what the extraction needs."""
     with transaction() as session:
-        character = repository.get_character(session, character_id=character_id, lock=True)
-        if not character.source_image_path:
-            raise repository.NoSourceImage(f"character {character_id} has no source image")
-        config = repository.effective_config(session, project_id=character.project_id)
-        chosen = repository.primary_face_box(session, character_id=character_id)
-        repository.set_status(session, character_id=character_id, status=Status.EXTRACTING)
-        return ExtractionJob(
-            character_id,
-            character.source_image_path,
-            config,
-            BoundingBox(**chosen) if chosen else None,
-        )
+        return repository.begin_extraction(session, character_id=character_id)
 
 
 @database_task("persist_faces")

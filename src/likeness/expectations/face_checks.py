@@ -1,0 +1,34 @@
+"""The face-batch suite over one or more images' faces, as the flows run it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from likeness.config import Settings
+from likeness.expectations.frames import comparable, face_batch_frame
+from likeness.expectations.runner import CheckResult, run_suite
+from likeness.expectations.suites import face_batch_suite
+from likeness.face.engine import Face
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    """One image's faces about to be written for a character."""
+
+    character_id: int
+    image_size: tuple[int, int]  # source-image pixels
+    faces: Sequence[Face]
+    primary_index: int | None
+
+
+def check_face_batch(images: Sequence[CheckedImage], settings: Settings) -> CheckResult:
+    frame = face_batch_frame(
+        [face for image in images for face in image.faces],
+        character_ids=[image.character_id for image in images for _ in image.faces],
+        image_sizes=[image.image_size for image in images for _ in image.faces],
+        primary=[
+            index == image.primary_index for image in images for index in range(len(image.faces))
+        ],
+    )
+    return run_suite(face_batch_suite(settings, comparable=comparable(frame)), frame)
