@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import Character, DetectedFace, OutboxEvent
 from likeness.db.session import transaction
+
+
+def stored(image: Path, project: str = "test") -> Path:
+    """``image`` copied under the storage root, where source images live (a missing
+    image stays missing there)."""
+    folder = get_settings().resolved_storage_root / project
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / image.name
+    if image.exists():
+        shutil.copy(image, target)
+    else:
+        target.unlink(missing_ok=True)
+    return target
 
 
 def new_character(
@@ -26,7 +41,7 @@ def new_character(
             session,
             project_id=project_row.id,
             name=name,
-            source_image_path=str(image) if image else None,
+            source_image_path=str(stored(image, project)) if image else None,
         )
         return character.id
 

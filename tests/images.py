@@ -66,3 +66,53 @@ def png_claiming_size(target: Path, width: int, height: int) -> Path:
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
     )
     return target
+
+
+def pdf_file(target: Path) -> Path:
+    """A (minimal, valid) PDF document, whatever ``target``'s extension claims."""
+    target.write_bytes(
+        b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+        b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n"
+        b"trailer << /Root 1 0 R >>\n%%EOF\n"
+    )
+    return target
+
+
+def photo_in_mode(name: str, mode: str, target: Path) -> Path:
+    """A sample photo saved as ``target``'s format in a Pillow mode; ``I;16`` is 16-bit
+    grayscale using the full 16-bit range."""
+    from PIL import Image
+
+    with Image.open(photo(name)) as source:
+        rgb = source.convert("RGB")
+    if mode == "I;16":
+        converted = rgb.convert("I").point(lambda v: v * 256).convert("I;16")
+    elif mode == "RGBA":
+        converted = rgb.convert("RGBA")
+        converted.putalpha(Image.new("L", rgb.size, 200))
+    else:
+        converted = rgb.convert(mode)
+    converted.save(target)
+    return target
+
+
+def animated_gif(name: str, target: Path) -> Path:
+    """Three frames: the sample photo first, then two plain frames."""
+    from PIL import Image
+
+    with Image.open(photo(name)) as source:
+        first = source.convert("RGB")
+    plain = [Image.new("RGB", first.size, colour) for colour in ((40, 40, 40), (200, 200, 200))]
+    first.save(target, save_all=True, append_images=plain, duration=200, loop=0)
+    return target
+
+
+def exif_rotated(name: str, target: Path) -> Path:
+    """Pixels stored rotated, with EXIF orientation 6 telling viewers to rotate them back."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    with Image.open(photo(name)) as upright:
+        upright.transpose(Image.Transpose.ROTATE_90).save(target, exif=exif)
+    return target

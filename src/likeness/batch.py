@@ -18,7 +18,7 @@ from likeness.expectations.face_checks import CheckedImage, check_face_batch
 from likeness.expectations.runner import DATA_CHECK_FAILED
 from likeness.face.engine import Face, FaceEngine, get_engine
 from likeness.face.errors import ImageError
-from likeness.face.image_loading import LoadedImage, load_configured
+from likeness.face.image_loading import LoadedImage, load_source_image
 from likeness.outbox import write_failure, write_outcome
 from likeness.selection import Outcome, decide_outcome
 
@@ -63,7 +63,7 @@ def decoded(
 
     def load(job: ExtractionJob) -> LoadedImage | ImageError:
         try:
-            return load_configured(job.image_path, settings)
+            return load_source_image(job.image_path, settings)
         except ImageError as error:
             return error
 

@@ -13,6 +13,7 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -155,14 +156,17 @@ def backfill_end_to_end(paths: list[Path], rounds: int, url: str) -> Measurement
     from likeness.flows.backfill import backfill_embeddings
     from likeness.importing import import_images
 
-    settings = get_settings()
-    import_images(paths * rounds, project="bench", storage_root=settings.home / "bench-storage")
-    backfill_embeddings("missing", project="bench-warmup")  # starts Prefect before timing
+    storage_root = get_settings().resolved_storage_root
+    storage_root.mkdir(parents=True, exist_ok=True)
+    # Source images must lie inside the storage root; the copies go when the bench ends.
+    with tempfile.TemporaryDirectory(dir=storage_root, prefix="bench-") as scratch:
+        import_images(paths * rounds, project="bench", storage_root=Path(scratch))
+        backfill_embeddings("missing", project="bench-warmup")  # starts Prefect before timing
 
-    def work() -> None:
-        backfill_embeddings("missing", project="bench")
+        def work() -> None:
+            backfill_embeddings("missing", project="bench")
 
-    measurement = timed("(c) likeness backfill (DB writes incl.)", len(paths) * rounds, work)
+        measurement = timed("(c) likeness backfill (DB writes incl.)", len(paths) * rounds, work)
     engine_for(url).dispose()
     return measurement
 

@@ -13,7 +13,7 @@ from prefect import get_client
 from likeness.db.models import Status
 from likeness.flows.extract import extract_character_embedding
 from tests import images
-from tests.factories import count_faces, faces_of, load_character, new_character
+from tests.factories import count_faces, faces_of, load_character, new_character, stored
 
 
 def upload(client: TestClient, path: Path, name: str = "hero", project: str = "film") -> dict:  # type: ignore[type-arg]
@@ -220,7 +220,7 @@ def test_replace_source_image_stores_it_and_queues_the_replacement_flow(client: 
     character = load_character(character_id)
     assert character.status is Status.PENDING
     # The replacement flow switches the image after archiving the current embedding.
-    assert character.source_image_path == str(images.photo("yaoming.jpg"))
+    assert character.source_image_path == str(stored(images.photo("yaoming.jpg")))
     with get_client(sync_client=True) as prefect:
         run = prefect.read_flow_run(response.json()["flow_run_id"])
     assert run.parameters["character_id"] == character_id

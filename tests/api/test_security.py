@@ -15,7 +15,7 @@ from likeness.db.models import Status
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.replace import handle_source_image_replaced
 from tests import images
-from tests.factories import events_of, faces_of, load_character, new_character
+from tests.factories import events_of, faces_of, load_character, new_character, stored
 
 TOKEN = "s3cret-token"
 
@@ -76,7 +76,7 @@ def test_erasure_removes_embedding_faces_and_history_and_announces_it(
 ) -> None:
     character_id = new_character(images.photo("yaoming.jpg"))
     extract_character_embedding(character_id)
-    handle_source_image_replaced(character_id, str(images.photo("Tom_Hanks_54745.png")))
+    handle_source_image_replaced(character_id, str(stored(images.photo("Tom_Hanks_54745.png"))))
     assert client.get(f"/api/characters/{character_id}/embedding-history").json() != []
 
     response = client.delete(f"/api/characters/{character_id}/biometrics")

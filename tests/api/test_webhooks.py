@@ -15,7 +15,7 @@ from likeness.api.webhook_signature import REPLAY_WINDOW_SECONDS, sign
 from likeness.config import get_settings
 from likeness.db.models import Status
 from tests import images
-from tests.factories import load_character, new_character
+from tests.factories import load_character, new_character, stored
 
 SECRET = "test-webhook-secret"
 
@@ -119,7 +119,9 @@ def test_forged_or_stale_deliveries_are_401(
     assert response.status_code == 401  # type: ignore[attr-defined]
     assert reason in response.json()["detail"]  # type: ignore[attr-defined]
     assert load_character(character_id).status is Status.PENDING
-    assert load_character(character_id).source_image_path == str(images.photo("yaoming.jpg"))
+    assert load_character(character_id).source_image_path == str(
+        stored(images.photo("yaoming.jpg"))
+    )
 
 
 def test_unsigned_delivery_is_401(client: TestClient) -> None:

@@ -13,6 +13,7 @@ from tests.images import (
     LOW_CONFIDENCE_FACE_IN_PLAYERS,
     YAO_MING_IN_PLAYERS,
     crop_square,
+    exif_rotated,
     photo,
 )
 
@@ -95,13 +96,7 @@ def test_exif_rotated_portrait_is_detected_upright(face_engine: FaceEngine, tmp_
     from PIL import Image
 
     upright = Image.open(photo("yaoming.jpg"))
-    rotated_path = tmp_path / "rotated.jpg"
-    # Pixels stored rotated, with EXIF orientation 6 telling viewers to rotate them back.
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    upright.transpose(Image.Transpose.ROTATE_90).save(rotated_path, exif=exif)
-
-    image = load_image(rotated_path, **LIMITS)
+    image = load_image(exif_rotated("yaoming.jpg", tmp_path / "rotated.jpg"), **LIMITS)
     faces = face_engine.detect(image.pixels)
 
     assert (image.width, image.height) == upright.size

@@ -140,38 +140,6 @@ def test_project_threshold_overrides_the_studio_default() -> None:
     assert extract_character_embedding(default) == "completed"  # 0.84 >= 0.7 (studio)
 
 
-@pytest.mark.parametrize(
-    ("make", "reason"),
-    [
-        (lambda d: d / "missing.jpg", "image not found"),
-        (lambda d: images.truncated_jpeg(d / "corrupt.jpg"), "corrupt or truncated"),
-        (lambda d: images.text_file(d / "notes.jpg"), "not a recognised image format"),
-        (lambda d: images.png_claiming_size(d / "bomb.png", 50_000, 50_000), "over the limit"),
-    ],
-)
-def test_unusable_image_fails_with_its_reason_and_changes_nothing_else(
-    tmp_path: Path, make: object, reason: str
-) -> None:
-    # A character that already has an embedding and faces from an earlier image.
-    character_id = new_character(images.photo("yaoming.jpg"))
-    extract_character_embedding(character_id)
-    before = load_character(character_id)
-    faces_before = [(f.id, f.is_primary) for f in faces_of(character_id)]
-    with transaction() as session:
-        character = repository.get_character(session, character_id=character_id)
-        character.source_image_path = str(make(tmp_path))  # type: ignore[operator]
-
-    assert extract_character_embedding(character_id) == "failed"
-
-    after = load_character(character_id)
-    assert after.status is Status.FAILED
-    assert reason in (after.embedding_error or "")
-    assert np.array_equal(np.asarray(after.face_embedding), np.asarray(before.face_embedding))
-    assert after.face_detection_confidence == before.face_detection_confidence
-    assert after.embedding_extracted_at == before.embedding_extracted_at
-    assert [(f.id, f.is_primary) for f in faces_of(character_id)] == faces_before
-
-
 def test_character_without_a_source_image_fails_clearly() -> None:
     character_id = new_character(None)
     assert extract_character_embedding(character_id) == "failed"

@@ -18,7 +18,7 @@ from likeness.flows.extract import extract_character_embedding
 from likeness.flows.replace import handle_source_image_replaced
 from likeness.outbox import select_face
 from tests import images
-from tests.factories import events_of, faces_of, load_character, new_character
+from tests.factories import events_of, faces_of, load_character, new_character, stored
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "face_engine")
 
@@ -61,13 +61,13 @@ def test_same_person_keeps_high_drift_similarity_and_no_warning(tmp_path: Path) 
     before = load_character(character_id)
     with_quality_scores(character_id)
 
-    status = handle_source_image_replaced(character_id, str(yao_in_players(tmp_path)))
+    status = handle_source_image_replaced(character_id, str(stored(yao_in_players(tmp_path))))
 
     assert status == "completed"
     [history] = history_rows(character_id)
     assert np.allclose(np.asarray(history.face_embedding), np.asarray(before.face_embedding))
     assert history.face_detection_confidence == before.face_detection_confidence
-    assert history.source_image_path == str(images.photo("yaoming.jpg"))
+    assert history.source_image_path == str(stored(images.photo("yaoming.jpg")))
     assert history.embedding_model == "buffalo_s"
     assert history.drift_similarity is not None and history.drift_similarity > 0.45
     with TestClient(create_app()) as client:
@@ -82,11 +82,13 @@ def test_different_person_archives_flags_stale_and_warns_identity_changed() -> N
     extract_character_embedding(character_id)
     with_quality_scores(character_id)
 
-    status = handle_source_image_replaced(character_id, str(images.photo("Tom_Hanks_54745.png")))
+    status = handle_source_image_replaced(
+        character_id, str(stored(images.photo("Tom_Hanks_54745.png")))
+    )
 
     assert status == "completed"
     character = load_character(character_id)
-    assert character.source_image_path == str(images.photo("Tom_Hanks_54745.png"))
+    assert character.source_image_path == str(stored(images.photo("Tom_Hanks_54745.png")))
     [history] = history_rows(character_id)
     assert history.drift_similarity is not None and history.drift_similarity < 0.3
     scores = quality_scores(character_id)
@@ -122,7 +124,7 @@ def test_failed_re_extraction_keeps_the_history_row(tmp_path: Path) -> None:
     with_quality_scores(character_id)
 
     status = handle_source_image_replaced(
-        character_id, str(images.truncated_jpeg(tmp_path / "broken.jpg"))
+        character_id, str(stored(images.truncated_jpeg(tmp_path / "broken.jpg")))
     )
 
     assert status == "failed"
@@ -137,7 +139,7 @@ def test_failed_re_extraction_keeps_the_history_row(tmp_path: Path) -> None:
 def test_retried_replacement_converges_to_one_history_row(tmp_path: Path) -> None:
     character_id = new_character(images.photo("yaoming.jpg"))
     extract_character_embedding(character_id)
-    new_image = str(yao_in_players(tmp_path))
+    new_image = str(stored(yao_in_players(tmp_path)))
 
     handle_source_image_replaced(character_id, new_image)
     handle_source_image_replaced(character_id, new_image)  # a retried run

@@ -66,14 +66,3 @@ def safe_folder_name(project: str) -> str:
     """A project name as one path segment (no separators, no '..')."""
     cleaned = "".join(c if c.isalnum() or c in "-_" else "_" for c in project.strip())
     return cleaned.strip("_") or "default"
-
-
-def resolve_inside(storage_root: Path, image_path: str) -> Path:
-    """The real path of ``image_path`` (relative to the storage root or absolute), refused
-    when it, or a symlink on the way, leads outside the storage root."""
-    root = storage_root.resolve()
-    candidate = Path(image_path)
-    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
-    if not resolved.is_relative_to(root):
-        raise UploadRejected(f"image path is outside the storage root: {image_path}", 400)
-    return resolved

@@ -11,11 +11,12 @@ from starlette.concurrency import run_in_threadpool
 
 from likeness.api.characters import start_or_fail
 from likeness.api.schemas import WebhookIn, WebhookOut
-from likeness.api.uploads import resolve_inside
 from likeness.api.webhook_signature import SignatureRejected, verify
 from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.session import transaction
+from likeness.face.errors import ImageOutsideStorage
+from likeness.face.image_loading import resolve_inside
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -51,7 +52,10 @@ async def source_image_uploaded(
         delivery = WebhookIn.model_validate_json(body)
     except ValidationError as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
-    image = resolve_inside(settings.resolved_storage_root, delivery.image_path)
+    try:
+        image = resolve_inside(settings.resolved_storage_root, delivery.image_path)
+    except ImageOutsideStorage as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, error.message) from error
     # Database and Prefect calls are blocking: off the event loop.
     return await run_in_threadpool(accept_delivery, delivery, str(image))
 

@@ -33,5 +33,11 @@ class ImageTooLarge(ImageError):
     code = "image_too_large"
 
 
+class ImageOutsideStorage(ImageError):
+    """The path, or a symlink on the way, leads outside the storage root."""
+
+    code = "image_outside_storage"
+
+
 class ModelPackError(RuntimeError):
     """The configured model pack cannot be found or loaded."""

@@ -12,7 +12,14 @@ from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from likeness.config import Settings
-from likeness.face.errors import ImageCorrupt, ImageEmpty, ImageMissing, ImageTooLarge, NotAnImage
+from likeness.face.errors import (
+    ImageCorrupt,
+    ImageEmpty,
+    ImageMissing,
+    ImageOutsideStorage,
+    ImageTooLarge,
+    NotAnImage,
+)
 
 # Our own pixel limit replaces Pillow's global one (checked before decoding).
 Image.MAX_IMAGE_PIXELS = None
@@ -106,3 +113,19 @@ def load_configured(path: str | Path, settings: Settings) -> LoadedImage:
         max_bytes=settings.max_image_bytes,
         min_side=settings.decode_min_side,
     )
+
+
+def resolve_inside(storage_root: Path, image_path: str | Path) -> Path:
+    """The real path of ``image_path`` (relative to the storage root or absolute);
+    :class:`ImageOutsideStorage` when it, or a symlink on the way, leads outside the root."""
+    root = storage_root.resolve()
+    candidate = Path(image_path)
+    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
+    if not resolved.is_relative_to(root):
+        raise ImageOutsideStorage(f"image path is outside the storage root: {image_path}")
+    return resolved
+
+
+def load_source_image(path: str | Path, settings: Settings) -> LoadedImage:
+    """A character's source image: confined to the storage root, then :func:`load_configured`."""
+    return load_configured(resolve_inside(settings.resolved_storage_root, path), settings)

@@ -10,7 +10,7 @@ from likeness.face.engine import get_engine
 from likeness.face.errors import ImageError
 from likeness.tasks.check_faces import DataCheckFailed, check_faces
 from likeness.tasks.detect import detect_faces
-from likeness.tasks.load_image import load_source_image
+from likeness.tasks.load_image import load_character_image
 from likeness.tasks.notify import notify
 from likeness.tasks.persist import begin_extraction, persist_faces, record_failure
 from likeness.tasks.resolve_primary import resolve_primary
@@ -27,7 +27,7 @@ def run_extraction_tasks(character_id: int) -> list[PublishedEvent]:
     except NoSourceImage as error:
         return record_failure(character_id, str(error))
     try:
-        image = load_source_image(job.image_path)
+        image = load_character_image(job.image_path)
         faces = detect_faces(image)
         outcome = resolve_primary(faces, job.config, job.chosen_box)
         check_faces(character_id, image, faces, outcome)

@@ -1,4 +1,5 @@
-"""load_image task: decode the source image (EXIF, limits); a bad file fails at once."""
+"""load_image task: decode the source image (storage root, EXIF, limits); a bad file fails
+at once."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from likeness.config import get_settings
-from likeness.face.image_loading import LoadedImage, load_configured
+from likeness.face.image_loading import LoadedImage, load_source_image
 from likeness.tasks.retry import retry_on_transient
 
 
@@ -17,6 +18,5 @@ from likeness.tasks.retry import retry_on_transient
     retry_delay_seconds=1,
     retry_condition_fn=retry_on_transient,
 )
-def load_source_image(path: str) -> LoadedImage:
-    settings = get_settings()
-    return load_configured(path, settings)
+def load_character_image(path: str) -> LoadedImage:
+    return load_source_image(path, get_settings())
