@@ -20,7 +20,13 @@ from likeness.db.embedded import ensure_embedded_postgres, stop_embedded_postgre
 from likeness.db.models import STATUS_IDS, Status
 from likeness.db.session import engine_for, normalise_url
 from likeness.face.engine import FaceEngine, get_engine
-from likeness.stack import prefect_env, running, start_prefect_server, start_worker
+from likeness.stack import (
+    prefect_env,
+    running,
+    serving_api,
+    start_prefect_server,
+    start_worker,
+)
 
 
 def _free_port() -> int:
@@ -148,12 +154,49 @@ def prefect_server(stack_env: dict[str, str], likeness_home: Path) -> Iterator[N
         yield
 
 
+class Worker:
+    """The session's process worker on work pool "gpu", started again if a test killed it."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log = env, log
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.processes[-1] if self.processes else None
+
+    def ensure_running(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            self.processes.append(start_worker(self.env, self.log))
+
+    def stop(self) -> None:
+        """Let a test run its own worker: ``worker`` starts this one again."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
 @pytest.fixture(scope="session")
-def worker(prefect_server: None, stack_env: dict[str, str], likeness_home: Path) -> Iterator[None]:
+def worker_process(
+    prefect_server: None, stack_env: dict[str, str], likeness_home: Path
+) -> Iterator[Worker]:
+    supervised = Worker(stack_env, likeness_home / "worker.log")
+    with running(supervised.processes):
+        yield supervised
+
+
+@pytest.fixture
+def worker(worker_process: Worker) -> Worker:
     """A real process worker on work pool "gpu"."""
-    processes = [start_worker(stack_env, likeness_home / "worker.log")]
-    with running(processes):
-        yield
+    worker_process.ensure_running()
+    return worker_process
+
+
+@pytest.fixture
+def live_api(prefect_server: None) -> Iterator[str]:
+    """The API served over loopback by uvicorn, for requests that must really overlap."""
+    with serving_api("127.0.0.1", _free_port()) as url:
+        yield url
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from likeness.db import repository
 from likeness.db.models import Status
 from likeness.db.session import transaction
 from tests import images
+from tests.factories import load_character, new_character
 
 runner = CliRunner()
 
@@ -122,3 +123,18 @@ def test_import_of_a_missing_path_is_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["import", str(tmp_path / "nothing")])
     assert result.exit_code == 2
     assert "no such file or directory" in result.output
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_reap_re_queues_a_character_left_extracting() -> None:
+    character_id = new_character(images.photo("yaoming.jpg"))
+    with transaction() as session:  # a run began, then its worker was lost
+        repository.begin_extraction(session, character_id=character_id)
+
+    waiting = runner.invoke(app, ["reap"])  # LIKENESS_STUCK_AFTER_S: 900 s by default
+    reaped = runner.invoke(app, ["reap", "--stuck-after", "0"])
+
+    assert waiting.exit_code == 0 and "0 character(s)" in waiting.output
+    assert reaped.exit_code == 0
+    assert f"character {character_id} re-queued as run" in reaped.output
+    assert load_character(character_id).status is Status.PENDING

@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -186,6 +187,31 @@ def erase(character_id: int) -> None:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from error
     console.print(f"biometric data of character {character_id} erased")
+
+
+@app.command()
+def reap(
+    stuck_after: Annotated[
+        int | None,
+        typer.Option(
+            help="Seconds in `extracting` that mean the run was lost; unset: "
+            "LIKENESS_STUCK_AFTER_S."
+        ),
+    ] = None,
+) -> None:
+    """Re-queue characters a lost run left `extracting` (the scheduled reaper, now)."""
+    from likeness.reaper import reap_stuck_extractions
+
+    seconds = get_settings().stuck_after_s if stuck_after is None else stuck_after
+    reaped = reap_stuck_extractions(timedelta(seconds=seconds))
+    for item in reaped:
+        if item.flow_run_id is None:
+            errors.print(f"[red]character {item.character_id}: {item.error}[/red]")
+        else:
+            console.print(f"character {item.character_id} re-queued as run {item.flow_run_id}")
+    console.print(f"{len(reaped)} character(s) stuck in extracting for over {seconds} s")
+    if any(item.flow_run_id is None for item in reaped):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     # Slots of the Prefect global concurrency limit "likeness-gpu": one per GPU in the pool.
     gpu_slots: int = Field(default=1, ge=1, le=64)
 
+    # A character still `extracting` this long after its run started is taken as lost (its
+    # worker died) by the reaper, which re-queues it; extraction takes seconds.
+    stuck_after_s: int = Field(default=900, ge=1)
+
     # HNSW candidate list for similarity search; `make bench` measures recall and latency.
     hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
 

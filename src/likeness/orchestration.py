@@ -43,3 +43,34 @@ def _start(deployment: str, parameters: dict[str, object], idempotency_key: str)
     if not isinstance(run, FlowRun):  # run_deployment is sync here, never a coroutine
         raise RunNotStarted(f"unexpected answer from run_deployment: {run!r}")
     return run.id
+
+
+def crash_live_runs(character_id: int, message: str) -> list[UUID]:
+    """Mark the character's runs that Prefect still takes as scheduled, pending or running
+    as crashed (their process is gone); returns their ids."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        FlowRunFilterTags,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    live = FlowRunFilter(
+        tags=FlowRunFilterTags(all_=[f"character-{character_id}"]),
+        state=FlowRunFilterState(
+            type=FlowRunFilterStateType(
+                any_=[StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING]
+            )
+        ),
+    )
+    try:
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(flow_run_filter=live)
+            for run in runs:
+                client.set_flow_run_state(run.id, Crashed(message=message), force=True)
+    except Exception as error:  # prefect raises httpx and its own errors alike
+        raise RunNotStarted(f"could not mark the lost runs crashed: {error}") from error
+    return [run.id for run in runs]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,9 +33,7 @@ def _reset_settings() -> object:
 
 def stored_image(name: str) -> Path:
     """An image the upload service has put under the storage root."""
-    root = get_settings().resolved_storage_root / "uploads"
-    root.mkdir(parents=True, exist_ok=True)
-    return Path(shutil.copy(images.photo(name), root / name))
+    return stored(images.photo(name), "uploads")
 
 
 def deliver(

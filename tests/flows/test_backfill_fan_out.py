@@ -20,7 +20,7 @@ from tests.factories import load_character, new_character
 
 @pytest.fixture
 def two_workers(
-    worker: None, stack_env: dict[str, str], likeness_home: Path, monkeypatch: pytest.MonkeyPatch
+    worker: object, stack_env: dict[str, str], likeness_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Path, Path]]:
     """The session's worker plus a second one; two GPU slots for them."""
     monkeypatch.setenv("LIKENESS_GPU_SLOTS", "2")

@@ -283,6 +283,42 @@ def begin_extraction(session: Session, *, character_id: int) -> ExtractionJob:
     return job
 
 
+def stuck_extractions(session: Session, *, started_before: datetime) -> list[int]:
+    """Characters ``extracting`` since before ``started_before``, by id."""
+    return list(
+        session.scalars(
+            select(Character.id)
+            .where(
+                Character.embedding_status_id == STATUS_IDS[Status.EXTRACTING],
+                Character.updated_at < started_before,
+            )
+            .order_by(Character.id)
+        )
+    )
+
+
+def claim_stuck_extraction(
+    session: Session, *, character_id: int, started_before: datetime
+) -> Character | None:
+    """Lock the character and move it back to ``pending`` if it is still stuck; None when
+    it is not (anymore), or another transaction holds it (a run writing right now)."""
+    character = session.scalar(
+        select(Character)
+        .where(
+            Character.id == character_id,
+            Character.embedding_status_id == STATUS_IDS[Status.EXTRACTING],
+            Character.updated_at < started_before,
+        )
+        .with_for_update(skip_locked=True)
+    )
+    if character is None:
+        return None
+    character.embedding_status_id = STATUS_IDS[Status.PENDING]
+    session.flush()
+    session.refresh(character)  # updated_at, set by the trigger
+    return character
+
+
 def faces_of_character(session: Session, *, character_id: int) -> list[DetectedFace]:
     get_character(session, character_id=character_id)
     return list(

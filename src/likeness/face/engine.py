@@ -100,7 +100,11 @@ class FaceEngine:
         # It prints to stdout, which belongs to our JSON output: keep it in the log instead.
         with contextlib.redirect_stdout(io.StringIO()) as chatter:
             for onnx_file in sorted(glob.glob(str(pack_dir / "*.onnx"))):
-                model = ModelRouter(onnx_file).get_model(providers=providers, sess_options=options)
+                try:
+                    router = ModelRouter(onnx_file)
+                    model = router.get_model(providers=providers, sess_options=options)
+                except Exception as error:  # onnxruntime and protobuf raise their own kinds
+                    raise ModelPackError(f"could not load model {onnx_file}: {error}") from error
                 if model is not None and model.taskname in ("detection", "recognition"):
                     models.setdefault(model.taskname, model)
         log.debug("insightface: %s", chatter.getvalue().strip())

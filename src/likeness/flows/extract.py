@@ -7,7 +7,7 @@ from prefect import flow
 from likeness.db.repository import NoSourceImage
 from likeness.events import PublishedEvent
 from likeness.face.engine import get_engine
-from likeness.face.errors import ImageError
+from likeness.face.errors import ImageError, ModelPackError
 from likeness.tasks.check_faces import DataCheckFailed, check_faces
 from likeness.tasks.detect import detect_faces
 from likeness.tasks.load_image import load_character_image
@@ -39,6 +39,10 @@ def run_extraction_tasks(character_id: int) -> list[PublishedEvent]:
     except DataCheckFailed as error:
         # Nothing of the batch was written; the run fails visibly.
         notify(record_failure(character_id, str(error)))
+        raise
+    except ModelPackError as error:
+        # The worker's models, not the image: the character fails, the worker goes on.
+        notify(record_failure(character_id, f"face model could not be loaded: {error}"))
         raise
     except Exception as error:
         notify(record_failure(character_id, f"extraction error: {error}"))

@@ -1,0 +1,279 @@
+"""Faults injected for real: a database connection ended mid-persist, a database outage,
+a worker killed mid-extraction, models that cannot load, duplicate triggers, and a face
+choice racing a re-extraction. Each test asserts the end state in the database: no
+character is left stuck, no partial face set is ever committed."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import httpx
+import numpy as np
+import psutil  # type: ignore[import-untyped]
+import pytest
+from prefect import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+from prefect.client.schemas.objects import FlowRun, StateType
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from likeness.db import repository
+from likeness.db.models import Status
+from likeness.db.session import engine_for
+from likeness.face.model_pack import resolve_model_pack
+from likeness.flows.extract import extract_character_embedding
+from likeness.flows.reaper import reap_stuck_extractions
+from likeness.orchestration import start_extraction
+from likeness.stack import running, start_worker
+from likeness.tasks.persist import begin_extraction
+from tests import images
+from tests.conftest import Worker
+from tests.factories import events_of, faces_of, load_character, new_character
+
+pytestmark = pytest.mark.usefixtures("prefect_server", "face_engine")
+
+WaitForTerminal = Callable[..., Status]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not {what} after {timeout} s")
+        time.sleep(0.05)
+
+
+def runs_of(character_id: int) -> list[FlowRun]:
+    """The deployment runs queued for a character (tagged by likeness.orchestration)."""
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[f"character-{character_id}"])
+            )
+        )
+
+
+def state_of(run_id: UUID) -> StateType | None:
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run_id).state
+    return state.type if state else None
+
+
+def kill_process_tree(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a worker and the flow-run processes it started, as a lost machine would."""
+    parent = psutil.Process(process.pid)
+    for member in [*parent.children(recursive=True), parent]:
+        member.kill()
+    process.wait(timeout=30)
+
+
+@contextmanager
+def database_outage(database_url: str) -> Iterator[None]:
+    """The application database refuses new connections and every open one is ended, as
+    when its server stops; it comes back when the block ends."""
+    url = make_url(database_url)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS false'))
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": url.database},
+        )
+    try:
+        yield
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS true'))
+        admin.dispose()
+
+
+def face_rows(character_id: int) -> list[tuple[int, dict[str, int], bool]]:
+    return [(f.face_index, f.bounding_box, f.is_primary) for f in faces_of(character_id)]
+
+
+def test_connection_ended_mid_persist_rolls_back_and_the_retry_converges(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clean = new_character(images.photo("t1.jpg"), name="without fault")
+    extract_character_embedding(clean)
+    character_id = new_character(images.photo("t1.jpg"))
+    store = repository.store_detected_faces
+    committed_at_start: list[int] = []  # faces others can see when each attempt begins
+
+    def store_then_lose_the_connection(session: Session, **kwargs: Any) -> object:
+        committed_at_start.append(len(faces_of(character_id)))
+        rows = store(session, **kwargs)
+        if len(committed_at_start) == 1:  # fault: the server ends this connection mid-write
+            backend = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            with engine_for(database_url).begin() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        return rows
+
+    monkeypatch.setattr(repository, "store_detected_faces", store_then_lose_the_connection)
+
+    status = extract_character_embedding(character_id)
+
+    assert committed_at_start == [0, 0]  # the first attempt's faces were never committed
+    assert status == load_character(clean).status.value
+    assert face_rows(character_id) == face_rows(clean)
+    assert [e.event_type for e in events_of(character_id)] == [
+        e.event_type for e in events_of(clean)
+    ]
+
+
+def test_database_outage_through_every_retry_leaves_the_character_to_the_reaper(
+    worker: Worker,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    wait_for_terminal_status: WaitForTerminal,
+) -> None:
+    character_id = new_character(images.photo("yaoming.jpg"))
+    store = repository.store_detected_faces
+    outage = ExitStack()
+
+    def store_as_the_database_stops(session: Session, **kwargs: Any) -> object:
+        outage.enter_context(database_outage(database_url))  # fault: the database goes away
+        monkeypatch.setattr(repository, "store_detected_faces", store)
+        return store(session, **kwargs)
+
+    monkeypatch.setattr(repository, "store_detected_faces", store_as_the_database_stops)
+    with outage, pytest.raises(OperationalError):
+        # persist_faces and then record_failure retry (1 + 2 + 4 s) and give up.
+        extract_character_embedding(character_id)
+
+    # The database is back; the character is left as the run found the database.
+    assert load_character(character_id).status is Status.EXTRACTING
+    assert faces_of(character_id) == []
+    assert reap_stuck_extractions(stuck_after_s=600) == []  # not stuck for long enough yet
+
+    assert reap_stuck_extractions(stuck_after_s=0) == [character_id]
+
+    assert wait_for_terminal_status(character_id) is Status.COMPLETED
+    assert len(faces_of(character_id)) == 1
+    [rerun] = runs_of(character_id)
+    wait_until(lambda: state_of(rerun.id) is StateType.COMPLETED, 60, "completed")
+
+
+def test_worker_killed_mid_extraction_is_reaped_and_run_again(
+    worker: Worker, wait_for_terminal_status: WaitForTerminal
+) -> None:
+    character_id = new_character(images.photo("t1.jpg"))
+    lost_run = start_extraction(character_id, idempotency_key=f"fault-{character_id}")
+    # The run marks the character extracting, then loads the models (seconds): kill then.
+    wait_until(lambda: load_character(character_id).status is Status.EXTRACTING, 120, "extracting")
+    assert worker.process is not None
+    kill_process_tree(worker.process)
+
+    assert load_character(character_id).status is Status.EXTRACTING
+    assert state_of(lost_run) is StateType.RUNNING  # nobody is left to say otherwise
+
+    assert reap_stuck_extractions(stuck_after_s=0) == [character_id]
+
+    assert state_of(lost_run) is StateType.CRASHED
+    assert load_character(character_id).status is Status.PENDING
+    worker.ensure_running()
+    assert wait_for_terminal_status(character_id) is Status.MULTI_FACE_PENDING
+    faces = faces_of(character_id)
+    assert len(faces) > 1 and [f.face_index for f in faces] == list(range(len(faces)))
+    [rerun] = [run for run in runs_of(character_id) if run.id != lost_run]
+    wait_until(lambda: state_of(rerun.id) is StateType.COMPLETED, 60, "completed")
+
+
+def test_models_that_cannot_load_fail_the_character_and_the_worker_stays_up(
+    worker_process: Worker,
+    stack_env: dict[str, str],
+    tmp_path: Path,
+    wait_for_terminal_status: WaitForTerminal,
+) -> None:
+    model_root = tmp_path / "insightface"
+    pack = resolve_model_pack("buffalo_s", model_root)
+    damaged = max(pack.glob("*.onnx"), key=lambda file: file.stat().st_size)
+    damaged.write_bytes(damaged.read_bytes()[:4096])  # a half-copied model file
+    worker_process.stop()  # only the worker with the damaged models takes runs here
+    faulty = start_worker(
+        {**stack_env, "LIKENESS_MODEL_ROOT": str(model_root)}, tmp_path / "worker.log"
+    )
+    with running([faulty]):
+        first, second = (new_character(images.photo("yaoming.jpg"), name=n) for n in "ab")
+        runs = [start_extraction(c, idempotency_key=f"model-{c}") for c in (first, second)]
+
+        # Both fail clearly, one after the other: the worker survived the first.
+        for character_id in (first, second):
+            assert wait_for_terminal_status(character_id) is Status.FAILED
+            error = load_character(character_id).embedding_error or ""
+            assert error.startswith("face model could not be loaded")
+            assert damaged.name in error
+            assert faces_of(character_id) == []
+        for run in runs:
+            wait_until(lambda: state_of(run) is StateType.FAILED, 60, "failed")  # noqa: B023
+        assert faulty.poll() is None
+
+
+def test_duplicate_triggers_at_once_start_exactly_one_run(live_api: str) -> None:
+    character_id = new_character(images.photo("yaoming.jpg"))
+    extract_character_embedding(character_id)
+    url = f"{live_api}/api/characters/{character_id}/extract-embedding"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: httpx.post(url, timeout=60), range(8)))
+
+    assert sorted(a.status_code for a in answers) == [202] + [409] * 7
+    [started] = [a.json() for a in answers if a.status_code == 202]
+    assert [run.id for run in runs_of(character_id)] == [UUID(started["flow_run_id"])]
+    assert load_character(character_id).status is Status.PENDING
+
+
+def test_face_choice_during_a_re_extraction_never_picks_from_the_old_face_set(
+    live_api: str,
+) -> None:
+    character_id = new_character(images.photo("t1.jpg"))
+    assert extract_character_embedding(character_id) == "multi_face_pending"
+    old_faces = faces_of(character_id)
+    choose = f"{live_api}/api/characters/{character_id}/select-face"
+    choice = {"face_id": old_faces[1].id}
+
+    begin_extraction(character_id)  # a re-extraction has started
+    refused = httpx.post(choose, json=choice, timeout=60)
+    assert refused.status_code == 409
+    assert "extracting" in refused.json()["detail"]
+
+    # Now choices race a whole re-extraction, sent again and again.
+    answers: list[int] = []
+    done = threading.Event()
+
+    def keep_choosing() -> None:
+        while not done.is_set():
+            answers.append(httpx.post(choose, json=choice, timeout=60).status_code)
+
+    chooser = threading.Thread(target=keep_choosing)
+    chooser.start()
+    try:
+        extract_character_embedding(character_id)
+    finally:
+        done.set()
+        chooser.join()
+
+    assert set(answers) <= {200, 404, 409}
+    faces = faces_of(character_id)
+    assert {f.id for f in faces}.isdisjoint(f.id for f in old_faces)  # a new face set
+    primaries = [f for f in faces if f.is_primary]
+    character = load_character(character_id)
+    if primaries:  # a choice landed before the re-run began: it carried over by position
+        [primary] = primaries
+        assert primary.bounding_box == old_faces[1].bounding_box
+        assert np.allclose(np.asarray(character.face_embedding), np.asarray(primary.embedding))
+    else:
+        assert character.status is Status.MULTI_FACE_PENDING
