@@ -23,7 +23,7 @@ from likeness.face.engine import FaceEngine, get_engine
 from likeness.stack import (
     prefect_env,
     running,
-    serving_api,
+    start_api,
     start_prefect_server,
     start_worker,
 )
@@ -193,10 +193,12 @@ def worker(worker_process: Worker) -> Worker:
 
 
 @pytest.fixture
-def live_api(prefect_server: None) -> Iterator[str]:
-    """The API served over loopback by uvicorn, for requests that must really overlap."""
-    with serving_api("127.0.0.1", _free_port()) as url:
-        yield url
+def live_api(prefect_server: None, likeness_home: Path) -> Iterator[str]:
+    """The API served over loopback by its own uvicorn process, for requests that must
+    really overlap."""
+    port = _free_port()
+    with running([start_api(dict(os.environ), "127.0.0.1", port, likeness_home / "api.log")]):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture

@@ -380,32 +380,46 @@ def bench(
     rounds: Annotated[int, typer.Option(min=1, help="Passes over the images for b, c, d.")] = 6,
     vectors: Annotated[int, typer.Option(min=1000, help="Synthetic vectors for search.")] = 100_000,
     queries: Annotated[int, typer.Option(min=10)] = 200,
-    only: Annotated[str | None, typer.Option(help="throughput | search")] = None,
+    only: Annotated[str | None, typer.Option(help="throughput | search | load")] = None,
+    uploads: Annotated[int, typer.Option(min=1, help="Concurrent uploads for load.")] = 200,
+    load_workers: Annotated[int, typer.Option(min=1, help="Prefect workers for load.")] = 2,
 ) -> None:
-    """Throughput (a: process per image, b: warm FaceAnalysis, c: backfill, d: model floor)
-    and similarity search latency and recall, in a scratch database."""
+    """Throughput (a: process per image, b: warm FaceAnalysis, c: backfill, d: model floor),
+    similarity search latency and recall, and concurrent uploads through the API to terminal
+    status (load), in a scratch database."""
     import tempfile
 
     from likeness import bench as b
+    from likeness.bench_load import concurrent_uploads
+
+    if only not in (None, "throughput", "search", "load"):
+        errors.print(f"[red]unknown --only {only!r}: throughput, search or load[/red]")
+        raise typer.Exit(2)
 
     settings = get_settings()
     work_dir = Path(tempfile.mkdtemp(prefix="likeness-bench-"))
     paths = b.image_files(images, work_dir)
     console.print(f"{len(paths)} images x {rounds} rounds; {b.machine()}")
     with b.scratch_database() as url:
-        if only != "search":
+        if only in (None, "throughput"):
             d = b.model_floor(paths, rounds)
             bb = b.face_analysis_loop(paths, settings, rounds)
             c = b.backfill_end_to_end(paths, rounds, url)
             a = b.one_process_per_image(paths)
-        if only != "throughput":
+        if only in (None, "search"):
             build, search = b.similarity_search(
                 url, vectors=vectors, queries=queries, ef_values=[20, 40, 100, 200]
             )
-    if only != "search":
+        if only in (None, "load"):
+            load = concurrent_uploads(url, paths, uploads, load_workers)
+    if only in (None, "throughput"):
         print_throughput(a, bb, c, d)
-    if only != "throughput":
+    if only in (None, "search"):
         print_search(vectors, queries, build, search)
+    if only in (None, "load"):
+        print_load(load, load_workers)
+        if load.lost or load.extra_runs or load.accepted < load.uploads:
+            raise typer.Exit(1)
 
 
 def print_throughput(a: Any, bb: Any, c: Any, d: Any) -> None:
@@ -437,6 +451,25 @@ def print_search(vectors: int, queries: int, build: float, search: list[Any]) ->
         f"{queries} queries (targets p50 ≤ 5 ms, recall@10 ≥ 0.95)"
     )
     console.print(search_table)
+
+
+def print_load(load: Any, workers: int) -> None:
+    console.print(
+        f"load: {load.uploads} uploads sent at once through the API on loopback, "
+        f"{workers} process worker(s)"
+    )
+    table = Table("accepted", "terminal", "lost", "duplicate runs", "uploads/s", "p50 s", "p95 s")
+    table.add_row(
+        str(load.accepted),
+        str(load.terminal),
+        str(load.lost),
+        str(load.extra_runs),
+        f"{load.uploads_per_second:.2f}",
+        f"{load.percentile(50):.1f}",
+        f"{load.percentile(95):.1f}",
+    )
+    console.print(table)
+    console.print("statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(load.statuses.items())))
 
 
 @db_app.command("upgrade")

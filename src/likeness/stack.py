@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from likeness.config import Settings, get_settings
+from likeness.db.prefect_database import ensure_prefect_database
 from likeness.deployment_names import WORK_POOL
 
 
@@ -48,8 +48,10 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: floa
 
 
 def start_prefect_server(
-    settings: Settings, env: dict[str, str], log: Path
+    settings: Settings, env: dict[str, str], log: Path, *, fresh: bool = False
 ) -> subprocess.Popen[bytes]:
+    """The Prefect server and UI, its database beside likeness's (anew with ``fresh``)."""
+    database = ensure_prefect_database(env["LIKENESS_DATABASE_URL"], fresh=fresh)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -62,7 +64,7 @@ def start_prefect_server(
             "--port",
             str(settings.prefect_port),
         ],
-        env=env,
+        env={**env, "PREFECT_API_DATABASE_CONNECTION_URL": database},
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
@@ -113,24 +115,25 @@ def running(processes: list[subprocess.Popen[bytes]]) -> Iterator[None]:
                 process.kill()
 
 
-@contextmanager
-def serving_api(host: str, port: int, timeout: float = 30) -> Iterator[str]:
-    """The API served by uvicorn in a thread of this process (tests, the load bench);
-    yields its base URL."""
-    import uvicorn
-
-    from likeness.api.app import create_app
-
-    server = uvicorn.Server(uvicorn.Config(create_app(), host=host, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="likeness-api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the API did not start on {host}:{port}")
-        time.sleep(0.05)
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout)
+def start_api(env: dict[str, str], host: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """The API and UI in a uvicorn process of their own (the load bench, the tests)."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "likeness.api.app:create_app",
+            "--factory",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    wait_until_healthy(f"http://{host}:{port}/healthz", process)
+    return process

@@ -277,3 +277,24 @@ def test_face_choice_during_a_re_extraction_never_picks_from_the_old_face_set(
         assert np.allclose(np.asarray(character.face_embedding), np.asarray(primary.embedding))
     else:
         assert character.status is Status.MULTI_FACE_PENDING
+
+
+def test_concurrent_first_uploads_to_a_new_project_are_all_accepted(live_api: str) -> None:
+    image = images.photo("yaoming.jpg")
+
+    def upload(index: int) -> httpx.Response:
+        with image.open("rb") as body:
+            return httpx.post(
+                f"{live_api}/api/characters",
+                data={"name": f"c{index}", "project": "brand-new"},
+                files={"image": (image.name, body, "image/jpeg")},
+                timeout=60,
+            )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(upload, range(8)))
+
+    assert [a.status_code for a in answers] == [202] * 8
+    assert len({a.json()["project_id"] for a in answers}) == 1
+    for answer in answers:
+        assert len(runs_of(answer.json()["id"])) == 1

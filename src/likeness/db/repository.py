@@ -65,12 +65,12 @@ IN_PROGRESS = (STATUS_IDS[Status.PENDING], STATUS_IDS[Status.EXTRACTING])
 
 
 def get_or_create_project(session: Session, *, name: str) -> Project:
-    project = session.scalar(select(Project).where(Project.name == name))
-    if project is None:
-        project = Project(name=name)
-        session.add(project)
-        session.flush()
-    return project
+    """The project called ``name``; concurrent first uploads to a new project all get the
+    one row (the insert gives way to a concurrent one instead of failing)."""
+    session.execute(
+        insert(Project).values(name=name).on_conflict_do_nothing(index_elements=["name"])
+    )
+    return session.scalars(select(Project).where(Project.name == name)).one()
 
 
 def create_character(

@@ -1,0 +1,44 @@
+"""The Prefect server's own database, on the same PostgreSQL server as likeness.
+
+Prefect's default SQLite database locks up under concurrent run creation (200 uploads at
+once left every worker idle behind "database is locked"); PostgreSQL is what Prefect
+recommends for a server with concurrent clients.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+
+def ensure_prefect_database(database_url: str, *, fresh: bool = False) -> str:
+    """Create ``<likeness database>_prefect`` beside the likeness database if missing (anew
+    with ``fresh``); return its URL for ``PREFECT_API_DATABASE_CONNECTION_URL``."""
+    url = make_url(database_url)
+    name = f"{url.database}_prefect"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            if fresh:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if exists is None:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    prefect_url = url.set(drivername="postgresql+asyncpg", database=name)
+    return prefect_url.render_as_string(hide_password=False)
+
+
+def drop_prefect_database(database_url: str) -> None:
+    url = make_url(database_url)
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(
+                text(f'DROP DATABASE IF EXISTS "{url.database}_prefect" WITH (FORCE)')
+            )
+    finally:
+        admin.dispose()
