@@ -342,8 +342,13 @@ def up(
 
         from likeness.api.app import create_app
 
+        # No lifespan handlers: with lifespan on, Ctrl-C printed a CancelledError traceback.
         uvicorn.run(
-            create_app(), host=settings.api_host, port=settings.api_port, log_level="warning"
+            create_app(),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level="warning",
+            lifespan="off",
         )
     console.print("stopped")
 

@@ -130,6 +130,8 @@ def start_api(env: dict[str, str], host: str, port: int, log: Path) -> subproces
             str(port),
             "--log-level",
             "warning",
+            "--lifespan",
+            "off",
         ],
         env=env,
         stdout=log.open("ab"),
