@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from likeness.api.webhook_signature import REPLAY_WINDOW_SECONDS, sign
+from likeness.api.webhook_signature import REPLAY_WINDOW_SECONDS, signed_headers
 from likeness.config import get_settings
 from likeness.db.models import Status
 from tests import images
@@ -45,16 +45,10 @@ def deliver(
     signature: str | None = None,
 ) -> object:
     body = json.dumps(payload).encode()
-    sent_at = str(timestamp if timestamp is not None else int(time.time()))
-    return client.post(
-        "/webhooks/source-image-uploaded",
-        content=body,
-        headers={
-            "Content-Type": "application/json",
-            "X-Likeness-Timestamp": sent_at,
-            "X-Likeness-Signature": signature or sign(secret, sent_at, body),
-        },
-    )
+    headers = signed_headers(secret, body, timestamp)
+    if signature is not None:
+        headers["X-Likeness-Signature"] = signature
+    return client.post("/webhooks/source-image-uploaded", content=body, headers=headers)
 
 
 @pytest.mark.usefixtures("worker")

@@ -5,6 +5,7 @@ character is left stuck, no partial face set is ever committed."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import time
@@ -27,6 +28,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from likeness.api.webhook_signature import signed_headers
+from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import Status
 from likeness.db.session import engine_for
@@ -38,7 +41,7 @@ from likeness.stack import running, start_worker
 from likeness.tasks.persist import begin_extraction
 from tests import images
 from tests.conftest import Worker
-from tests.factories import events_of, faces_of, load_character, new_character
+from tests.factories import events_of, faces_of, load_character, new_character, stored
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "face_engine")
 
@@ -234,6 +237,41 @@ def test_duplicate_triggers_at_once_start_exactly_one_run(live_api: str) -> None
     [started] = [a.json() for a in answers if a.status_code == 202]
     assert [run.id for run in runs_of(character_id)] == [UUID(started["flow_run_id"])]
     assert load_character(character_id).status is Status.PENDING
+
+
+@pytest.fixture
+def webhook_secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Set before ``live_api`` starts, which takes this process's environment."""
+    monkeypatch.setenv("LIKENESS_WEBHOOK_SECRET", "fault-test-secret")
+    yield "fault-test-secret"
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def test_one_webhook_delivery_sent_at_once_starts_one_run(
+    webhook_secret: str, live_api: str
+) -> None:
+    character_id = new_character(images.photo("yaoming.jpg"))
+    extract_character_embedding(character_id)
+    image = stored(images.photo("gdp.jpg"), "uploads")
+    body = json.dumps(
+        {"delivery_id": "at-once", "character_id": character_id, "image_path": str(image)}
+    ).encode()
+    headers = signed_headers(webhook_secret, body)
+    url = f"{live_api}/webhooks/source-image-uploaded"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(
+            pool.map(lambda _: httpx.post(url, content=body, headers=headers, timeout=60), range(8))
+        )
+
+    codes = sorted(a.status_code for a in answers)
+    assert codes.count(202) == 1 and set(codes) <= {200, 202, 409}
+    [started] = [a.json() for a in answers if a.status_code == 202]
+    assert [run.id for run in runs_of(character_id)] == [UUID(started["flow_run_id"])]
+    # A duplicate that arrives while the first is still starting its run has no id yet.
+    for duplicate in (a.json() for a in answers if a.status_code == 200):
+        assert duplicate["duplicate"] and duplicate["flow_run_id"] in (None, started["flow_run_id"])
 
 
 def test_face_choice_during_a_re_extraction_never_picks_from_the_old_face_set(

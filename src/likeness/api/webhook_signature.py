@@ -23,6 +23,16 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + digest.hexdigest()
 
 
+def signed_headers(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """The headers a sender attaches to ``body`` (now, unless ``timestamp`` is given)."""
+    sent_at = str(int(time.time()) if timestamp is None else timestamp)
+    return {
+        "Content-Type": "application/json",
+        "X-Likeness-Timestamp": sent_at,
+        "X-Likeness-Signature": sign(secret, sent_at, body),
+    }
+
+
 def verify(
     secret: str,
     *,
