@@ -35,8 +35,8 @@ def reap_stuck_extractions(stuck_after: timedelta) -> list[Reaped]:
 
 
 def requeue(character_id: int, started_before: datetime, stuck_after: timedelta) -> Reaped | None:
-    """One character, in one transaction: the Prefect side first, so a Prefect that cannot
-    be reached rolls the character back to ``extracting`` for the next reap."""
+    """One character, in one transaction that Prefect is called inside of: if Prefect cannot
+    be reached, the character stays ``extracting`` for the next reap."""
     try:
         with transaction() as session:
             character = repository.claim_stuck_extraction(
