@@ -183,7 +183,7 @@ def erase(character_id: int) -> None:
     try:
         with transaction() as session:
             outbox.erase_biometrics(session, character_id=character_id)
-    except repository.NotFound as error:
+    except (repository.NotFound, repository.Conflict) as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from error
     console.print(f"biometric data of character {character_id} erased")

@@ -11,7 +11,9 @@ from typer.testing import CliRunner
 from likeness.api.app import create_app
 from likeness.cli import app as cli
 from likeness.config import get_settings
+from likeness.db import repository
 from likeness.db.models import Status
+from likeness.db.session import transaction
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.replace import handle_source_image_replaced
 from tests import images
@@ -103,3 +105,19 @@ def test_likeness_erase(tmp_path: object) -> None:
     assert result.exit_code == 0, result.output
     assert load_character(character_id).face_embedding is None
     assert CliRunner().invoke(cli, ["erase", "999999"]).exit_code == 1
+
+
+@pytest.mark.usefixtures("face_engine")
+def test_erasure_is_refused_while_an_extraction_runs(client: TestClient) -> None:
+    character_id = new_character(images.photo("yaoming.jpg"))
+    extract_character_embedding(character_id)
+    with transaction() as session:  # a re-extraction has begun; it would write faces back
+        repository.begin_extraction(session, character_id=character_id)
+
+    response = client.delete(f"/api/characters/{character_id}/biometrics")
+    command = CliRunner().invoke(cli, ["erase", str(character_id)])
+
+    assert response.status_code == 409
+    assert command.exit_code == 1 and "being extracted" in command.output
+    assert load_character(character_id).face_embedding is not None
+    assert len(faces_of(character_id)) == 1

@@ -24,7 +24,7 @@ from likeness.api.schemas import (
 from likeness.api.uploads import save_upload
 from likeness.config import get_settings
 from likeness.db import repository
-from likeness.db.models import STATUS_IDS, Character, Status
+from likeness.db.models import Character, Status
 from likeness.db.session import transaction
 from likeness.orchestration import RunNotStarted, start_extraction, start_replacement
 
@@ -228,7 +228,4 @@ def erase_biometrics(character_id: int) -> None:
     """Erase the embedding, detected faces and embedding history (biometric data erasure);
     an ``embedding.erased`` event is sent. Refused (409) while an extraction runs."""
     with transaction() as session:
-        character = repository.get_character(session, character_id=character_id, lock=True)
-        if character.embedding_status_id == STATUS_IDS[Status.EXTRACTING]:
-            raise repository.Conflict(f"character {character_id} is being extracted")
         outbox.erase_biometrics(session, character_id=character_id)

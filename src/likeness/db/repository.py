@@ -514,8 +514,11 @@ def history_of(session: Session, *, character_id: int) -> list[EmbeddingHistory]
 
 
 def erase_biometrics(session: Session, *, character_id: int) -> None:
-    """Embedding columns cleared, detected faces and history deleted, in one transaction."""
-    get_character(session, character_id=character_id, lock=True)
+    """Embedding columns cleared, detected faces and history deleted, in one transaction;
+    :class:`Conflict` while an extraction runs (it would write them back)."""
+    character = get_character(session, character_id=character_id, lock=True)
+    if character.embedding_status_id == STATUS_IDS[Status.EXTRACTING]:
+        raise Conflict(f"character {character_id} is being extracted")
     session.execute(delete(DetectedFace).where(DetectedFace.character_id == character_id))
     session.execute(delete(EmbeddingHistory).where(EmbeddingHistory.character_id == character_id))
     session.execute(
