@@ -4,11 +4,11 @@ the real models, a real Prefect server (as ``likeness up`` starts it) and a real
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,10 +17,11 @@ from sqlalchemy import text
 from likeness.config import Settings, get_settings
 from likeness.db import migrate
 from likeness.db.embedded import ensure_embedded_postgres, stop_embedded_postgres
-from likeness.db.models import STATUS_IDS, Status
+from likeness.db.models import STATUS_BY_ID, STATUS_IDS, Status
 from likeness.db.session import engine_for, normalise_url
 from likeness.face.engine import FaceEngine, get_engine
 from likeness.stack import (
+    free_port,
     prefect_env,
     running,
     start_api,
@@ -28,16 +29,9 @@ from likeness.stack import (
     start_worker,
 )
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 # Prefect reads its settings when first imported: point it at the session's own server
 # (started by the prefect_server fixture) before any test imports it.
-PREFECT_PORT = _free_port()
+PREFECT_PORT = free_port()
 os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{PREFECT_PORT}/api"
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="likeness-test-prefect-")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
@@ -192,13 +186,21 @@ def worker(worker_process: Worker) -> Worker:
     return worker_process
 
 
+@contextmanager
+def api_process(log: Path) -> Iterator[str]:
+    """The API served over loopback by its own uvicorn process with this process's
+    environment (the test database and Prefect server); yields its base URL."""
+    port = free_port()
+    with running([start_api(dict(os.environ), "127.0.0.1", port, log)]):
+        yield f"http://127.0.0.1:{port}"
+
+
 @pytest.fixture
 def live_api(prefect_server: None, likeness_home: Path) -> Iterator[str]:
-    """The API served over loopback by its own uvicorn process, for requests that must
-    really overlap."""
-    port = _free_port()
-    with running([start_api(dict(os.environ), "127.0.0.1", port, likeness_home / "api.log")]):
-        yield f"http://127.0.0.1:{port}"
+    """The API for requests that must really overlap; started after the test's own
+    environment changes (a webhook secret) so that it sees them."""
+    with api_process(likeness_home / "api.log") as url:
+        yield url
 
 
 @pytest.fixture
@@ -215,7 +217,7 @@ def wait_for_terminal_status(database_url: str) -> Callable[[int], Status]:
                 ).scalar_one()
                 connection.commit()
                 if status_id in TERMINAL:
-                    return next(s for s in Status if STATUS_IDS[s] == status_id)
+                    return STATUS_BY_ID[status_id]
                 time.sleep(0.5)
         raise AssertionError(f"character {character_id} not terminal after {timeout}s")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,13 +25,20 @@ import numpy as np
 from sqlalchemy import text
 
 from likeness.config import Settings, get_settings
-from likeness.db.models import STATUS_IDS, Status
+from likeness.db.models import STATUS_BY_ID
 from likeness.db.prefect_database import drop_prefect_database
+from likeness.db.repository import IN_PROGRESS
 from likeness.db.session import engine_for
-from likeness.stack import prefect_env, running, start_api, start_prefect_server, start_worker
+from likeness.stack import (
+    free_port,
+    prefect_env,
+    running,
+    start_api,
+    start_prefect_server,
+    start_worker,
+)
 
 PROJECT = "bench-load"
-IN_PROGRESS = {STATUS_IDS[Status.PENDING], STATUS_IDS[Status.EXTRACTING]}
 
 
 @dataclass(frozen=True)
@@ -55,12 +61,6 @@ class LoadResult:
 
     def percentile(self, q: float) -> float:
         return float(np.percentile(self.to_terminal_s, q)) if self.to_terminal_s else 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
@@ -155,13 +155,12 @@ def concurrent_uploads(
         reached, statuses = wait_for_terminal(url, sent, timeout)
         runs = runs_per_character(prefect_api)
     shutil.rmtree(storage, ignore_errors=True)
-    names = {value: status.value for status, value in STATUS_IDS.items()}
     return LoadResult(
         uploads=uploads,
         accepted=len(sent),
         terminal=len(reached),
         extra_runs=sum(count - 1 for count in runs.values() if count > 1),
-        statuses=dict(Counter(names[s] for s in statuses.values())),
+        statuses=dict(Counter(STATUS_BY_ID[s].value for s in statuses.values())),
         seconds=(max(reached.values()) - started) if reached else float("nan"),
         to_terminal_s=[reached[cid] - sent[cid] for cid in reached],
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -31,6 +32,13 @@ def prefect_env(settings: Settings, database_url: str) -> dict[str, str]:
         "LIKENESS_DATABASE_URL": database_url,
         "LIKENESS_HOME": str(settings.home),
     }
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from likeness.api.app import create_app
 from likeness.flows.extract import extract_character_embedding
 from tests import images
-from tests.conftest import _free_port
+from tests.conftest import api_process
 from tests.factories import faces_of, new_character
 
 CHROMIUM = os.environ.get("LIKENESS_CHROMIUM", "/usr/bin/chromium")
@@ -33,20 +29,9 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="module")
-def live_server(prefect_server: None) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "API server did not start"
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+def live_server(prefect_server: None, likeness_home: Path) -> Iterator[str]:
+    with api_process(likeness_home / "api-ui.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,12 @@ from PIL import Image
 from likeness.api.auth import COOKIE, require_login, token_matches
 from likeness.config import get_settings
 from likeness.db import repository
-from likeness.db.models import STATUS_IDS, Character, Status
+from likeness.db.models import Character
 from likeness.db.session import transaction
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_login)])
 login_router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-IN_PROGRESS = {STATUS_IDS[Status.PENDING], STATUS_IDS[Status.EXTRACTING]}
 
 
 def _common() -> dict[str, object]:
@@ -33,7 +32,7 @@ def _cards_context() -> dict[str, object]:
     return {
         **_common(),
         "characters": characters,
-        "any_in_progress": any(c.embedding_status_id in IN_PROGRESS for c in characters),
+        "any_in_progress": any(c.embedding_status_id in repository.IN_PROGRESS for c in characters),
     }
 
 
@@ -67,7 +66,7 @@ def _panel_context(character_id: int) -> dict[str, object]:
         "drift_level": config.drift_threshold,
         "identity_changed": drift is not None and drift < config.drift_threshold,
         "image_size": _image_size(character),
-        "in_progress": character.embedding_status_id in IN_PROGRESS,
+        "in_progress": character.embedding_status_id in repository.IN_PROGRESS,
     }
 
 
