@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -283,15 +283,19 @@ def begin_extraction(session: Session, *, character_id: int) -> ExtractionJob:
     return job
 
 
+def _extracting_since_before(started_before: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (
+        Character.embedding_status_id == STATUS_IDS[Status.EXTRACTING],
+        Character.updated_at < started_before,
+    )
+
+
 def stuck_extractions(session: Session, *, started_before: datetime) -> list[int]:
     """Characters ``extracting`` since before ``started_before``, by id."""
     return list(
         session.scalars(
             select(Character.id)
-            .where(
-                Character.embedding_status_id == STATUS_IDS[Status.EXTRACTING],
-                Character.updated_at < started_before,
-            )
+            .where(*_extracting_since_before(started_before))
             .order_by(Character.id)
         )
     )
@@ -304,11 +308,7 @@ def claim_stuck_extraction(
     it is not (anymore), or another transaction holds it (a run writing right now)."""
     character = session.scalar(
         select(Character)
-        .where(
-            Character.id == character_id,
-            Character.embedding_status_id == STATUS_IDS[Status.EXTRACTING],
-            Character.updated_at < started_before,
-        )
+        .where(Character.id == character_id, *_extracting_since_before(started_before))
         .with_for_update(skip_locked=True)
     )
     if character is None:
