@@ -402,10 +402,12 @@ def bench(
         raise typer.Exit(2)
 
     settings = get_settings()
-    work_dir = Path(tempfile.mkdtemp(prefix="likeness-bench-"))
-    paths = b.image_files(images, work_dir)
-    console.print(f"{len(paths)} images x {rounds} rounds; {b.machine()}")
-    with b.scratch_database() as url:
+    with (
+        tempfile.TemporaryDirectory(prefix="likeness-bench-") as work_dir,
+        b.scratch_database() as url,
+    ):
+        paths = b.image_files(images, Path(work_dir))
+        console.print(f"{len(paths)} images x {rounds} rounds; {b.machine()}")
         if only in (None, "throughput"):
             d = b.model_floor(paths, rounds)
             bb = b.face_analysis_loop(paths, settings, rounds)
