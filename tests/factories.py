@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from likeness.config import get_settings
@@ -44,6 +46,18 @@ def new_character(
             source_image_path=str(stored(image, project)) if image else None,
         )
         return character.id
+
+
+def upload(client: TestClient, path: Path, name: str = "hero", project: str = "film") -> Any:
+    """``POST /api/characters`` as the UI sends it; the JSON of the 202 answer."""
+    with path.open("rb") as image:
+        response = client.post(
+            "/api/characters",
+            data={"name": name, "project": project},
+            files={"image": (path.name, image, "application/octet-stream")},
+        )
+    assert response.status_code == 202, response.text
+    return response.json()
 
 
 def load_character(character_id: int) -> Character:

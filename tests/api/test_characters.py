@@ -13,18 +13,14 @@ from prefect import get_client
 from likeness.db.models import Status
 from likeness.flows.extract import extract_character_embedding
 from tests import images
-from tests.factories import count_faces, faces_of, load_character, new_character, stored
-
-
-def upload(client: TestClient, path: Path, name: str = "hero", project: str = "film") -> dict:  # type: ignore[type-arg]
-    with path.open("rb") as image:
-        response = client.post(
-            "/api/characters",
-            data={"name": name, "project": project},
-            files={"image": (path.name, image, "application/octet-stream")},
-        )
-    assert response.status_code == 202, response.text
-    return response.json()  # type: ignore[no-any-return]
+from tests.factories import (
+    count_faces,
+    faces_of,
+    load_character,
+    new_character,
+    stored,
+    upload,
+)
 
 
 def test_upload_sets_pending_at_once_and_queues_a_run(client: TestClient) -> None:

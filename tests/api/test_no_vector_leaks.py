@@ -29,6 +29,7 @@ from likeness.flows.backfill import backfill_embeddings
 from likeness.flows.data_quality import DataQualityFailed, embedding_data_quality
 from tests import images
 from tests.conftest import Worker
+from tests.factories import upload
 
 FLOAT = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
 # 64 or more numbers in a row, however separated: an embedding (or a large part of one).
@@ -58,17 +59,6 @@ def stored_vectors() -> list[NDArray[np.float32]]:
     with transaction() as session:
         rows = session.scalars(select(DetectedFace.embedding))
         return [np.asarray(row, dtype=np.float32) for row in rows]
-
-
-def upload(client: TestClient, name: str, image: Path) -> int:
-    with image.open("rb") as body:
-        response = client.post(
-            "/api/characters",
-            data={"name": name, "project": "leaks"},
-            files={"image": (image.name, body, "application/octet-stream")},
-        )
-    assert response.status_code == 202, response.text
-    return int(response.json()["id"])
 
 
 def api_answers(client: TestClient, character_ids: list[int]) -> Iterator[tuple[str, str]]:
@@ -117,9 +107,14 @@ def test_no_vector_in_api_answers_logs_artifacts_or_files_of_a_full_run(
     wait = wait_for_terminal_status
     # A full run: uploads through the worker (one face, several, a broken file), a person's
     # face choice, a replaced image (history), similarity, a backfill and the nightly checks.
-    single = upload(client, "single", images.photo("yaoming.jpg"))
-    group = upload(client, "group", images.photo("t1.jpg"))
-    broken = upload(client, "broken", images.truncated_jpeg(tmp_path / "broken.jpg"))
+    single, group, broken = (
+        upload(client, image, name=name, project="leaks")["id"]
+        for name, image in [
+            ("single", images.photo("yaoming.jpg")),
+            ("group", images.photo("t1.jpg")),
+            ("broken", images.truncated_jpeg(tmp_path / "broken.jpg")),
+        ]
+    )
     for character_id in (single, group, broken):
         wait(character_id)
     faces = client.get(f"/api/characters/{group}/detected-faces").json()
