@@ -35,7 +35,6 @@ PREFECT_PORT = free_port()
 os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{PREFECT_PORT}/api"
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="likeness-test-prefect-")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-os.environ["PREFECT_WORKER_QUERY_SECONDS"] = "1"
 TERMINAL = {STATUS_IDS[s] for s in Status} - {
     STATUS_IDS[Status.PENDING],
     STATUS_IDS[Status.EXTRACTING],

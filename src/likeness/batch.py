@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from likeness.config import Settings, get_settings
 from likeness.db import repository
+from likeness.db.extraction_locks import holding_extraction_locks
 from likeness.db.models import Status
 from likeness.db.repository import ExtractionJob
 from likeness.db.session import transaction
@@ -118,8 +119,14 @@ def extract_batch(
     engine: FaceEngine | None = None,
 ) -> BatchResult:
     """Extract every character; each ends in a terminal status, whatever its image is."""
+    with holding_extraction_locks(character_ids, wait=True):
+        return _extract_held(character_ids, backfill_job_id, engine or get_engine())
+
+
+def _extract_held(
+    character_ids: Sequence[int], backfill_job_id: int | None, engine: FaceEngine
+) -> BatchResult:
     settings = get_settings()
-    engine = engine or get_engine(settings)
     jobs, failures = begin(character_ids)
     detected: list[Detected] = []
     for job, image in decoded(jobs, settings):

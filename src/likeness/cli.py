@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -293,10 +292,14 @@ def deploy() -> None:
 
 @app.command()
 def worker() -> None:
-    """Start a Prefect process worker on work pool "gpu" (uses PREFECT_API_URL)."""
-    from likeness.stack import worker_command
+    """A warm extraction worker on work pool "gpu" (uses PREFECT_API_URL): loads the models
+    once, then runs flow runs until SIGTERM or Ctrl-C, finishing the runs in hand."""
+    from likeness.warm_worker import WarmWorker
 
-    os.execv(sys.executable, worker_command(get_settings().worker_limit))
+    logging.getLogger("likeness.worker").setLevel(logging.INFO)
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.INFO)
+    WarmWorker(get_settings()).serve()
 
 
 @app.command()

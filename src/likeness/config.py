@@ -45,14 +45,19 @@ class Settings(BaseSettings):
     dq_low_confidence_share_max: float = Field(default=0.4, ge=0, le=1)
     dq_mean_cosine_max: float = Field(default=0.2, ge=-1, le=1)
 
-    # Flow runs one worker runs at once (`prefect worker start --limit`).
-    worker_limit: int = Field(default=1, ge=1, le=64)
+    # Flow runs one warm worker runs at once, in threads sharing its models; background runs
+    # (backfill, checks) take at most all but one, so an upload never waits behind them.
+    worker_limit: int = Field(default=4, ge=2, le=64)
+    # How often an idle worker asks the Prefect server for runs (each ask costs the server
+    # about 40 ms of CPU).
+    worker_poll_s: float = Field(default=0.25, gt=0, le=60)
     # Slots of the Prefect global concurrency limit "likeness-gpu": one per GPU in the pool.
     gpu_slots: int = Field(default=1, ge=1, le=64)
 
-    # A character still `extracting` this long after its run started is taken as lost (its
-    # worker died) by the reaper, which re-queues it; extraction takes seconds.
-    stuck_after_s: int = Field(default=900, ge=1)
+    # A character pending or extracting this long with no live run (its request or run was
+    # lost) is started again by the reconciler, which every worker runs this often.
+    stuck_after_s: int = Field(default=20, ge=0)
+    reconcile_every_s: float = Field(default=5, gt=0)
 
     # HNSW candidate list for similarity search; `make bench` measures recall and latency.
     hnsw_ef_search: int = Field(default=100, ge=1, le=1000)

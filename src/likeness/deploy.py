@@ -23,7 +23,7 @@ from prefect.utilities.asyncutils import run_coro_as_sync
 from prefect.utilities.callables import parameter_schema
 
 from likeness.config import get_settings
-from likeness.deployment_names import GPU_CONCURRENCY_LIMIT
+from likeness.deployment_names import GPU_CONCURRENCY_LIMIT, QUEUE_PRIORITIES
 
 PREFECT_YAML = Path(__file__).resolve().parents[2] / "deployments" / "prefect.yaml"
 
@@ -33,6 +33,7 @@ class DeploymentSpec:
     name: str
     entrypoint: str
     work_pool: str
+    work_queue: str
     description: str | None
     tags: list[str]
     crons: list[tuple[str, str]]  # (cron expression, timezone)
@@ -45,6 +46,7 @@ def read_deployments(prefect_yaml: Path = PREFECT_YAML) -> list[DeploymentSpec]:
             name=entry["name"],
             entrypoint=entry["entrypoint"],
             work_pool=entry["work_pool"]["name"],
+            work_queue=entry["work_pool"].get("work_queue_name", "default"),
             description=entry.get("description"),
             tags=list(entry.get("tags", [])),
             crons=[(s["cron"], s.get("timezone", "UTC")) for s in entry.get("schedules", [])],
@@ -59,6 +61,8 @@ async def _register(specs: list[DeploymentSpec]) -> list[str]:
         for pool in sorted({spec.work_pool for spec in specs}):
             with contextlib.suppress(ObjectAlreadyExists):
                 await client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+            for queue, priority in QUEUE_PRIORITIES.items():
+                await _ensure_queue(client, pool, queue, priority)
         await _ensure_gpu_limit(client, get_settings().gpu_slots)
         for spec in specs:
             flow: Flow[..., Any] = load_flow_from_entrypoint(spec.entrypoint)
@@ -68,6 +72,7 @@ async def _register(specs: list[DeploymentSpec]) -> list[str]:
                 name=spec.name,
                 entrypoint=spec.entrypoint,
                 work_pool_name=spec.work_pool,
+                work_queue_name=spec.work_queue,
                 description=spec.description,
                 tags=spec.tags,
                 parameter_openapi_schema=parameter_schema(flow.fn).model_dump_for_openapi(),
@@ -79,6 +84,15 @@ async def _register(specs: list[DeploymentSpec]) -> list[str]:
             )
             registered.append(f"{flow.name}/{spec.name}")
     return registered
+
+
+async def _ensure_queue(client: PrefectClient, pool: str, queue: str, priority: int) -> None:
+    """A work queue of the pool with its priority (1 is taken first), upserted."""
+    try:
+        await client.create_work_queue(name=queue, work_pool_name=pool, priority=priority)
+    except ObjectAlreadyExists:
+        existing = await client.read_work_queue_by_name(queue, work_pool_name=pool)
+        await client.update_work_queue(existing.id, priority=priority)
 
 
 async def _ensure_gpu_limit(client: PrefectClient, slots: int) -> None:

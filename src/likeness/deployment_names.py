@@ -6,3 +6,7 @@ REPLACE_DEPLOYMENT = "handle-source-image-replaced/replace"
 BACKFILL_CHUNK_DEPLOYMENT = "backfill-chunk/chunk"
 # Global concurrency limit: its slots are the GPUs of the pool (one model busy per GPU).
 GPU_CONCURRENCY_LIMIT = "likeness-gpu"
+# Work queues of pool "gpu": uploads and replacements are taken before background work.
+INTERACTIVE_QUEUE = "interactive"
+BACKGROUND_QUEUE = "background"
+QUEUE_PRIORITIES = {INTERACTIVE_QUEUE: 1, BACKGROUND_QUEUE: 10}

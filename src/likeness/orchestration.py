@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from likeness.deployment_names import EXTRACT_DEPLOYMENT, REPLACE_DEPLOYMENT
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
+
+LIVE_RUNS_PAGE = 100
 
 
 class RunNotStarted(RuntimeError):
@@ -45,9 +52,9 @@ def _start(deployment: str, parameters: dict[str, object], idempotency_key: str)
     return run.id
 
 
-def crash_live_runs(character_id: int, message: str) -> list[UUID]:
-    """Mark the character's runs that Prefect still takes as scheduled, pending or running
-    as crashed (their process is gone); returns their ids."""
+def live_runs_of(character_ids: Sequence[int]) -> dict[int, list[FlowRun]]:
+    """The runs Prefect still takes as scheduled, pending or running, per character (one
+    request per hundred characters)."""
     from prefect import get_client
     from prefect.client.schemas.filters import (
         FlowRunFilter,
@@ -56,19 +63,46 @@ def crash_live_runs(character_id: int, message: str) -> list[UUID]:
         FlowRunFilterTags,
     )
     from prefect.client.schemas.objects import StateType
-    from prefect.states import Crashed
 
-    live = FlowRunFilter(
-        tags=FlowRunFilterTags(all_=[f"character-{character_id}"]),
-        state=FlowRunFilterState(
-            type=FlowRunFilterStateType(
-                any_=[StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING]
-            )
-        ),
-    )
+    live: dict[int, list[FlowRun]] = {character_id: [] for character_id in character_ids}
+    ids = list(live)
     try:
         with get_client(sync_client=True) as client:
-            runs = client.read_flow_runs(flow_run_filter=live)
+            for start in range(0, len(ids), LIVE_RUNS_PAGE):
+                tags = [f"character-{cid}" for cid in ids[start : start + LIVE_RUNS_PAGE]]
+                runs = client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(
+                        tags=FlowRunFilterTags(any_=tags),
+                        state=FlowRunFilterState(
+                            type=FlowRunFilterStateType(
+                                any_=[StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING]
+                            )
+                        ),
+                    ),
+                    limit=LIVE_RUNS_PAGE * 4,
+                )
+                for run in runs:
+                    for tag in run.tags:
+                        character = _character_of_tag(tag)
+                        if character in live:
+                            live[character].append(run)
+    except Exception as error:  # prefect raises httpx and its own errors alike
+        raise RunNotStarted(f"could not read the live runs: {error}") from error
+    return live
+
+
+def _character_of_tag(tag: str) -> int | None:
+    prefix, _, number = tag.partition("-")
+    return int(number) if prefix == "character" and number.isdigit() else None
+
+
+def crash_runs(runs: Sequence[FlowRun], message: str) -> list[UUID]:
+    """Mark runs whose process is gone as crashed; returns their ids."""
+    from prefect import get_client
+    from prefect.states import Crashed
+
+    try:
+        with get_client(sync_client=True) as client:
             for run in runs:
                 client.set_flow_run_state(run.id, Crashed(message=message), force=True)
     except Exception as error:  # prefect raises httpx and its own errors alike

@@ -1,57 +1,98 @@
-"""The reaper: characters a lost run left ``extracting`` go back to the queue and run again.
+"""The reconciler: every accepted request reaches a terminal status without anyone acting.
 
-A worker killed mid-extraction (machine lost, OOM kill) leaves its character ``extracting``
-and its Prefect run ``Running`` forever. Past ``LIKENESS_STUCK_AFTER_S`` the reaper marks
-that run crashed, returns the character to ``pending`` and queues a new extraction; the
-writes of a run are idempotent, so even a run that was only slow converges to the same rows.
+The database status is the truth; the queue that carries runs may lose one (an API killed
+between its commit and starting the run, a worker killed after claiming a run or in the
+middle of one). A character is lost when it is ``pending`` or ``extracting``, unchanged for
+``grace``, and no live run holds its extraction lock (see ``db.extraction_locks``), unless
+Prefect still has a run for it waiting in the queue or claimed within ``grace``. A lost
+character's live runs are marked crashed, it goes back to ``pending``, and a new run is
+started (the replacement flow when a new image awaits). Every warm worker reconciles every
+few seconds; ``likeness reap`` and the scheduled reaper flow do the same at once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from likeness.db import repository
+from likeness.db.extraction_locks import held_extraction_locks
 from likeness.db.session import transaction
-from likeness.orchestration import RunNotStarted, crash_live_runs, start_extraction
+from likeness.orchestration import (
+    RunNotStarted,
+    crash_runs,
+    live_runs_of,
+    start_extraction,
+    start_replacement,
+)
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
 
 
 @dataclass(frozen=True)
 class Reaped:
     character_id: int
     crashed_runs: list[UUID]
-    flow_run_id: UUID | None  # None: Prefect refused; the character stays for the next reap
+    flow_run_id: UUID | None  # None: Prefect refused; the character stays for the next pass
     error: str | None = None
 
 
-def reap_stuck_extractions(stuck_after: timedelta) -> list[Reaped]:
-    """Re-queue every character ``extracting`` for longer than ``stuck_after``."""
-    started_before = datetime.now(UTC) - stuck_after
+def reap_stuck_extractions(grace: timedelta) -> list[Reaped]:
+    """Start again every character whose request or run was lost (see the module)."""
+    before = datetime.now(UTC) - grace
     with transaction() as session:
-        stuck = repository.stuck_extractions(session, started_before=started_before)
-    reaped = (requeue(character_id, started_before, stuck_after) for character_id in stuck)
+        unfinished = repository.unfinished_since(session, before=before)
+        running = held_extraction_locks(session, character_ids=unfinished)
+    candidates = [character_id for character_id in unfinished if character_id not in running]
+    if not candidates:
+        return []
+    try:
+        live = live_runs_of(candidates)
+    except RunNotStarted as error:
+        return [Reaped(character_id, [], None, str(error)) for character_id in candidates]
+    lost = [cid for cid in candidates if not any(still_coming(run, before) for run in live[cid])]
+    reaped = (requeue(character_id, before, live[character_id], grace) for character_id in lost)
     return [item for item in reaped if item is not None]
 
 
-def requeue(character_id: int, started_before: datetime, stuck_after: timedelta) -> Reaped | None:
+def still_coming(run: FlowRun, before: datetime) -> bool:
+    """A run waiting in the queue, or claimed by a worker so recently that it may not have
+    taken the lock yet."""
+    from prefect.client.schemas.objects import StateType
+
+    if run.state is None:
+        return False
+    return run.state.type is StateType.SCHEDULED or run.state.timestamp >= before
+
+
+def requeue(
+    character_id: int, before: datetime, lost_runs: list[FlowRun], grace: timedelta
+) -> Reaped | None:
     """One character, in one transaction that Prefect is called inside of: if Prefect cannot
-    be reached, the character stays ``extracting`` for the next reap."""
+    be reached, the character stays as it was for the next pass."""
     try:
         with transaction() as session:
-            character = repository.claim_stuck_extraction(
-                session, character_id=character_id, started_before=started_before
+            character = repository.claim_lost_extraction(
+                session, character_id=character_id, before=before
             )
-            if character is None:
-                return None  # finished or claimed meanwhile
-            crashed = crash_live_runs(
-                character_id,
-                f"reaped: character {character_id} was still extracting after {stuck_after}; "
+            if character is None or held_extraction_locks(session, character_ids=[character_id]):
+                return None  # finished, claimed or taken by a run meanwhile
+            crashed = crash_runs(
+                lost_runs,
+                f"reaped: character {character_id} had no live run for {grace}; "
                 "the run's process is taken as lost",
             )
-            # One key per claim: a retried reap cannot queue a second run for one claim.
+            # One key per claim: a retried pass cannot queue a second run for one claim.
             key = f"reap-{character_id}-{character.updated_at.isoformat()}"
-            run_id = start_extraction(character_id, idempotency_key=key)
+            if character.pending_source_image_path:
+                run_id = start_replacement(
+                    character_id, character.pending_source_image_path, idempotency_key=key
+                )
+            else:
+                run_id = start_extraction(character_id, idempotency_key=key)
     except RunNotStarted as error:
         return Reaped(character_id, [], None, str(error))
     return Reaped(character_id, crashed, run_id)

@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from likeness.config import Settings, get_settings
+from likeness.config import Settings
 from likeness.db.prefect_database import ensure_prefect_database
-from likeness.deployment_names import WORK_POOL
 
 
 class StackError(RuntimeError):
@@ -28,7 +27,6 @@ def prefect_env(settings: Settings, database_url: str) -> dict[str, str]:
         "PREFECT_HOME": os.environ.get("PREFECT_HOME", str(settings.home / "prefect")),
         "PREFECT_API_URL": f"http://{settings.api_host}:{settings.prefect_port}/api",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_WORKER_QUERY_SECONDS": os.environ.get("PREFECT_WORKER_QUERY_SECONDS", "2"),
         "LIKENESS_DATABASE_URL": database_url,
         "LIKENESS_HOME": str(settings.home),
     }
@@ -80,28 +78,15 @@ def start_prefect_server(
     return process
 
 
-def worker_command(limit: int) -> list[str]:
-    """A process worker on the "gpu" pool: each flow run is a subprocess of it, at most
-    ``limit`` at once (1: one model busy per GPU machine, the others' workers take the rest)."""
-    return [
-        sys.executable,
-        "-m",
-        "prefect",
-        "worker",
-        "start",
-        "--pool",
-        WORK_POOL,
-        "--type",
-        "process",
-        "--limit",
-        str(limit),
-    ]
+def worker_command() -> list[str]:
+    """``likeness worker``: a warm worker on the "gpu" pool (models loaded once)."""
+    return [sys.executable, "-m", "likeness", "worker"]
 
 
 def start_worker(env: dict[str, str], log: Path | None = None) -> subprocess.Popen[bytes]:
     output = log.open("ab") if log else None
     return subprocess.Popen(
-        worker_command(get_settings().worker_limit),
+        worker_command(),
         env=env,
         stdout=output,
         stderr=subprocess.STDOUT if output else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -28,17 +29,21 @@ from likeness.db.models import Character, Status
 from likeness.db.session import transaction
 from likeness.orchestration import RunNotStarted, start_extraction, start_replacement
 
+log = logging.getLogger(__name__)
+
 router = APIRouter(prefix="/api/characters", tags=["characters"])
 
 ImageUpload = Annotated[UploadFile, File(description="JPEG, PNG, GIF, BMP, TIFF or WebP")]
 
 
-def start_or_fail(character: Character, new_image_path: str | None = None) -> ExtractionStarted:
+def start_run(character: Character, new_image_path: str | None = None) -> ExtractionStarted:
     """Start the run for a character just committed as ``pending``: the replacement flow
     when ``new_image_path`` replaces its image, else the extraction flow.
 
     The key ties the run to this request's state change, so a retried call cannot start a
-    second run; if Prefect is unreachable the character is marked failed, not left pending.
+    second run. If Prefect is unreachable the request is still accepted: the character
+    stays ``pending`` (the database is the truth) and the workers' reconciler starts its
+    run once Prefect answers again.
     """
     key = f"{character.id}-{character.updated_at.isoformat()}"
     try:
@@ -49,11 +54,8 @@ def start_or_fail(character: Character, new_image_path: str | None = None) -> Ex
         else:
             run_id = start_extraction(character.id, idempotency_key=f"extract-{key}")
     except RunNotStarted as error:
-        with transaction() as session:
-            repository.set_status(
-                session, character_id=character.id, status=Status.FAILED, error=str(error)
-            )
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(error)) from error
+        log.warning("character %d stays pending for the reconciler: %s", character.id, error)
+        return ExtractionStarted(character_id=character.id, status="pending", flow_run_id=None)
     return ExtractionStarted(character_id=character.id, status="pending", flow_run_id=run_id)
 
 
@@ -91,7 +93,7 @@ def create_character(
             session, project_id=project_row.id, name=name, source_image_path=str(path)
         )
         session.refresh(character)
-    started = start_or_fail(character)
+    started = start_run(character)
     return CharacterCreated(
         **CharacterOut.of(character).model_dump(), flow_run_id=started.flow_run_id
     )
@@ -145,7 +147,7 @@ def replace_source_image(character_id: int, image: ImageUpload) -> ExtractionSta
     except Exception:
         path.unlink(missing_ok=True)  # nothing kept from a refused replacement
         raise
-    return start_or_fail(character, str(path))
+    return start_run(character, str(path))
 
 
 @router.post(
@@ -156,7 +158,7 @@ def replace_source_image(character_id: int, image: ImageUpload) -> ExtractionSta
 def extract_embedding(character_id: int) -> ExtractionStarted:
     with transaction() as session:
         character = repository.request_extraction(session, character_id=character_id)
-    return start_or_fail(character)
+    return start_run(character)
 
 
 @router.get("/{character_id}/embedding-status", response_model=EmbeddingStatusOut)

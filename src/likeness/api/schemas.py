@@ -68,11 +68,11 @@ class CharacterOut(BaseModel):
 class ExtractionStarted(BaseModel):
     character_id: int
     status: str
-    flow_run_id: UUID
+    flow_run_id: UUID | None  # None: Prefect was unreachable; the reconciler starts the run
 
 
 class CharacterCreated(CharacterOut):
-    flow_run_id: UUID
+    flow_run_id: UUID | None  # None: Prefect was unreachable; the reconciler starts the run
 
 
 class EmbeddingStatusOut(BaseModel):

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from likeness.api.characters import start_or_fail
+from likeness.api.characters import start_run
 from likeness.api.schemas import WebhookIn, WebhookOut
 from likeness.api.webhook_signature import SignatureRejected, verify
 from likeness.config import get_settings
@@ -77,7 +77,7 @@ def accept_delivery(delivery: WebhookIn, image_path: str) -> WebhookOut | JSONRe
         repository.record_webhook_delivery(
             session, delivery_id=delivery.delivery_id, character_id=character.id
         )
-    started = start_or_fail(character, image_path)
+    started = start_run(character, image_path)
     with transaction() as session:
         repository.record_webhook_delivery(
             session,

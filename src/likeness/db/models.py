@@ -93,6 +93,8 @@ class Character(Base):
     )
     name: Mapped[str] = mapped_column(String(200))
     source_image_path: Mapped[str | None] = mapped_column(Text)
+    # A replacement image requested but not yet switched to (the replace flow switches).
+    pending_source_image_path: Mapped[str | None] = mapped_column(Text)
     face_embedding: Mapped[Any | None] = mapped_column(Vector(EMBEDDING_DIMENSIONS))
     face_detection_confidence: Mapped[float | None] = mapped_column(Double)
     face_bounding_box: Mapped[dict[str, int] | None] = mapped_column(JSONB)

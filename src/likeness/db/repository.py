@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import numpy as np
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -249,6 +249,9 @@ def request_extraction(
         raise Conflict(f"extraction of character {character_id} is already {character.status}")
     if not character.source_image_path:
         character.source_image_path = source_image_path
+    elif source_image_path and source_image_path != character.source_image_path:
+        # Kept here, not only in the run's parameters, so a lost run can be started again.
+        character.pending_source_image_path = source_image_path
     character.embedding_status_id = STATUS_IDS[Status.PENDING]
     character.embedding_error = None
     session.flush()
@@ -283,39 +286,45 @@ def begin_extraction(session: Session, *, character_id: int) -> ExtractionJob:
     return job
 
 
-def _extracting_since_before(started_before: datetime) -> tuple[ColumnElement[bool], ...]:
-    return (
-        Character.embedding_status_id == STATUS_IDS[Status.EXTRACTING],
-        Character.updated_at < started_before,
-    )
-
-
-def stuck_extractions(session: Session, *, started_before: datetime) -> list[int]:
-    """Characters ``extracting`` since before ``started_before``, by id."""
+def unfinished_since(session: Session, *, before: datetime) -> list[int]:
+    """Characters with an image ``pending`` or ``extracting``, unchanged since ``before``."""
     return list(
         session.scalars(
             select(Character.id)
-            .where(*_extracting_since_before(started_before))
+            .where(
+                Character.embedding_status_id.in_(IN_PROGRESS),
+                Character.source_image_path.is_not(None),
+                Character.updated_at < before,
+            )
             .order_by(Character.id)
         )
     )
 
 
-def claim_stuck_extraction(
-    session: Session, *, character_id: int, started_before: datetime
+def claim_lost_extraction(
+    session: Session, *, character_id: int, before: datetime
 ) -> Character | None:
-    """Lock the character and move it back to ``pending`` if it is still stuck; None when
-    it is not (anymore), or another transaction holds it (a run writing right now)."""
+    """Lock the character and put it back to ``pending`` (a fresh ``updated_at``) if it is
+    still unfinished since ``before``; None when it is not (anymore), or another
+    transaction holds it (a run writing right now)."""
     character = session.scalar(
         select(Character)
-        .where(Character.id == character_id, *_extracting_since_before(started_before))
+        .where(
+            Character.id == character_id,
+            Character.embedding_status_id.in_(IN_PROGRESS),
+            Character.updated_at < before,
+        )
         .with_for_update(skip_locked=True)
     )
     if character is None:
         return None
-    character.embedding_status_id = STATUS_IDS[Status.PENDING]
-    session.flush()
-    session.refresh(character)  # updated_at, set by the trigger
+    # An explicit UPDATE even from pending to pending: the trigger renews updated_at.
+    session.execute(
+        update(Character)
+        .where(Character.id == character_id)
+        .values(embedding_status_id=STATUS_IDS[Status.PENDING])
+    )
+    session.refresh(character)
     return character
 
 
@@ -460,6 +469,8 @@ def archive_embedding(session: Session, *, character_id: int, new_image_path: st
     )
     session.execute(delete(DetectedFace).where(DetectedFace.character_id == character_id))
     character.source_image_path = new_image_path
+    if character.pending_source_image_path == new_image_path:
+        character.pending_source_image_path = None
     session.flush()
     return True
 

@@ -9,7 +9,7 @@ from likeness.config import Settings
 from likeness.expectations.frames import comparable, face_batch_frame
 from likeness.expectations.runner import CheckResult, run_suite
 from likeness.expectations.suites import face_batch_suite
-from likeness.face.engine import Face
+from likeness.face.engine import Face, FaceEngine
 
 
 @dataclass(frozen=True)
@@ -32,3 +32,14 @@ def check_face_batch(images: Sequence[CheckedImage], settings: Settings) -> Chec
         ],
     )
     return run_suite(face_batch_suite(settings, comparable=comparable(frame)), frame)
+
+
+def warm_up(engine: FaceEngine, settings: Settings) -> None:
+    """Run both models and the face-batch suite once on a sample photo, so that the first
+    real image of a worker pays for neither onnxruntime's nor Great Expectations' setup."""
+    from likeness.face.image_loading import load_configured
+    from likeness.samples import sample_photos
+
+    image = load_configured(sample_photos()["yaoming.jpg"], settings)
+    faces = engine.detect_image(image)
+    check_face_batch([CheckedImage(0, image.source_size, faces, 0 if faces else None)], settings)

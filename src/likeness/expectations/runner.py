@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -122,11 +123,16 @@ def _summary(suite: str, result: Any) -> CheckResult:
     return CheckResult(suite=suite, success=bool(result.success), outcomes=outcomes)
 
 
+# A warm worker runs flows in threads; one Great Expectations context is not made for that.
+_context_lock = threading.Lock()
+
+
 def run_suite(
     suite: gx.ExpectationSuite, frame: pd.DataFrame, context: AbstractDataContext | None = None
 ) -> CheckResult:
     context = context or ephemeral_context()
-    result = _validation(context, suite).run(batch_parameters={"dataframe": frame})
+    with _context_lock:
+        result = _validation(context, suite).run(batch_parameters={"dataframe": frame})
     summary = _summary(suite.name, result)
     log.info("%s: %s", suite.name, "passed" if summary.success else summary.failures)
     return summary

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from prefect import flow
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from prefect import flow, get_run_logger
+
+from likeness.db import repository
+from likeness.db.extraction_locks import holding_extraction_locks
 from likeness.db.repository import NoSourceImage
+from likeness.db.session import transaction
 from likeness.events import PublishedEvent
 from likeness.face.engine import get_engine
 from likeness.face.errors import ImageError, ModelPackError
@@ -49,9 +55,30 @@ def run_extraction_tasks(character_id: int) -> list[PublishedEvent]:
         raise
 
 
+@contextmanager
+def sole_extraction(character_id: int) -> Iterator[str | None]:
+    """Hold the character's extraction lock for the whole run; yields None when it holds
+    it, or the character's status when another live run is extracting it (this run then
+    leaves the character to that one, so two extractions never overlap)."""
+    with holding_extraction_locks([character_id]) as held:
+        if held:
+            yield None
+            return
+        with transaction() as session:
+            current = repository.get_character(session, character_id=character_id).status
+        get_run_logger().warning(
+            "character %d is being extracted by another run; this run leaves it to that one",
+            character_id,
+        )
+        yield current.value
+
+
 @flow(name="extract-character-embedding", flow_run_name="extract-character-{character_id}")
 def extract_character_embedding(character_id: int) -> str:
     """Detect, embed and store; return the character's resulting status."""
-    events = run_extraction_tasks(character_id)
+    with sole_extraction(character_id) as other_run:
+        if other_run is not None:
+            return other_run
+        events = run_extraction_tasks(character_id)
     notify(events)
     return str(events[0].payload["status"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from likeness.flows.extract import run_extraction_tasks
+from likeness.flows.extract import run_extraction_tasks, sole_extraction
 from likeness.tasks.archive import archive_embedding
 from likeness.tasks.mark_stale import mark_stale
 from likeness.tasks.notify import notify
@@ -19,10 +19,13 @@ def handle_source_image_replaced(character_id: int, new_image_path: str) -> str:
     The archived embedding stays in ``embedding_history`` whatever the new image gives;
     the drift against it is measured once the new embedding exists.
     """
-    archive_embedding(character_id, new_image_path)
-    try:
-        events = run_extraction_tasks(character_id)
-    finally:
-        mark_stale(character_id, STALE_REASON)
+    with sole_extraction(character_id) as other_run:
+        if other_run is not None:
+            return other_run
+        archive_embedding(character_id, new_image_path)
+        try:
+            events = run_extraction_tasks(character_id)
+        finally:
+            mark_stale(character_id, STALE_REASON)
     notify(events)
     return str(events[0].payload["status"])

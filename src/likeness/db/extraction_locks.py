@@ -1,0 +1,71 @@
+"""One extraction per character at a time, and a lost run told from a live one at once.
+
+A run holds a PostgreSQL session-level advisory lock per character it extracts, on a
+connection of its own, for as long as it runs. When its process dies (SIGKILL, OOM, a lost
+machine) PostgreSQL closes that connection and releases the lock, so the reconciler sees a
+character ``pending`` or ``extracting`` that nobody holds the moment it happens, with no
+heartbeat or timeout to wait for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from sqlalchemy import BigInteger, ColumnElement, Engine, func, literal_column, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from likeness.db.session import get_engine
+
+# Keys above 2^48 leave room below for other advisory locks (the outbox's is ~2^30).
+EXTRACTION_LOCK_BASE = 1 << 48
+
+
+def lock_key(character_id: int) -> int:
+    return EXTRACTION_LOCK_BASE + character_id
+
+
+@contextmanager
+def holding_extraction_locks(
+    character_ids: Sequence[int], *, wait: bool = False, engine: Engine | None = None
+) -> Iterator[list[int]]:
+    """Yield the ids whose lock this run now holds, released when the block ends.
+
+    Without ``wait``, an id another run holds is left out (that run extracts it); with
+    ``wait``, the locks are taken in id order (no deadlock between two waiting runs).
+    """
+    take = func.pg_advisory_lock if wait else func.pg_try_advisory_lock
+    with (engine or get_engine()).connect() as connection:
+        held = []
+        for character_id in sorted(set(character_ids)):
+            granted = connection.execute(select(take(lock_key(character_id)))).scalar()
+            if wait or granted:
+                held.append(character_id)
+        connection.commit()
+        try:
+            yield held
+        finally:
+            try:
+                connection.execute(text("SELECT pg_advisory_unlock_all()"))
+                connection.commit()
+            except DBAPIError:
+                connection.invalidate()  # the connection is gone, and its locks with it
+
+
+def held_extraction_locks(session: Session, *, character_ids: Sequence[int]) -> set[int]:
+    """The ids among ``character_ids`` whose extraction lock a live run holds now."""
+    if not character_ids:
+        return set()
+    keys = {lock_key(character_id): character_id for character_id in character_ids}
+    # A bigint advisory key shows in pg_locks as classid (high 32 bits) and objid (low).
+    key: ColumnElement[int] = literal_column("(classid::bigint << 32) | objid::bigint", BigInteger)
+    rows = session.execute(
+        select(key)
+        .select_from(text("pg_locks"))
+        .where(
+            text("locktype = 'advisory' AND objsubid = 1 AND granted"),
+            key.in_(list(keys)),
+        )
+    )
+    return {keys[int(value)] for value in rows.scalars()}

@@ -1,0 +1,266 @@
+"""The warm extraction worker that ``likeness worker`` starts: one process per GPU machine.
+
+Before it takes work it loads the face models, Great Expectations and the flows once. It
+then claims flow runs of work pool "gpu" from the Prefect server and runs each in one of
+its threads with Prefect's own flow engine, so every extraction stays a flow run with its
+task runs, logs, per-task retries and states, but costs the models' time and a few API
+calls instead of a fresh interpreter. Runs of the "interactive" queue (uploads,
+replacements) go first, and background runs (backfills, checks) never take the last free
+slot. Several workers on several machines share the work through the Prefect server and
+PostgreSQL alone: claiming a run is a state change the server grants to one of them.
+
+It heartbeats as a Prefect worker (the pool's Workers tab), reconciles lost requests every
+few seconds (``likeness.reaper``), and on SIGTERM or Ctrl-C stops claiming, finishes the
+runs it has and exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from prefect import Flow, get_client
+from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.responses import (
+    OrchestrationResult,
+    SetStateStatus,
+    WorkerFlowRunResponse,
+)
+from prefect.flow_engine import run_flow
+from prefect.flows import load_flow_from_entrypoint
+from prefect.states import Crashed, Pending
+
+from likeness.config import Settings
+from likeness.deploy import read_deployments
+from likeness.deployment_names import INTERACTIVE_QUEUE, WORK_POOL
+
+log = logging.getLogger("likeness.worker")
+
+# Only flows of this package run here: a deployment pointed elsewhere is refused.
+TRUSTED_ENTRYPOINT_PREFIX = "likeness."
+HEARTBEAT_S = 10.0
+DRAIN_TIMEOUT_S = 60.0
+
+
+class WarmWorker:
+    def __init__(self, settings: Settings, name: str | None = None) -> None:
+        self.settings = settings
+        self.name = name or f"likeness-{socket.gethostname()}-{os.getpid()}"
+        self.limit = settings.worker_limit
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._active: dict[UUID, bool] = {}  # run id -> interactive
+        self._flows: dict[str, Flow[..., Any]] = {}  # entrypoint -> loaded flow
+        self._entrypoints: dict[UUID, str] = {}  # deployment id -> entrypoint
+        self._runs = ThreadPoolExecutor(max_workers=self.limit, thread_name_prefix="flow-run")
+
+    # -- start and stop -------------------------------------------------------------
+
+    def warm_up(self) -> float:
+        """Load the models, Great Expectations and every deployed flow; returns seconds."""
+        from likeness.expectations.face_checks import warm_up as warm_up_checks
+        from likeness.face.engine import get_engine
+
+        started = time.perf_counter()
+        engine = get_engine(self.settings)
+        warm_up_checks(engine, self.settings)
+        for spec in read_deployments():
+            self._flow(spec.entrypoint)
+        return time.perf_counter() - started
+
+    def stop(self, *_: Any) -> None:
+        """Stop claiming runs; the ones in hand finish (SIGTERM, SIGINT)."""
+        if not self.stopping.is_set():
+            log.warning("worker %s: stopping after %d run(s) in hand", self.name, self.running)
+        self.stopping.set()
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        seconds = self.warm_up()
+        for loop in (self._heartbeat_loop, self._reconcile_loop):
+            threading.Thread(target=loop, name=loop.__name__, daemon=True).start()
+        log.warning(
+            "worker %s ready in %.1f s: %s loaded, %d slot(s), pool %r",
+            self.name,
+            seconds,
+            self.settings.model_pack,
+            self.limit,
+            WORK_POOL,
+        )
+        with get_client(sync_client=True) as client:
+            while not self.stopping.is_set():
+                try:
+                    self._claim_and_submit(client)
+                except Exception as error:  # the server restarting: keep trying
+                    log.warning("worker %s: could not poll for runs: %s", self.name, error)
+                    self.stopping.wait(1.0)
+                self.stopping.wait(self.settings.worker_poll_s)
+        self._drain()
+
+    def _drain(self) -> None:
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while self.running and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = self.active_runs()
+        if left:  # their characters' locks go with this process; the reconciler takes them
+            self._crash(left, f"worker {self.name} stopped before the run finished")
+        self._runs.shutdown(wait=False, cancel_futures=True)
+        log.warning("worker %s stopped", self.name)
+
+    # -- claiming runs ---------------------------------------------------------------
+
+    @property
+    def running(self) -> int:
+        with self._lock:
+            return len(self._active)
+
+    def active_runs(self) -> list[UUID]:
+        with self._lock:
+            return list(self._active)
+
+    def _claim_and_submit(self, client: SyncPrefectClient) -> None:
+        with self._lock:
+            free = self.limit - len(self._active)
+            background = sum(1 for interactive in self._active.values() if not interactive)
+        if free <= 0:
+            return
+        # The last free slot is kept for interactive runs.
+        background_room = max(0, min(free, self.limit - 1 - background))
+        queues = None if background_room else [INTERACTIVE_QUEUE]
+        offered = self._scheduled(client, free, queues)
+        offered.sort(key=lambda item: not self._is_interactive(item))
+        for item in offered:
+            interactive = self._is_interactive(item)
+            if free <= 0 or not (interactive or background_room > 0):
+                continue
+            with self._lock:
+                if item.flow_run.id in self._active:  # still ours from an earlier poll
+                    continue
+            if not self._claim(client, item.flow_run):
+                continue  # another worker got it
+            with self._lock:
+                self._active[item.flow_run.id] = interactive
+            free -= 1
+            background_room -= 0 if interactive else 1
+            self._runs.submit(self._execute, item.flow_run)
+
+    def _scheduled(
+        self, client: SyncPrefectClient, limit: int, queues: list[str] | None
+    ) -> list[WorkerFlowRunResponse]:
+        body: dict[str, Any] = {
+            "scheduled_before": datetime.now(UTC).isoformat(),
+            "limit": limit,
+        }
+        if queues:
+            body["work_queue_names"] = queues
+        response = client.request(
+            "POST",
+            "/work_pools/{name}/get_scheduled_flow_runs",
+            path_params={"name": WORK_POOL},
+            json=body,
+        )
+        response.raise_for_status()
+        return [WorkerFlowRunResponse.model_validate(item) for item in response.json()]
+
+    def _is_interactive(self, item: WorkerFlowRunResponse) -> bool:
+        return item.flow_run.work_queue_name == INTERACTIVE_QUEUE
+
+    def _claim(self, client: SyncPrefectClient, flow_run: FlowRun) -> bool:
+        """Pending is granted to one worker only: the run is ours when it is accepted."""
+        result: OrchestrationResult[Any] = client.set_flow_run_state(flow_run.id, Pending())
+        if result.status is not SetStateStatus.ACCEPT:
+            return False
+        if result.state is not None:
+            flow_run.state = result.state
+        return True
+
+    # -- running one --------------------------------------------------------------
+
+    def _execute(self, flow_run: FlowRun) -> None:
+        started = time.perf_counter()
+        try:
+            flow = self._flow_of(flow_run)
+            state = run_flow(flow, flow_run=flow_run, return_type="state")
+            log.info(
+                "run %s (%s): %s in %.2f s",
+                flow_run.name,
+                flow_run.id,
+                getattr(state, "type", state),
+                time.perf_counter() - started,
+            )
+        except BaseException as error:  # the engine records flow errors; this is the rest
+            log.exception("run %s (%s) could not run", flow_run.name, flow_run.id)
+            self._crash([flow_run.id], f"worker {self.name} could not run the flow: {error}")
+        finally:
+            with self._lock:
+                self._active.pop(flow_run.id, None)
+
+    def _flow_of(self, flow_run: FlowRun) -> Flow[..., Any]:
+        if flow_run.deployment_id is None:
+            raise ValueError("not a deployment run")
+        entrypoint = self._entrypoints.get(flow_run.deployment_id)
+        if entrypoint is None:
+            with get_client(sync_client=True) as client:
+                deployment = client.read_deployment(flow_run.deployment_id)
+            entrypoint = deployment.entrypoint or ""
+            self._entrypoints[flow_run.deployment_id] = entrypoint
+        return self._flow(entrypoint)
+
+    def _flow(self, entrypoint: str) -> Flow[..., Any]:
+        if not entrypoint.startswith(TRUSTED_ENTRYPOINT_PREFIX):
+            raise ValueError(f"entrypoint {entrypoint!r} is not a likeness flow")
+        with self._lock:
+            if entrypoint not in self._flows:
+                self._flows[entrypoint] = load_flow_from_entrypoint(entrypoint)
+            return self._flows[entrypoint]
+
+    def _crash(self, run_ids: list[UUID], message: str) -> None:
+        try:
+            with get_client(sync_client=True) as client:
+                for run_id in run_ids:
+                    client.set_flow_run_state(run_id, Crashed(message=message), force=True)
+        except Exception as error:  # the server is gone too: the reconciler sees to it later
+            log.warning("could not mark runs %s crashed: %s", run_ids, error)
+
+    # -- background loops -----------------------------------------------------------
+
+    def _heartbeat_loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                with get_client(sync_client=True) as client:
+                    client.send_worker_heartbeat(
+                        work_pool_name=WORK_POOL,
+                        worker_name=self.name,
+                        heartbeat_interval_seconds=int(HEARTBEAT_S),
+                    )
+            except Exception as error:
+                log.warning("worker %s: heartbeat failed: %s", self.name, error)
+            self.stopping.wait(HEARTBEAT_S)
+
+    def _reconcile_loop(self) -> None:
+        from likeness.reaper import reap_stuck_extractions
+
+        grace = timedelta(seconds=self.settings.stuck_after_s)
+        while not self.stopping.wait(self.settings.reconcile_every_s):
+            try:
+                for item in reap_stuck_extractions(grace):
+                    if item.flow_run_id is None:
+                        log.warning("character %d: %s", item.character_id, item.error)
+                    else:
+                        log.warning(
+                            "character %d had no live run: started again as run %s",
+                            item.character_id,
+                            item.flow_run_id,
+                        )
+            except Exception as error:  # the database restarting: next pass
+                log.warning("reconcile pass failed: %s", error)
