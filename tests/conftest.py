@@ -148,7 +148,11 @@ def prefect_server(stack_env: dict[str, str], likeness_home: Path) -> Iterator[N
 
 
 class Worker:
-    """The session's process worker on work pool "gpu", started again if a test killed it."""
+    """The session's warm worker on work pool "gpu", started again if a test killed it.
+
+    Its reconciler waits ten minutes before it takes a character as lost, so that it never
+    starts runs for the characters tests create and extract by hand; the fault tests start
+    workers of their own with a short wait."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env, self.log = env, log
@@ -173,14 +177,15 @@ class Worker:
 def worker_process(
     prefect_server: None, stack_env: dict[str, str], likeness_home: Path
 ) -> Iterator[Worker]:
-    supervised = Worker(stack_env, likeness_home / "worker.log")
+    patient = {**stack_env, "LIKENESS_STUCK_AFTER_S": "600"}
+    supervised = Worker(patient, likeness_home / "worker.log")
     with running(supervised.processes):
         yield supervised
 
 
 @pytest.fixture
 def worker(worker_process: Worker) -> Worker:
-    """A real process worker on work pool "gpu"."""
+    """A real warm worker on work pool "gpu"."""
     worker_process.ensure_running()
     return worker_process
 

@@ -86,6 +86,29 @@ def image_files(folder: Path | None, work_dir: Path) -> list[Path]:
     return [p for p in demo_images(work_dir)[:7]]
 
 
+def varied_photos(work_dir: Path, count: int) -> list[Path]:
+    """``count`` different photos of 1 to 2.5 MP made from the sample photos (upscaled,
+    mirrored, re-encoded), as studio source images are."""
+    from PIL import Image, ImageOps
+
+    from likeness.samples import sample_photos
+
+    sources = [path for name, path in sorted(sample_photos().items()) if name.endswith(".jpg")]
+    made = []
+    for index in range(count):
+        with Image.open(sources[index % len(sources)]) as photo:
+            image = photo.convert("RGB")
+        long_side = 1400 + 150 * (index % 8)
+        factor = long_side / max(image.size)
+        image = image.resize((round(image.width * factor), round(image.height * factor)))
+        if index // len(sources) % 2:
+            image = ImageOps.mirror(image)
+        target = work_dir / f"varied-{index:03d}.jpg"
+        image.save(target, quality=85 + index % 10)
+        made.append(target)
+    return made
+
+
 def one_process_per_image(paths: list[Path]) -> Measurement:
     """(a): a fresh interpreter per image, loading the models each time."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

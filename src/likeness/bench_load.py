@@ -1,5 +1,6 @@
-"""``likeness bench --only load``: uploads submitted at once through the API on loopback,
-run by real Prefect process workers, each timed to its character's terminal status.
+"""``likeness bench --only load|latency``: uploads through the API on loopback, run by
+real warm workers, each timed from sending the POST to its character's terminal status:
+all at once (load), or one at a time, alone and while a backfill runs (latency).
 
 Everything runs as it does under ``likeness up``, in processes of its own: a scratch Prefect
 server, the deployments, the workers and the API, on the bench's scratch database.
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -50,6 +52,7 @@ class LoadResult:
     statuses: dict[str, int]
     seconds: float  # first upload sent to last terminal status
     to_terminal_s: list[float]  # per character, from its upload to its terminal status
+    backfill_per_second: float  # the same photos through the backfill, for comparison
 
     @property
     def lost(self) -> int:
@@ -86,6 +89,100 @@ def load_stack(url: str, workers: int, scratch: Path) -> Iterator[tuple[str, str
             processes.append(start_worker(env, scratch / f"worker-{index}.log"))
         processes.append(start_api(env, "127.0.0.1", api_port, scratch / "api.log"))
         yield f"http://127.0.0.1:{api_port}", env["PREFECT_API_URL"]
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    label: str
+    seconds: list[float]  # per upload, POST sent to terminal status read through the API
+    steps: dict[str, float]  # median seconds per step of the uploads' runs
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.seconds, q))
+
+
+def sequential_uploads(api: str, prefect_api: str, images: list[Path], label: str) -> LatencyResult:
+    """One upload at a time, each polled through the API until terminal."""
+    seconds, runs = [], []
+    with httpx.Client(base_url=api, timeout=60) as client:
+        for index, image in enumerate(images):
+            sent = time.monotonic()
+            with image.open("rb") as body:
+                answer = client.post(
+                    "/api/characters",
+                    data={"name": f"latency-{index}", "project": PROJECT},
+                    files={"image": (image.name, body, "application/octet-stream")},
+                ).json()
+            status = f"/api/characters/{answer['id']}/embedding-status"
+            while client.get(status).json()["status"] in ("pending", "extracting"):
+                time.sleep(0.01)
+            seconds.append(time.monotonic() - sent)
+            runs.append(answer["flow_run_id"])
+    return LatencyResult(label, seconds, step_medians(prefect_api, runs))
+
+
+def step_medians(prefect_api: str, run_ids: list[str]) -> dict[str, float]:
+    """Where an upload's time goes, from the runs' own states and task runs."""
+    steps: dict[str, list[float]] = {}
+    with httpx.Client(base_url=prefect_api, timeout=60) as client:
+        for run_id in run_ids:
+            states = {
+                s["type"]: datetime.fromisoformat(s["timestamp"])
+                for s in client.get("/flow_run_states/", params={"flow_run_id": run_id}).json()
+            }
+            tasks = client.post(
+                "/task_runs/filter", json={"task_runs": {"flow_run_id": {"any_": [run_id]}}}
+            ).json()
+            spans = {
+                "queued (until a worker claims it)": ("SCHEDULED", "PENDING"),
+                "Prefect engine start": ("PENDING", "RUNNING"),
+            }
+            for name, (start, end) in spans.items():
+                if start in states and end in states:
+                    gap = (states[end] - states[start]).total_seconds()
+                    steps.setdefault(name, []).append(gap)
+            for task in tasks:
+                if task["start_time"] and task["end_time"]:
+                    name = task["name"].rsplit("-", 1)[0]
+                    took = (
+                        datetime.fromisoformat(task["end_time"])
+                        - datetime.fromisoformat(task["start_time"])
+                    ).total_seconds()
+                    steps.setdefault(f"task {name}", []).append(took)
+    return {name: float(np.median(values)) for name, values in steps.items()}
+
+
+def start_backfill(prefect_api: str, url: str, images: list[Path], copies: int) -> None:
+    """Import ``copies`` rounds of ``images`` into project "bench-backfill" and queue the
+    backfill deployment for it on the stack (it runs on the background queue)."""
+    from likeness.importing import import_images
+
+    storage_root = get_settings().resolved_storage_root
+    import_images(images * copies, project="bench-backfill", storage_root=storage_root)
+    deployment = httpx.get(
+        f"{prefect_api}/deployments/name/backfill-embeddings/backfill", timeout=30
+    ).json()
+    httpx.post(
+        f"{prefect_api}/deployments/{deployment['id']}/create_flow_run",
+        json={"parameters": {"scope": "missing", "project": "bench-backfill", "chunk_size": 8}},
+        timeout=30,
+    ).raise_for_status()
+
+
+def latency(url: str, images: list[Path]) -> list[LatencyResult]:
+    """``images`` uploaded one at a time on a stack like ``likeness up``'s; then again
+    while a backfill of the same photos runs."""
+    with (
+        tempfile.TemporaryDirectory(prefix="likeness-latency-") as scratch,
+        load_stack(url, 1, Path(scratch)) as (api, prefect_api),
+    ):
+        alone = sequential_uploads(api, prefect_api, images, "alone")
+        start_backfill(prefect_api, url, images, copies=4)
+        time.sleep(2)  # the backfill's first chunk is running
+        busy = sequential_uploads(api, prefect_api, images, "while a backfill runs")
+    for folder in (PROJECT, "bench-backfill"):
+        shutil.rmtree(get_settings().resolved_storage_root / folder, ignore_errors=True)
+    return [alone, busy]
 
 
 def upload(api: str, image: Path, index: int) -> tuple[float, int | None]:
@@ -154,6 +251,7 @@ def concurrent_uploads(
         sent = {cid: at for at, cid in answers if cid is not None}
         reached, statuses = wait_for_terminal(url, sent, timeout)
         runs = runs_per_character(prefect_api)
+        backfill_per_second = backfill_rate(prefect_api, url, files, timeout)
     shutil.rmtree(storage, ignore_errors=True)
     return LoadResult(
         uploads=uploads,
@@ -163,4 +261,22 @@ def concurrent_uploads(
         statuses=dict(Counter(STATUS_BY_ID[s].value for s in statuses.values())),
         seconds=(max(reached.values()) - started) if reached else float("nan"),
         to_terminal_s=[reached[cid] - sent[cid] for cid in reached],
+        backfill_per_second=backfill_per_second,
     )
+
+
+def backfill_rate(prefect_api: str, url: str, files: list[Path], timeout: float) -> float:
+    """Characters per second of the backfill deployment over ``files`` on the same stack."""
+    started = time.monotonic()
+    start_backfill(prefect_api, url, files, copies=1)
+    with engine_for(url).connect() as connection:
+        ids = connection.execute(
+            text(
+                "SELECT c.id FROM characters c JOIN projects p ON p.id = c.project_id "
+                "WHERE p.name = 'bench-backfill'"
+            )
+        ).scalars()
+        todo = {character_id: started for character_id in ids}
+    reached, _ = wait_for_terminal(url, todo, timeout)
+    shutil.rmtree(get_settings().resolved_storage_root / "bench-backfill", ignore_errors=True)
+    return len(reached) / (max(reached.values()) - started) if reached else 0.0

@@ -388,20 +388,21 @@ def bench(
     rounds: Annotated[int, typer.Option(min=1, help="Passes over the images for b, c, d.")] = 6,
     vectors: Annotated[int, typer.Option(min=1000, help="Synthetic vectors for search.")] = 100_000,
     queries: Annotated[int, typer.Option(min=10)] = 200,
-    only: Annotated[str | None, typer.Option(help="throughput | search | load")] = None,
+    only: Annotated[str | None, typer.Option(help="throughput | search | latency | load")] = None,
     uploads: Annotated[int, typer.Option(min=1, help="Concurrent uploads for load.")] = 200,
-    load_workers: Annotated[int, typer.Option(min=1, help="Prefect workers for load.")] = 2,
+    load_workers: Annotated[int, typer.Option(min=1, help="Warm workers for load.")] = 1,
 ) -> None:
     """Throughput (a: process per image, b: warm FaceAnalysis, c: backfill, d: model floor),
-    similarity search latency and recall, and concurrent uploads through the API to terminal
-    status (load), in a scratch database."""
+    similarity search latency and recall, upload latency (one at a time, alone and during a
+    backfill) and concurrent uploads (load) through the API to terminal status, on a stack
+    started as `likeness up` starts it, in a scratch database."""
     import tempfile
 
     from likeness import bench as b
-    from likeness.bench_load import concurrent_uploads
+    from likeness.bench_load import concurrent_uploads, latency
 
-    if only not in (None, "throughput", "search", "load"):
-        errors.print(f"[red]unknown --only {only!r}: throughput, search or load[/red]")
+    if only not in (None, "throughput", "search", "latency", "load"):
+        errors.print(f"[red]unknown --only {only!r}: throughput, search, latency or load[/red]")
         raise typer.Exit(2)
 
     settings = get_settings()
@@ -420,12 +421,16 @@ def bench(
             build, search = b.similarity_search(
                 url, vectors=vectors, queries=queries, ef_values=[20, 40, 100, 200]
             )
+        if only in (None, "latency"):
+            latencies = latency(url, b.varied_photos(Path(work_dir), 20))
         if only in (None, "load"):
             load = concurrent_uploads(url, paths, uploads, load_workers)
     if only in (None, "throughput"):
         print_throughput(a, bb, c, d)
     if only in (None, "search"):
         print_search(vectors, queries, build, search)
+    if only in (None, "latency"):
+        print_latency(latencies)
     if only in (None, "load"):
         print_load(load, load_workers)
         if load.lost or load.extra_runs or load.accepted < load.uploads:
@@ -463,10 +468,31 @@ def print_search(vectors: int, queries: int, build: float, search: list[Any]) ->
     console.print(search_table)
 
 
+def print_latency(results: list[Any]) -> None:
+    console.print(
+        "latency: 20 different photos (1-2.5 MP) uploaded one at a time, POST to terminal "
+        "status read through the API; one warm worker (targets p50 ≤ 1.0 s, p90 ≤ 1.5 s)"
+    )
+    table = Table("uploads", "p50 s", "p90 s", "max s")
+    for result in results:
+        table.add_row(
+            result.label,
+            f"{result.percentile(50):.2f}",
+            f"{result.percentile(90):.2f}",
+            f"{max(result.seconds):.2f}",
+        )
+    console.print(table)
+    steps = Table("step (median of the runs alone)", "s")
+    for name, seconds in results[0].steps.items():
+        steps.add_row(name, f"{seconds:.3f}")
+    console.print(steps)
+
+
 def print_load(load: Any, workers: int) -> None:
     console.print(
         f"load: {load.uploads} uploads sent at once through the API on loopback, "
-        f"{workers} process worker(s)"
+        f"{workers} warm worker(s); the same photos through the backfill: "
+        f"{load.backfill_per_second:.2f} characters/s"
     )
     table = Table("accepted", "terminal", "lost", "duplicate runs", "uploads/s", "p50 s", "p95 s")
     table.add_row(

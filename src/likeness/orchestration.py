@@ -108,3 +108,55 @@ def crash_runs(runs: Sequence[FlowRun], message: str) -> list[UUID]:
     except Exception as error:  # prefect raises httpx and its own errors alike
         raise RunNotStarted(f"could not mark the lost runs crashed: {error}") from error
     return [run.id for run in runs]
+
+
+def claim_waiting_extractions(limit: int) -> dict[int, UUID]:
+    """Claim up to ``limit`` extraction runs still waiting in the queue, oldest first, as a
+    worker claims a run (Pending is granted once); returns {character id: run id}."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.responses import SetStateStatus
+    from prefect.client.schemas.sorting import FlowRunSort
+    from prefect.states import Pending
+
+    claimed: dict[int, UUID] = {}
+    with get_client(sync_client=True) as client:
+        waiting = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+            ),
+            deployment_filter=DeploymentFilter(
+                name=DeploymentFilterName(any_=[EXTRACT_DEPLOYMENT.split("/")[1]])
+            ),
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+            limit=limit,
+        )
+        for run in waiting:
+            character_id = run.parameters.get("character_id")
+            if not isinstance(character_id, int) or character_id in claimed:
+                continue
+            if client.set_flow_run_state(run.id, Pending()).status is SetStateStatus.ACCEPT:
+                claimed[character_id] = run.id
+    return claimed
+
+
+def complete_claimed(runs: dict[int, UUID], statuses: dict[int, str], done_by: str) -> None:
+    """Close runs whose characters another run extracted, naming that run."""
+    from prefect import get_client
+    from prefect.states import Completed
+
+    with get_client(sync_client=True) as client:
+        for character_id, run_id in runs.items():
+            status = statuses.get(character_id, "left to the reconciler")
+            client.set_flow_run_state(
+                run_id,
+                Completed(message=f"character {character_id}: {status}, extracted in {done_by}"),
+                force=True,
+            )
