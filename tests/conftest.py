@@ -173,12 +173,16 @@ class Worker:
             self.process.wait(timeout=30)
 
 
+def patient(env: dict[str, str]) -> dict[str, str]:
+    """A worker environment whose reconciler leaves the tests' characters alone."""
+    return {**env, "LIKENESS_STUCK_AFTER_S": "600"}
+
+
 @pytest.fixture(scope="session")
 def worker_process(
     prefect_server: None, stack_env: dict[str, str], likeness_home: Path
 ) -> Iterator[Worker]:
-    patient = {**stack_env, "LIKENESS_STUCK_AFTER_S": "600"}
-    supervised = Worker(patient, likeness_home / "worker.log")
+    supervised = Worker(patient(stack_env), likeness_home / "worker.log")
     with running(supervised.processes):
         yield supervised
 

@@ -131,7 +131,7 @@ def test_reap_re_queues_a_character_left_extracting() -> None:
     with transaction() as session:  # a run began, then its worker was lost
         repository.begin_extraction(session, character_id=character_id)
 
-    waiting = runner.invoke(app, ["reap"])  # LIKENESS_STUCK_AFTER_S: 900 s by default
+    waiting = runner.invoke(app, ["reap"])  # LIKENESS_STUCK_AFTER_S: 20 s by default
     reaped = runner.invoke(app, ["reap", "--stuck-after", "0"])
 
     assert waiting.exit_code == 0 and "0 character(s)" in waiting.output

@@ -42,6 +42,7 @@ from prefect.states import Crashed, Pending
 from likeness.config import Settings
 from likeness.deploy import read_deployments
 from likeness.deployment_names import INTERACTIVE_QUEUE, WORK_POOL
+from likeness.face.errors import ModelPackError
 
 log = logging.getLogger("likeness.worker")
 
@@ -71,8 +72,12 @@ class WarmWorker:
         from likeness.face.engine import get_engine
 
         started = time.perf_counter()
-        engine = get_engine(self.settings)
-        warm_up_checks(engine, self.settings)
+        try:
+            warm_up_checks(get_engine(self.settings), self.settings)
+        except ModelPackError as error:
+            # Serve anyway: each run fails its character with this reason (and loads the
+            # models again, so replacing the files mends the worker without a restart).
+            log.error("face model could not be loaded: %s; runs fail until it can", error)
         for spec in read_deployments():
             self._flow(spec.entrypoint)
         return time.perf_counter() - started

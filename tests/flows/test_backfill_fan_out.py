@@ -15,6 +15,7 @@ from likeness.deployment_names import GPU_CONCURRENCY_LIMIT
 from likeness.flows.backfill import backfill_embeddings
 from likeness.stack import running, start_worker
 from tests import images
+from tests.conftest import patient
 from tests.factories import load_character, new_character
 
 
@@ -27,7 +28,7 @@ def two_workers(
     get_settings.cache_clear()
     register_deployments()
     second_log = likeness_home / "worker-2.log"
-    with running([start_worker(stack_env, second_log)]):
+    with running([start_worker(patient(stack_env), second_log)]):
         yield likeness_home / "worker.log", second_log
     monkeypatch.undo()
     get_settings.cache_clear()

@@ -1,0 +1,167 @@
+"""The warm worker as operators and users meet it: models loaded once in one process, runs
+that stay Prefect flow runs, uploads ahead of a backfill, and lost work started again by
+the reconciler without anyone acting."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from uuid import UUID
+
+import cv2
+import psutil  # type: ignore[import-untyped]
+import pytest
+from prefect import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterTags,
+    TaskRunFilter,
+    TaskRunFilterFlowRunId,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.sorting import TaskRunSort
+from prefect.deployments import run_deployment
+
+from likeness.db.models import Status
+from likeness.orchestration import start_extraction
+from likeness.stack import running, start_worker
+from tests import images
+from tests.conftest import Worker, patient
+from tests.factories import load_character, new_character
+
+pytestmark = pytest.mark.usefixtures("prefect_server", "face_engine")
+
+WaitForTerminal = Callable[..., Status]
+# A reconciler that takes a character as lost after 2 s without a live run, every second.
+EAGER = {"LIKENESS_STUCK_AFTER_S": "2", "LIKENESS_RECONCILE_EVERY_S": "1"}
+
+
+def runs_of(character_id: int) -> list[FlowRun]:
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[f"character-{character_id}"])
+            )
+        )
+
+
+def state_of(run_id: UUID) -> StateType | None:
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run_id).state
+    return state.type if state else None
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not {what} after {timeout} s")
+        time.sleep(0.02)
+
+
+def large_png(tmp_path: Path) -> Path:
+    """The six-face group photo as a 4,000-pixel PNG: decoding it takes long enough to
+    kill a worker in the middle of the run."""
+    picture = cv2.imread(str(images.photo("t1.jpg")))
+    scale = 4000 / max(picture.shape[:2])
+    target = tmp_path / "t1-large.png"
+    cv2.imwrite(str(target), cv2.resize(picture, None, fx=scale, fy=scale))
+    return target
+
+
+def test_runs_share_one_warm_process_and_stay_flow_runs_with_their_tasks(
+    worker: Worker, likeness_home: Path, wait_for_terminal_status: WaitForTerminal
+) -> None:
+    characters = [new_character(images.photo(name), name=name) for name in ("yaoming.jpg",) * 3]
+    for character_id in characters:
+        start_extraction(character_id, idempotency_key=f"warm-{character_id}")
+        assert wait_for_terminal_status(character_id, timeout=60) is Status.COMPLETED
+
+    assert worker.process is not None
+    assert psutil.Process(worker.process.pid).children(recursive=True) == []  # no run process
+    log = (likeness_home / "worker.log").read_text()
+    assert log.count("ready in") == len(worker.processes)  # models loaded once per process
+    for character_id in characters:
+        [run] = runs_of(character_id)
+        assert run.name == f"extract-character-{character_id}"
+        assert run.work_pool_name == "gpu" and run.work_queue_name == "interactive"
+        wait_until(lambda: state_of(run.id) is StateType.COMPLETED, 30, "completed")  # noqa: B023
+        with get_client(sync_client=True) as client:
+            tasks = client.read_task_runs(
+                task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[run.id])),
+                sort=TaskRunSort.EXPECTED_START_TIME_ASC,
+            )
+        names = [task.name.rsplit("-", 1)[0] for task in tasks]
+        assert names[:7] == [
+            "begin_extraction",
+            "load_image",
+            "detect_faces",
+            "resolve_primary",
+            "check_faces",
+            "persist_faces",
+            "notify",
+        ]
+
+
+def test_an_upload_goes_ahead_of_a_running_backfill(
+    worker: Worker, wait_for_terminal_status: WaitForTerminal
+) -> None:
+    for index in range(24):  # a backfill of several seconds on this machine
+        new_character(images.photo("players.jpg"), name=f"extra-{index}", project="archive")
+    backfill = run_deployment(
+        "backfill-embeddings/backfill",
+        parameters={"scope": "missing", "project": "archive", "chunk_size": 4},
+        timeout=0,
+    )
+    wait_until(lambda: state_of(backfill.id) is StateType.RUNNING, 60, "running")  # type: ignore[union-attr]
+
+    upload = new_character(images.photo("yaoming.jpg"), name="hero")
+    start_extraction(upload, idempotency_key=f"ahead-{upload}")
+
+    assert wait_for_terminal_status(upload, timeout=30) is Status.COMPLETED
+    assert state_of(backfill.id) is StateType.RUNNING  # type: ignore[union-attr]
+    wait_until(lambda: state_of(backfill.id) is StateType.COMPLETED, 180, "completed")  # type: ignore[union-attr]
+
+
+def test_a_request_whose_run_was_never_started_is_started_by_the_reconciler(
+    worker_process: Worker,
+    stack_env: dict[str, str],
+    likeness_home: Path,
+    wait_for_terminal_status: WaitForTerminal,
+) -> None:
+    # As when the API is killed between committing "pending" and starting the run.
+    character_id = new_character(images.photo("yaoming.jpg"))
+    assert runs_of(character_id) == []
+    worker_process.stop()
+    with running([start_worker({**stack_env, **EAGER}, likeness_home / "eager-worker.log")]):
+        assert wait_for_terminal_status(character_id, timeout=30) is Status.COMPLETED
+    [run] = runs_of(character_id)
+    assert run.name == f"extract-character-{character_id}"
+
+
+def test_worker_killed_mid_run_is_taken_over_without_anyone_acting(
+    worker_process: Worker,
+    stack_env: dict[str, str],
+    likeness_home: Path,
+    tmp_path: Path,
+    wait_for_terminal_status: WaitForTerminal,
+) -> None:
+    worker_process.stop()
+    victim = start_worker(patient(stack_env), likeness_home / "victim-worker.log")
+    with running([victim]):
+        character_id = new_character(large_png(tmp_path))
+        lost_run = start_extraction(character_id, idempotency_key=f"killed-{character_id}")
+        wait_until(
+            lambda: load_character(character_id).status is Status.EXTRACTING, 60, "extracting"
+        )
+        victim.kill()  # SIGKILL, as a lost machine or the OOM killer would
+        victim.wait(timeout=30)
+    assert state_of(lost_run) is StateType.RUNNING  # nobody is left to say otherwise
+
+    with running([start_worker({**stack_env, **EAGER}, likeness_home / "eager-worker.log")]):
+        # Within the README's bound: the reconciler's wait, its period, and the run itself.
+        assert wait_for_terminal_status(character_id, timeout=60) is Status.MULTI_FACE_PENDING
+        assert state_of(lost_run) is StateType.CRASHED
+        [rerun] = [run for run in runs_of(character_id) if run.id != lost_run]
+        wait_until(lambda: state_of(rerun.id) is StateType.COMPLETED, 30, "completed")
