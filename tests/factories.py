@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from fastapi.testclient import TestClient
+from prefect import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+from prefect.client.schemas.objects import FlowRun, StateType
 from sqlalchemy import func, select
 
 from likeness.config import get_settings
@@ -90,3 +96,27 @@ def events_of(character_id: int) -> list[OutboxEvent]:
 def count_faces() -> int:
     with transaction() as session:
         return int(session.scalar(select(func.count(DetectedFace.id))) or 0)
+
+
+def runs_of(character_id: int) -> list[FlowRun]:
+    """The deployment runs queued for a character (tagged by likeness.orchestration)."""
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[f"character-{character_id}"])
+            )
+        )
+
+
+def state_of(run_id: UUID) -> StateType | None:
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run_id).state
+    return state.type if state else None
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not {what} after {timeout} s")
+        time.sleep(0.05)

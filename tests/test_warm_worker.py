@@ -4,22 +4,18 @@ the reconciler without anyone acting."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
-from uuid import UUID
 
 import cv2
 import psutil  # type: ignore[import-untyped]
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import (
-    FlowRunFilter,
-    FlowRunFilterTags,
     TaskRunFilter,
     TaskRunFilterFlowRunId,
 )
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import TaskRunSort
 from prefect.deployments import run_deployment
 
@@ -28,36 +24,13 @@ from likeness.orchestration import start_extraction
 from likeness.stack import running, start_worker
 from tests import images
 from tests.conftest import Worker, patient
-from tests.factories import load_character, new_character
+from tests.factories import load_character, new_character, runs_of, state_of, wait_until
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "face_engine")
 
 WaitForTerminal = Callable[..., Status]
 # A reconciler that takes a character as lost after 2 s without a live run, every second.
 EAGER = {"LIKENESS_STUCK_AFTER_S": "2", "LIKENESS_RECONCILE_EVERY_S": "1"}
-
-
-def runs_of(character_id: int) -> list[FlowRun]:
-    with get_client(sync_client=True) as client:
-        return client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                tags=FlowRunFilterTags(all_=[f"character-{character_id}"])
-            )
-        )
-
-
-def state_of(run_id: UUID) -> StateType | None:
-    with get_client(sync_client=True) as client:
-        state = client.read_flow_run(run_id).state
-    return state.type if state else None
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} after {timeout} s")
-        time.sleep(0.02)
 
 
 def large_png(tmp_path: Path) -> Path:

@@ -312,7 +312,13 @@ def up(
     """
     from likeness.db import migrate
     from likeness.db.session import database_url
-    from likeness.stack import prefect_env, running, start_prefect_server, start_worker
+    from likeness.stack import (
+        Supervisor,
+        prefect_env,
+        running,
+        start_prefect_server,
+        start_worker,
+    )
 
     settings = get_settings()
     url = database_url(settings)
@@ -326,34 +332,48 @@ def up(
         console.print("starting Prefect server…")
         processes.append(start_prefect_server(settings, env, logs / "prefect-server.log"))
         deploy()
-        processes.append(start_worker(env, logs / "worker.log"))
-        if demo:
-            queue_demo(settings)
-        if settings.api_token is None:
-            errors.print(
-                "[yellow]warning: LIKENESS_API_TOKEN is not set: the API and UI accept "
-                "anyone who can reach them[/yellow]"
-            )
-        base = f"http://{settings.api_host}"
-        console.print(
-            f"\n  likeness UI   {base}:{settings.api_port}/\n"
-            f"  API docs      {base}:{settings.api_port}/docs\n"
-            f"  Prefect UI    {base}:{settings.prefect_port}/runs\n"
-            f"  logs          {logs}\n\nCtrl-C stops everything.\n"
+        worker_supervisor = Supervisor(
+            "the worker",
+            processes,
+            lambda: start_worker(env, logs / "worker.log"),
+            lambda message: errors.print(f"[yellow]{message}[/yellow]"),
         )
-        import uvicorn
-
-        from likeness.api.app import create_app
-
-        # No lifespan handlers: with lifespan on, Ctrl-C printed a CancelledError traceback.
-        uvicorn.run(
-            create_app(),
-            host=settings.api_host,
-            port=settings.api_port,
-            log_level="warning",
-            lifespan="off",
-        )
+        worker_supervisor.start()
+        try:
+            serve_api(settings, demo, logs)
+        finally:
+            worker_supervisor.stop()
     console.print("stopped")
+
+
+def serve_api(settings: Any, demo: bool, logs: Path) -> None:
+    """Queue the demo if asked, print the addresses, and serve the API until Ctrl-C."""
+    if demo:
+        queue_demo(settings)
+    if settings.api_token is None:
+        errors.print(
+            "[yellow]warning: LIKENESS_API_TOKEN is not set: the API and UI accept "
+            "anyone who can reach them[/yellow]"
+        )
+    base = f"http://{settings.api_host}"
+    console.print(
+        f"\n  likeness UI   {base}:{settings.api_port}/\n"
+        f"  API docs      {base}:{settings.api_port}/docs\n"
+        f"  Prefect UI    {base}:{settings.prefect_port}/runs\n"
+        f"  logs          {logs}\n\nCtrl-C stops everything.\n"
+    )
+    import uvicorn
+
+    from likeness.api.app import create_app
+
+    # No lifespan handlers: with lifespan on, Ctrl-C printed a CancelledError traceback.
+    uvicorn.run(
+        create_app(),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        lifespan="off",
+    )
 
 
 def queue_demo(settings: Any, project: str = "demo") -> None:

@@ -11,7 +11,8 @@ from likeness.deployment_names import EXTRACT_DEPLOYMENT, REPLACE_DEPLOYMENT
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
 
-LIVE_RUNS_PAGE = 100
+# Characters per request for their live runs; Prefect answers at most 200 runs a request.
+LIVE_RUNS_PAGE = 50
 
 
 class RunNotStarted(RuntimeError):
@@ -54,7 +55,7 @@ def _start(deployment: str, parameters: dict[str, object], idempotency_key: str)
 
 def live_runs_of(character_ids: Sequence[int]) -> dict[int, list[FlowRun]]:
     """The runs Prefect still takes as scheduled, pending or running, per character (one
-    request per hundred characters)."""
+    request per fifty characters)."""
     from prefect import get_client
     from prefect.client.schemas.filters import (
         FlowRunFilter,
@@ -79,7 +80,7 @@ def live_runs_of(character_ids: Sequence[int]) -> dict[int, list[FlowRun]]:
                             )
                         ),
                     ),
-                    limit=LIVE_RUNS_PAGE * 4,
+                    limit=200,
                 )
                 for run in runs:
                     for tag in run.tags:

@@ -12,9 +12,10 @@ few seconds; ``likeness reap`` and the scheduled reaper flow do the same at once
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from likeness.db import repository
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
 
 
+# Characters one pass looks at: thousands imported at once are started over several passes.
+PASS_LIMIT = 200
+
+
 @dataclass(frozen=True)
 class Reaped:
     character_id: int
@@ -44,7 +49,7 @@ def reap_stuck_extractions(grace: timedelta) -> list[Reaped]:
     """Start again every character whose request or run was lost (see the module)."""
     before = datetime.now(UTC) - grace
     with transaction() as session:
-        unfinished = repository.unfinished_since(session, before=before)
+        unfinished = repository.unfinished_since(session, before=before, limit=PASS_LIMIT)
         running = held_extraction_locks(session, character_ids=unfinished)
     candidates = [character_id for character_id in unfinished if character_id not in running]
     if not candidates:
@@ -56,6 +61,20 @@ def reap_stuck_extractions(grace: timedelta) -> list[Reaped]:
     lost = [cid for cid in candidates if not any(still_coming(run, before) for run in live[cid])]
     reaped = (requeue(character_id, before, live[character_id], grace) for character_id in lost)
     return [item for item in reaped if item is not None]
+
+
+def log_reaped(reaped: list[Reaped], logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+    """One line per character started again, or left for the next pass."""
+    for item in reaped:
+        if item.flow_run_id is None:
+            logger.error("character %d left for the next pass: %s", item.character_id, item.error)
+        else:
+            logger.warning(
+                "character %d had no live run: started again as run %s (crashed runs: %s)",
+                item.character_id,
+                item.flow_run_id,
+                ", ".join(map(str, item.crashed_runs)) or "none",
+            )
 
 
 def still_coming(run: FlowRun, before: datetime) -> bool:

@@ -6,9 +6,10 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -91,6 +92,39 @@ def start_worker(env: dict[str, str], log: Path | None = None) -> subprocess.Pop
         stdout=output,
         stderr=subprocess.STDOUT if output else None,
     )
+
+
+class Supervisor(threading.Thread):
+    """Starts a process again whenever it dies (``likeness up``'s worker), saying so; the
+    restarted process takes the place of the old one in ``processes`` so that it is
+    stopped with the rest. A process that exits 0 was asked to stop (Ctrl-C) and is not."""
+
+    def __init__(
+        self,
+        label: str,
+        processes: list[subprocess.Popen[bytes]],
+        start: Callable[[], subprocess.Popen[bytes]],
+        say: Callable[[str], None],
+    ) -> None:
+        super().__init__(name=f"supervisor of {label}", daemon=True)
+        self.label, self.processes, self.start_process, self.say = label, processes, start, say
+        self.process = start()
+        processes.append(self.process)
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(1.0):
+            code = self.process.poll()
+            if code is None or code == 0:
+                continue
+            self.say(f"{self.label} exited with {code}: restarting it")
+            index = self.processes.index(self.process)
+            self.process = self.start_process()
+            self.processes[index] = self.process
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=5)
 
 
 @contextmanager

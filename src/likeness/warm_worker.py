@@ -253,19 +253,11 @@ class WarmWorker:
             self.stopping.wait(HEARTBEAT_S)
 
     def _reconcile_loop(self) -> None:
-        from likeness.reaper import reap_stuck_extractions
+        from likeness.reaper import log_reaped, reap_stuck_extractions
 
         grace = timedelta(seconds=self.settings.stuck_after_s)
         while not self.stopping.wait(self.settings.reconcile_every_s):
             try:
-                for item in reap_stuck_extractions(grace):
-                    if item.flow_run_id is None:
-                        log.warning("character %d: %s", item.character_id, item.error)
-                    else:
-                        log.warning(
-                            "character %d had no live run: started again as run %s",
-                            item.character_id,
-                            item.flow_run_id,
-                        )
+                log_reaped(reap_stuck_extractions(grace), log)
             except Exception as error:  # the database restarting: next pass
                 log.warning("reconcile pass failed: %s", error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from prefect import get_client
 
 from likeness.db.models import Status
 from likeness.flows.extract import extract_character_embedding
+from likeness.reaper import reap_stuck_extractions
 from tests import images
 from tests.factories import (
     count_faces,
@@ -238,21 +240,32 @@ def test_replace_while_pending_is_409_and_keeps_no_file(
     assert sorted((likeness_home / "storage").rglob("*.*")) == stored_before
 
 
-def test_prefect_unreachable_gives_503_and_a_failed_status(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.usefixtures("worker")
+def test_prefect_unreachable_keeps_the_upload_pending_for_the_reconciler(
+    client: TestClient,
+    monkeypatch: pytest.MonkeyPatch,
+    wait_for_terminal_status: Callable[[int], Status],
 ) -> None:
     def unreachable(*args: object, **kwargs: object) -> None:
         raise ConnectionError("connection refused")  # fault injection
 
-    monkeypatch.setattr("prefect.deployments.run_deployment", unreachable)
-    with images.photo("yaoming.jpg").open("rb") as body:
-        response = client.post(
-            "/api/characters", data={"name": "x"}, files={"image": ("y.jpg", body, "image/jpeg")}
-        )
-    assert response.status_code == 503
-    character = client.get("/api/characters").json()[0]
-    assert character["status"] == "failed"
-    assert "could not start the extraction run" in character["error"]
+    with monkeypatch.context() as fault:
+        fault.setattr("prefect.deployments.run_deployment", unreachable)
+        with images.photo("yaoming.jpg").open("rb") as body:
+            response = client.post(
+                "/api/characters",
+                data={"name": "x"},
+                files={"image": ("y.jpg", body, "image/jpeg")},
+            )
+    assert response.status_code == 202
+    assert response.json()["status"] == "pending" and response.json()["flow_run_id"] is None
+    character_id = response.json()["id"]
+    assert client.get(f"/api/characters/{character_id}").json()["error"] is None
+
+    # Prefect answers again: the reconciler (every worker runs it) starts the run.
+    [reaped] = reap_stuck_extractions(timedelta(0))
+    assert reaped.character_id == character_id and reaped.flow_run_id is not None
+    assert wait_for_terminal_status(character_id) is Status.COMPLETED
 
 
 def test_healthz_and_openapi(client: TestClient) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -18,9 +17,7 @@ from uuid import UUID
 import httpx
 import numpy as np
 import pytest
-from prefect import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.objects import StateType
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -39,35 +36,20 @@ from likeness.stack import running, start_worker
 from likeness.tasks.persist import begin_extraction
 from tests import images
 from tests.conftest import Worker
-from tests.factories import events_of, faces_of, load_character, new_character, stored
+from tests.factories import (
+    events_of,
+    faces_of,
+    load_character,
+    new_character,
+    runs_of,
+    state_of,
+    stored,
+    wait_until,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "face_engine")
 
 WaitForTerminal = Callable[..., Status]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} after {timeout} s")
-        time.sleep(0.05)
-
-
-def runs_of(character_id: int) -> list[FlowRun]:
-    """The deployment runs queued for a character (tagged by likeness.orchestration)."""
-    with get_client(sync_client=True) as client:
-        return client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                tags=FlowRunFilterTags(all_=[f"character-{character_id}"])
-            )
-        )
-
-
-def state_of(run_id: UUID) -> StateType | None:
-    with get_client(sync_client=True) as client:
-        state = client.read_flow_run(run_id).state
-    return state.type if state else None
 
 
 @contextmanager

@@ -286,8 +286,9 @@ def begin_extraction(session: Session, *, character_id: int) -> ExtractionJob:
     return job
 
 
-def unfinished_since(session: Session, *, before: datetime) -> list[int]:
-    """Characters with an image ``pending`` or ``extracting``, unchanged since ``before``."""
+def unfinished_since(session: Session, *, before: datetime, limit: int) -> list[int]:
+    """Up to ``limit`` characters with an image ``pending`` or ``extracting``, unchanged
+    since ``before``, oldest change first."""
     return list(
         session.scalars(
             select(Character.id)
@@ -296,7 +297,8 @@ def unfinished_since(session: Session, *, before: datetime) -> list[int]:
                 Character.source_image_path.is_not(None),
                 Character.updated_at < before,
             )
-            .order_by(Character.id)
+            .order_by(Character.updated_at, Character.id)
+            .limit(limit)
         )
     )
 
