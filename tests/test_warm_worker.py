@@ -4,24 +4,31 @@ the reconciler without anyone acting."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import psutil  # type: ignore[import-untyped]
 import pytest
 from prefect import get_client
+from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import (
     TaskRunFilter,
     TaskRunFilterFlowRunId,
 )
 from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.responses import SetStateStatus
 from prefect.client.schemas.sorting import TaskRunSort
 from prefect.deployments import run_deployment
+from prefect.states import Pending
 
+from likeness.config import get_settings
 from likeness.db.models import Status
 from likeness.orchestration import start_extraction
 from likeness.stack import running, start_worker
+from likeness.warm_worker import WarmWorker
 from tests import images
 from tests.conftest import Worker, patient
 from tests.factories import load_character, new_character, runs_of, state_of, wait_until
@@ -138,3 +145,29 @@ def test_worker_killed_mid_run_is_taken_over_without_anyone_acting(
         assert state_of(lost_run) is StateType.CRASHED
         [rerun] = [run for run in runs_of(character_id) if run.id != lost_run]
         wait_until(lambda: state_of(rerun.id) is StateType.COMPLETED, 30, "completed")
+
+
+def test_a_run_deleted_while_it_starts_does_not_hang_the_worker(
+    worker_process: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As when an operator deletes a run in the Prefect UI just as a worker starts it.
+    worker_process.stop()
+    character_id = new_character(images.photo("yaoming.jpg"))
+    run = start_extraction(character_id, idempotency_key=f"deleted-{character_id}")
+    with get_client(sync_client=True) as client:
+        assert client.set_flow_run_state(run, Pending()).status is SetStateStatus.ACCEPT
+        claimed = client.read_flow_run(run)
+    update_flow_run = SyncPrefectClient.update_flow_run
+
+    def update_then_lose_the_run(self: SyncPrefectClient, *args: Any, **kwargs: Any) -> Any:
+        answer = update_flow_run(self, *args, **kwargs)
+        self.delete_flow_run(run)  # fault: the run is deleted once the engine has begun
+        return answer
+
+    monkeypatch.setattr(SyncPrefectClient, "update_flow_run", update_then_lose_the_run)
+    executing = threading.Thread(target=WarmWorker(get_settings()).execute, args=[claimed])
+    executing.start()
+    executing.join(timeout=60)
+
+    assert not executing.is_alive()  # the run's slot is free again
+    assert load_character(character_id).status is Status.PENDING  # left to the reconciler

@@ -22,12 +22,14 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from prefect import Flow, get_client
+from prefect import Flow, flow_engine, get_client
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.responses import (
@@ -63,6 +65,8 @@ class WarmWorker:
         self._flows: dict[str, Flow[..., Any]] = {}  # entrypoint -> loaded flow
         self._entrypoints: dict[UUID, str] = {}  # deployment id -> entrypoint
         self._runs = ThreadPoolExecutor(max_workers=self.limit, thread_name_prefix="flow-run")
+        # Replaced in the engine's own namespace, where it looks the observer up per run.
+        flow_engine.observe_flow_run_suspension = _no_suspension_observer  # type: ignore[attr-defined]
 
     # -- start and stop -------------------------------------------------------------
 
@@ -157,7 +161,7 @@ class WarmWorker:
                 self._active[item.flow_run.id] = interactive
             free -= 1
             background_room -= 0 if interactive else 1
-            self._runs.submit(self._execute, item.flow_run)
+            self._runs.submit(self.execute, item.flow_run)
 
     def _scheduled(
         self, client: SyncPrefectClient, limit: int, queues: list[str] | None
@@ -191,7 +195,8 @@ class WarmWorker:
 
     # -- running one --------------------------------------------------------------
 
-    def _execute(self, flow_run: FlowRun) -> None:
+    def execute(self, flow_run: FlowRun) -> None:
+        """Run one flow run this worker has claimed, to its end (never raises)."""
         started = time.perf_counter()
         try:
             flow = self._flow_of(flow_run)
@@ -261,3 +266,17 @@ class WarmWorker:
                 log_reaped(reap_stuck_extractions(grace), log)
             except Exception as error:  # the database restarting: next pass
                 log.warning("reconcile pass failed: %s", error)
+
+
+@contextmanager
+def _no_suspension_observer(
+    flow_run_id: UUID, suspension_request: Any, polling_interval: float = 10
+) -> Iterator[None]:
+    """Stands in for Prefect's per-run pause/suspend observer in this worker.
+
+    For every deployment run the engine starts a thread that reads the run and waits for
+    that read with no timeout: a run deleted after this worker claimed it (from the UI, or
+    by the tests' clean-up) hung its thread and its slot for good, and the worker could no
+    longer stop. likeness flows never pause or suspend, and the observer costs about 0.16 s
+    per run."""
+    yield

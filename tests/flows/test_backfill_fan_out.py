@@ -16,7 +16,7 @@ from likeness.flows.backfill import backfill_embeddings
 from likeness.stack import running, start_worker
 from tests import images
 from tests.conftest import patient
-from tests.factories import load_character, new_character
+from tests.factories import load_character, new_character, wait_until
 
 
 @pytest.fixture
@@ -29,6 +29,8 @@ def two_workers(
     register_deployments()
     second_log = likeness_home / "worker-2.log"
     with running([start_worker(patient(stack_env), second_log)]):
+        # The first worker finishes a small backfill alone while a second one loads.
+        wait_until(lambda: "ready in" in second_log.read_text(), 120, "ready")
         yield likeness_home / "worker.log", second_log
     monkeypatch.undo()
     get_settings.cache_clear()
