@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from likeness.deployment_names import EXTRACT_DEPLOYMENT, REPLACE_DEPLOYMENT
 
 if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
     from prefect.client.schemas.objects import FlowRun
+    from prefect.client.schemas.responses import OrchestrationResult
 
 # Characters per request for their live runs; Prefect answers at most 200 runs a request.
 LIVE_RUNS_PAGE = 50
@@ -97,18 +99,32 @@ def _character_of_tag(tag: str) -> int | None:
     return int(number) if prefix == "character" and number.isdigit() else None
 
 
-def crash_runs(runs: Sequence[FlowRun], message: str) -> list[UUID]:
+def crash_runs(run_ids: Sequence[UUID], message: str) -> list[UUID]:
     """Mark runs whose process is gone as crashed; returns their ids."""
     from prefect import get_client
     from prefect.states import Crashed
 
     try:
         with get_client(sync_client=True) as client:
-            for run in runs:
-                client.set_flow_run_state(run.id, Crashed(message=message), force=True)
+            for run_id in run_ids:
+                client.set_flow_run_state(run_id, Crashed(message=message), force=True)
     except Exception as error:  # prefect raises httpx and its own errors alike
-        raise RunNotStarted(f"could not mark the lost runs crashed: {error}") from error
-    return [run.id for run in runs]
+        raise RunNotStarted(f"could not mark runs {list(run_ids)} crashed: {error!r}") from error
+    return list(run_ids)
+
+
+def claim_run(client: SyncPrefectClient, flow_run: FlowRun) -> bool:
+    """Propose ``Pending`` for a scheduled run, as a worker claims one: the server grants it
+    to one claimant only, so the run is the caller's when this returns True."""
+    from prefect.client.schemas.responses import SetStateStatus
+    from prefect.states import Pending
+
+    result: OrchestrationResult[Any] = client.set_flow_run_state(flow_run.id, Pending())
+    if result.status is not SetStateStatus.ACCEPT:
+        return False
+    if result.state is not None:
+        flow_run.state = result.state
+    return True
 
 
 def claim_waiting_extractions(limit: int) -> dict[int, UUID]:
@@ -123,9 +139,7 @@ def claim_waiting_extractions(limit: int) -> dict[int, UUID]:
         FlowRunFilterStateType,
     )
     from prefect.client.schemas.objects import StateType
-    from prefect.client.schemas.responses import SetStateStatus
     from prefect.client.schemas.sorting import FlowRunSort
-    from prefect.states import Pending
 
     claimed: dict[int, UUID] = {}
     with get_client(sync_client=True) as client:
@@ -143,7 +157,7 @@ def claim_waiting_extractions(limit: int) -> dict[int, UUID]:
             character_id = run.parameters.get("character_id")
             if not isinstance(character_id, int) or character_id in claimed:
                 continue
-            if client.set_flow_run_state(run.id, Pending()).status is SetStateStatus.ACCEPT:
+            if claim_run(client, run):
                 claimed[character_id] = run.id
     return claimed
 

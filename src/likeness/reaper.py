@@ -100,7 +100,7 @@ def requeue(
             if character is None or held_extraction_locks(session, character_ids=[character_id]):
                 return None  # finished, claimed or taken by a run meanwhile
             crashed = crash_runs(
-                lost_runs,
+                [run.id for run in lost_runs],
                 f"reaped: character {character_id} had no live run for {grace}; "
                 "the run's process is taken as lost",
             )

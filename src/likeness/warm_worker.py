@@ -32,19 +32,15 @@ from uuid import UUID
 from prefect import Flow, flow_engine, get_client
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.objects import FlowRun
-from prefect.client.schemas.responses import (
-    OrchestrationResult,
-    SetStateStatus,
-    WorkerFlowRunResponse,
-)
+from prefect.client.schemas.responses import WorkerFlowRunResponse
 from prefect.flow_engine import run_flow
 from prefect.flows import load_flow_from_entrypoint
-from prefect.states import Crashed, Pending
 
 from likeness.config import Settings
 from likeness.deploy import read_deployments
 from likeness.deployment_names import INTERACTIVE_QUEUE, WORK_POOL
 from likeness.face.errors import ModelPackError
+from likeness.orchestration import RunNotStarted, claim_run, crash_runs
 
 log = logging.getLogger("likeness.worker")
 
@@ -155,7 +151,7 @@ class WarmWorker:
             with self._lock:
                 if item.flow_run.id in self._active:  # still ours from an earlier poll
                     continue
-            if not self._claim(client, item.flow_run):
+            if not claim_run(client, item.flow_run):
                 continue  # another worker got it
             with self._lock:
                 self._active[item.flow_run.id] = interactive
@@ -183,15 +179,6 @@ class WarmWorker:
 
     def _is_interactive(self, item: WorkerFlowRunResponse) -> bool:
         return item.flow_run.work_queue_name == INTERACTIVE_QUEUE
-
-    def _claim(self, client: SyncPrefectClient, flow_run: FlowRun) -> bool:
-        """Pending is granted to one worker only: the run is ours when it is accepted."""
-        result: OrchestrationResult[Any] = client.set_flow_run_state(flow_run.id, Pending())
-        if result.status is not SetStateStatus.ACCEPT:
-            return False
-        if result.state is not None:
-            flow_run.state = result.state
-        return True
 
     # -- running one --------------------------------------------------------------
 
@@ -236,11 +223,9 @@ class WarmWorker:
 
     def _crash(self, run_ids: list[UUID], message: str) -> None:
         try:
-            with get_client(sync_client=True) as client:
-                for run_id in run_ids:
-                    client.set_flow_run_state(run_id, Crashed(message=message), force=True)
-        except Exception as error:  # the server is gone too: the reconciler sees to it later
-            log.warning("could not mark runs %s crashed: %s", run_ids, error)
+            crash_runs(run_ids, message)
+        except RunNotStarted as error:  # deleted, or the server is gone: the reconciler sees to it
+            log.warning("%s", error)
 
     # -- background loops -----------------------------------------------------------
 
