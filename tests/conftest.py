@@ -131,20 +131,33 @@ def stack_env(settings_env: None, database_url: str) -> dict[str, str]:
     return prefect_env(Settings(prefect_port=PREFECT_PORT), database_url)
 
 
+class PrefectServer:
+    """The session's Prefect server, which a test may restart (its runs are kept: they
+    live in PostgreSQL)."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log = env, log
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.start()
+
+    def start(self) -> None:
+        settings = Settings(prefect_port=PREFECT_PORT)
+        self.processes.append(start_prefect_server(settings, self.env, self.log))
+
+    def stop(self) -> None:
+        self.processes[-1].terminate()
+        self.processes[-1].wait(timeout=30)
+
+
 @pytest.fixture(scope="session")
-def prefect_server(stack_env: dict[str, str], likeness_home: Path) -> Iterator[None]:
+def prefect_server(stack_env: dict[str, str], likeness_home: Path) -> Iterator[PrefectServer]:
     """A real Prefect server with the deployments of deployments/prefect.yaml."""
-    processes: list[subprocess.Popen[bytes]] = []
-    with running(processes):
-        processes.append(
-            start_prefect_server(
-                Settings(prefect_port=PREFECT_PORT), stack_env, likeness_home / "prefect.log"
-            )
-        )
+    server = PrefectServer(stack_env, likeness_home / "prefect.log")
+    with running(server.processes):
         from likeness.deploy import register_deployments
 
         register_deployments()
-        yield
+        yield server
 
 
 class Worker:
@@ -180,7 +193,7 @@ def patient(env: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def worker_process(
-    prefect_server: None, stack_env: dict[str, str], likeness_home: Path
+    prefect_server: object, stack_env: dict[str, str], likeness_home: Path
 ) -> Iterator[Worker]:
     supervised = Worker(patient(stack_env), likeness_home / "worker.log")
     with running(supervised.processes):
@@ -204,7 +217,7 @@ def api_process(log: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def live_api(prefect_server: None, likeness_home: Path) -> Iterator[str]:
+def live_api(prefect_server: object, likeness_home: Path) -> Iterator[str]:
     """The API for requests that must really overlap; started after the test's own
     environment changes (a webhook secret) so that it sees them."""
     with api_process(likeness_home / "api.log") as url:

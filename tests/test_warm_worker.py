@@ -4,14 +4,18 @@ the reconciler without anyone acting."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import cv2
+import httpx
 import psutil  # type: ignore[import-untyped]
 import pytest
+from fastapi.testclient import TestClient
 from prefect import get_client
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import (
@@ -23,15 +27,25 @@ from prefect.client.schemas.responses import SetStateStatus
 from prefect.client.schemas.sorting import TaskRunSort
 from prefect.deployments import run_deployment
 from prefect.states import Pending
+from sqlalchemy import text
 
+from likeness.api.app import create_app
 from likeness.config import get_settings
 from likeness.db.models import Status
+from likeness.db.session import engine_for
 from likeness.orchestration import start_extraction
-from likeness.stack import running, start_worker
+from likeness.stack import free_port, running, start_api, start_worker
 from likeness.warm_worker import WarmWorker
 from tests import images
-from tests.conftest import Worker, patient
-from tests.factories import load_character, new_character, runs_of, state_of, wait_until
+from tests.conftest import PrefectServer, Worker, patient
+from tests.factories import (
+    load_character,
+    new_character,
+    runs_of,
+    state_of,
+    upload,
+    wait_until,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "face_engine")
 
@@ -171,3 +185,94 @@ def test_a_run_deleted_while_it_starts_does_not_hang_the_worker(
 
     assert not executing.is_alive()  # the run's slot is free again
     assert load_character(character_id).status is Status.PENDING  # left to the reconciler
+
+
+def test_uploads_waiting_through_a_prefect_server_restart_all_reach_their_status(
+    prefect_server: PrefectServer,
+    worker_process: Worker,
+    stack_env: dict[str, str],
+    likeness_home: Path,
+    wait_for_terminal_status: WaitForTerminal,
+) -> None:
+    worker_process.stop()  # the uploads wait in the queue
+    queued = [new_character(images.photo("yaoming.jpg"), name=f"queued-{i}") for i in range(3)]
+    for character_id in queued:
+        start_extraction(character_id, idempotency_key=f"restart-{character_id}")
+    prefect_server.stop()
+    with TestClient(create_app()) as client:  # an upload while the server is down
+        during = upload(client, images.photo("gdp.jpg"), name="during the restart")
+    assert during["status"] == "pending" and during["flow_run_id"] is None
+
+    with running([start_worker({**stack_env, **EAGER}, likeness_home / "eager-worker.log")]):
+        prefect_server.start()  # the worker keeps polling through the restart
+        for character_id in queued:
+            assert wait_for_terminal_status(character_id, timeout=60) is Status.COMPLETED
+        assert wait_for_terminal_status(during["id"], timeout=60) is Status.MULTI_FACE_PENDING
+        for character_id in [*queued, during["id"]]:  # one run each, never two
+            [run] = runs_of(character_id)
+            wait_until(lambda: state_of(run.id) is StateType.COMPLETED, 30, "completed")  # noqa: B023
+
+
+def test_uploads_through_an_api_killed_mid_burst_all_reach_their_status(
+    worker_process: Worker,
+    stack_env: dict[str, str],
+    likeness_home: Path,
+    database_url: str,
+    wait_for_terminal_status: WaitForTerminal,
+) -> None:
+    worker_process.stop()
+    api_env = dict(os.environ)
+
+    def send(api: str, index: int) -> int | None:
+        """The character id of an accepted upload; None when the API died under it."""
+        with images.photo("yaoming.jpg").open("rb") as body:
+            try:
+                answer = httpx.post(
+                    f"{api}/api/characters",
+                    data={"name": f"burst-{index}", "project": "burst"},
+                    files={"image": ("yaoming.jpg", body, "image/jpeg")},
+                    timeout=60,
+                )
+            except httpx.TransportError:
+                return None
+        assert answer.status_code == 202, answer.text
+        return int(answer.json()["id"])
+
+    # A reconciler that waits longer than the API may take from its commit to the run, on a
+    # machine busy with a burst, so that it never starts a second run for a live request.
+    reconciling = {**stack_env, "LIKENESS_STUCK_AFTER_S": "10", "LIKENESS_RECONCILE_EVERY_S": "1"}
+    taken: list[int] = []
+    with running([start_worker(reconciling, likeness_home / "eager-worker.log")]):
+        for attempt in range(2):  # killed in the middle of the first burst, not the second
+            port = free_port()
+            api = start_api(api_env, "127.0.0.1", port, likeness_home / "api.log")
+            with running([api]), ThreadPoolExecutor(max_workers=8) as pool:
+                answers = [
+                    pool.submit(send, f"http://127.0.0.1:{port}", attempt * 100 + index)
+                    for index in range(8)
+                ]
+                if attempt == 0:
+                    wait_until(lambda: bool(burst_characters(database_url)), 30, "uploading")
+                    api.kill()  # SIGKILL with requests in flight
+                accepted = [future.result() for future in answers]
+            assert attempt == 0 or None not in accepted
+            taken += [character_id for character_id in accepted if character_id is not None]
+        characters = burst_characters(database_url)
+        assert set(taken) <= set(characters)
+        for character_id in characters:  # every upload the API took, none lost
+            assert wait_for_terminal_status(character_id, timeout=90) is Status.COMPLETED
+        for character_id in characters:  # and one run each, never two
+            [run] = runs_of(character_id)
+            wait_until(lambda: state_of(run.id) is StateType.COMPLETED, 30, "completed")  # noqa: B023
+
+
+def burst_characters(database_url: str) -> list[int]:
+    with engine_for(database_url).connect() as connection:
+        return list(
+            connection.execute(
+                text(
+                    "SELECT c.id FROM characters c JOIN projects p ON p.id = c.project_id "
+                    "WHERE p.name = 'burst' ORDER BY c.id"
+                )
+            ).scalars()
+        )

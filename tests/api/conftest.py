@@ -9,6 +9,6 @@ from likeness.api.app import create_app
 
 
 @pytest.fixture
-def client(prefect_server: None) -> Iterator[TestClient]:
+def client(prefect_server: object) -> Iterator[TestClient]:
     with TestClient(create_app()) as test_client:
         yield test_client

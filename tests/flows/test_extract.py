@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from likeness.db import repository
+from likeness.db.extraction_locks import holding_extraction_locks
 from likeness.db.models import Status
 from likeness.db.session import transaction
 from likeness.flows.extract import extract_character_embedding
@@ -202,3 +203,13 @@ def test_transient_database_error_is_retried(monkeypatch: pytest.MonkeyPatch) ->
     assert extract_character_embedding(character_id) == "completed"
     assert calls["count"] == 2
     assert len(faces_of(character_id)) == 1
+
+
+def test_a_run_leaves_a_character_that_another_live_run_is_extracting_alone() -> None:
+    character_id = new_character(images.photo("yaoming.jpg"))
+    with holding_extraction_locks([character_id]) as held:  # another run is extracting it
+        assert held == [character_id]
+        assert extract_character_embedding(character_id) == "pending"
+        assert faces_of(character_id) == [] and events_of(character_id) == []
+
+    assert extract_character_embedding(character_id) == "completed"  # once that run is gone

@@ -29,7 +29,7 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="module")
-def live_server(prefect_server: None, likeness_home: Path) -> Iterator[str]:
+def live_server(prefect_server: object, likeness_home: Path) -> Iterator[str]:
     with api_process(likeness_home / "api-ui.log") as url:
         yield url
 
