@@ -4,6 +4,7 @@ the real models, a real Prefect server (as ``likeness up`` starts it) and a real
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -81,7 +82,8 @@ def settings_env(likeness_home: Path, database_url: str) -> Iterator[None]:
 def clean_database(
     request: pytest.FixtureRequest, settings_env: None, database_url: str
 ) -> Iterator[None]:
-    """Each test leaves the database (and the Prefect run queue) as it found it.
+    """Each test leaves the database, the storage root (whose photos the database owned)
+    and the Prefect run queue as it found them.
 
     Ids are not reset, so a run queued by an earlier test can never act on a later test's
     character.
@@ -89,6 +91,7 @@ def clean_database(
     yield
     if "prefect_server" in request.fixturenames:
         delete_queued_runs()
+    shutil.rmtree(get_settings().resolved_storage_root, ignore_errors=True)
     with engine_for(database_url).begin() as connection:
         connection.execute(text(f"TRUNCATE {WRITTEN_TABLES} CASCADE"))
         connection.execute(

@@ -54,6 +54,24 @@ def new_character(
         return character.id
 
 
+def requested(character_id: int) -> int:
+    """What the API does before an extraction run of a character already extracted: the
+    extraction requested (``pending``). Returns the id, for the run to be started with."""
+    with transaction() as session:
+        repository.request_extraction(session, character_id=character_id)
+    return character_id
+
+
+def request_replacement(character_id: int, image: Path) -> str:
+    """What the API and the webhook do before the replacement flow runs: the new image
+    stored on the character as requested. Returns the path the flow is started with."""
+    with transaction() as session:
+        repository.request_extraction(
+            session, character_id=character_id, source_image_path=str(image)
+        )
+    return str(image)
+
+
 def upload(client: TestClient, path: Path, name: str = "hero", project: str = "film") -> Any:
     """``POST /api/characters`` as the UI sends it; the JSON of the 202 answer."""
     with path.open("rb") as image:

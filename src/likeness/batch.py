@@ -43,17 +43,23 @@ class BatchResult:
     events: list[PublishedEvent] = field(default_factory=list)
 
 
-def begin(character_ids: Sequence[int]) -> tuple[list[ExtractionJob], dict[int, str]]:
+def begin(
+    character_ids: Sequence[int], *, requested: bool
+) -> tuple[list[ExtractionJob], dict[int, str]]:
     """Mark the characters ``extracting``; those without an image fail at once."""
     jobs, failures = [], {}
     with transaction() as session:
         for character_id in character_ids:
             try:
-                jobs.append(repository.begin_extraction(session, character_id=character_id))
+                jobs.append(
+                    repository.begin_extraction(
+                        session, character_id=character_id, requested=requested
+                    )
+                )
             except repository.NoSourceImage as error:
                 failures[character_id] = str(error)
-            except repository.NotFound:
-                continue  # deleted since the backfill started
+            except (repository.NotFound, repository.NotRequested):
+                continue  # deleted, or its biometric data erased, since it was chosen
     return jobs, failures
 
 
@@ -127,7 +133,7 @@ def _extract_held(
     character_ids: Sequence[int], backfill_job_id: int | None, engine: FaceEngine
 ) -> BatchResult:
     settings = get_settings()
-    jobs, failures = begin(character_ids)
+    jobs, failures = begin(character_ids, requested=backfill_job_id is None)
     detected: list[Detected] = []
     for job, image in decoded(jobs, settings):
         if isinstance(image, ImageError):

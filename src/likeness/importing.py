@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
 from likeness.db import repository
 from likeness.db.session import transaction
+from likeness.storage import discard, new_file, project_folder, publish
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
@@ -27,22 +27,33 @@ def expand_image_paths(paths: Iterable[Path]) -> list[Path]:
 
 
 def store_source_image(source: Path, storage_root: Path, project: str) -> Path:
-    """Copy ``source`` under the storage root with a unique name; return the stored path."""
-    folder = storage_root / project
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{uuid.uuid4().hex}{source.suffix.lower()}"
-    shutil.copyfile(source, target)
+    """Copy ``source`` into the project's folder, owner-only, with a unique name."""
+    target, out = new_file(project_folder(storage_root, project), source.suffix.lower())
+    try:
+        with out, source.open("rb") as data:
+            shutil.copyfileobj(data, out)
+        publish(target)
+    except BaseException:
+        discard([target])
+        raise
     return target
 
 
 def import_images(paths: list[Path], *, project: str, storage_root: Path) -> list[int]:
-    """One character per image, named after the file; returns their ids."""
-    stored = [(path.stem, store_source_image(path, storage_root, project)) for path in paths]
-    with transaction() as session:
-        project_row = repository.get_or_create_project(session, name=project)
-        return [
-            repository.create_character(
-                session, project_id=project_row.id, name=name, source_image_path=str(target)
-            ).id
-            for name, target in stored
-        ]
+    """One character per image, named after the file; returns their ids. Nothing is left
+    in storage when the import fails."""
+    stored: list[tuple[str, Path]] = []
+    try:
+        for path in paths:
+            stored.append((path.stem, store_source_image(path, storage_root, project)))
+        with transaction() as session:
+            project_row = repository.get_or_create_project(session, name=project)
+            return [
+                repository.create_character(
+                    session, project_id=project_row.id, name=name, source_image_path=str(target)
+                ).id
+                for name, target in stored
+            ]
+    except BaseException:
+        discard(target for _, target in stored)
+        raise

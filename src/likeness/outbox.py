@@ -146,10 +146,11 @@ def write_failure(session: Session, *, character_id: int, reason: str) -> list[P
     ]
 
 
-def erase_biometrics(session: Session, *, character_id: int) -> list[PublishedEvent]:
+def erase_biometrics(session: Session, *, character_id: int) -> list[str]:
     """Remove the character's embedding, detected faces and embedding history, and
     announce it (``embedding.erased``); the status becomes ``failed`` with the reason until
-    an extraction is requested again."""
-    repository.erase_biometrics(session, character_id=character_id)
+    an extraction is requested again. Returns the photos to delete once this commits."""
+    unowned = repository.erase_biometrics(session, character_id=character_id)
     payload = {"character_id": character_id, "status": Status.FAILED.value, "model": None}
-    return [publish(session, event_type=ERASED, character_id=character_id, payload=payload)]
+    publish(session, event_type=ERASED, character_id=character_id, payload=payload)
+    return unowned

@@ -16,7 +16,7 @@ from likeness.db.models import Character, Status
 from likeness.db.session import transaction
 from likeness.flows.extract import extract_character_embedding
 from tests import images
-from tests.factories import faces_of, load_character, new_character, stored
+from tests.factories import faces_of, load_character, new_character, requested, stored
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "face_engine")
 
@@ -143,7 +143,7 @@ def test_unusable_files_fail_with_their_reason_and_change_nothing_else(
         )
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
-    assert extract_character_embedding(character_id) == "failed"
+    assert extract_character_embedding(requested(character_id)) == "failed"
 
     assert_failed_leaving_all_else(character_id, reason, earlier)
     assert snapshot(bystander) == bystander_before
@@ -165,7 +165,7 @@ def test_paths_leading_outside_the_storage_root_are_refused(
             make(storage)
         )
 
-    assert extract_character_embedding(character_id) == "failed"
+    assert extract_character_embedding(requested(character_id)) == "failed"
 
     assert_failed_leaving_all_else(character_id, "outside the storage root", earlier)
     assert snapshot(bystander) == bystander_before

@@ -18,7 +18,15 @@ from likeness.flows.extract import extract_character_embedding
 from likeness.flows.replace import handle_source_image_replaced
 from likeness.outbox import select_face
 from tests import images
-from tests.factories import events_of, faces_of, load_character, new_character, stored
+from tests.factories import (
+    events_of,
+    faces_of,
+    load_character,
+    new_character,
+    request_replacement,
+    requested,
+    stored,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "face_engine")
 
@@ -61,7 +69,9 @@ def test_same_person_keeps_high_drift_similarity_and_no_warning(tmp_path: Path) 
     before = load_character(character_id)
     with_quality_scores(character_id)
 
-    status = handle_source_image_replaced(character_id, str(stored(yao_in_players(tmp_path))))
+    status = handle_source_image_replaced(
+        character_id, request_replacement(character_id, stored(yao_in_players(tmp_path)))
+    )
 
     assert status == "completed"
     [history] = history_rows(character_id)
@@ -83,7 +93,7 @@ def test_different_person_archives_flags_stale_and_warns_identity_changed() -> N
     with_quality_scores(character_id)
 
     status = handle_source_image_replaced(
-        character_id, str(stored(images.photo("Tom_Hanks_54745.png")))
+        character_id, request_replacement(character_id, stored(images.photo("Tom_Hanks_54745.png")))
     )
 
     assert status == "completed"
@@ -124,7 +134,8 @@ def test_failed_re_extraction_keeps_the_history_row(tmp_path: Path) -> None:
     with_quality_scores(character_id)
 
     status = handle_source_image_replaced(
-        character_id, str(stored(images.truncated_jpeg(tmp_path / "broken.jpg")))
+        character_id,
+        request_replacement(character_id, stored(images.truncated_jpeg(tmp_path / "broken.jpg"))),
     )
 
     assert status == "failed"
@@ -139,7 +150,7 @@ def test_failed_re_extraction_keeps_the_history_row(tmp_path: Path) -> None:
 def test_retried_replacement_converges_to_one_history_row(tmp_path: Path) -> None:
     character_id = new_character(images.photo("yaoming.jpg"))
     extract_character_embedding(character_id)
-    new_image = str(stored(yao_in_players(tmp_path)))
+    new_image = request_replacement(character_id, stored(yao_in_players(tmp_path)))
 
     handle_source_image_replaced(character_id, new_image)
     handle_source_image_replaced(character_id, new_image)  # a retried run
@@ -155,7 +166,8 @@ def test_rerun_on_the_same_image_keeps_the_persons_choice() -> None:
     with transaction() as session:
         select_face(session, character_id=character_id, face_id=chosen.id)
 
-    assert extract_character_embedding(character_id) == "completed"  # not asked again
+    # not asked again
+    assert extract_character_embedding(requested(character_id)) == "completed"
 
     [primary] = [face for face in faces_of(character_id) if face.is_primary]
     assert primary.bounding_box == chosen.bounding_box

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import BinaryIO
+
+from likeness.storage import discard, new_file, project_folder, publish
 
 CHUNK = 1024 * 1024
 
@@ -33,8 +34,8 @@ def sniff_suffix(head: bytes) -> str | None:
 
 
 def save_upload(stream: BinaryIO, *, storage_root: Path, project: str, max_bytes: int) -> Path:
-    """Write the upload to ``storage_root/<project>/<random>.<type>``; refuse non-images
-    (415) and files over ``max_bytes`` (413) without leaving anything behind."""
+    """Write the upload to ``storage_root/<project>/<random>.<type>``, owner-only; refuse
+    non-images (415) and files over ``max_bytes`` (413) without leaving anything behind."""
     head = stream.read(16)
     suffix = sniff_suffix(head)
     if not head:
@@ -43,26 +44,18 @@ def save_upload(stream: BinaryIO, *, storage_root: Path, project: str, max_bytes
         raise UploadRejected(
             "the uploaded file is not a JPEG, PNG, GIF, BMP, TIFF or WebP image", 415
         )
-    folder = storage_root / safe_folder_name(project)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{uuid.uuid4().hex}{suffix}"
-    partial = target.with_suffix(".partial")
+    target, out = new_file(project_folder(storage_root, project), suffix)
     size = len(head)
     try:
-        with partial.open("wb") as out:
+        with out:
             out.write(head)
             while chunk := stream.read(CHUNK):
                 size += len(chunk)
                 if size > max_bytes:
                     raise UploadRejected(f"the upload is over the limit of {max_bytes} bytes", 413)
                 out.write(chunk)
-        partial.replace(target)
-    finally:
-        partial.unlink(missing_ok=True)
+        publish(target)
+    except BaseException:
+        discard([target])
+        raise
     return target
-
-
-def safe_folder_name(project: str) -> str:
-    """A project name as one path segment (no separators, no '..')."""
-    cleaned = "".join(c if c.isalnum() or c in "-_" else "_" for c in project.strip())
-    return cleaned.strip("_") or "default"

@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, union, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -59,6 +59,12 @@ class NoEmbedding(ValueError):
 
 class Conflict(RuntimeError):
     """The character's state does not allow the change (e.g. extraction already running)."""
+
+
+class NotRequested(RuntimeError):
+    """A run for a character with no extraction requested (e.g. erased meanwhile), or for
+    an image other than the one requested: it writes nothing. Flow parameters come from
+    Prefect's API, which anyone on its network can call, so they are checked here."""
 
 
 IN_PROGRESS = (STATUS_IDS[Status.PENDING], STATUS_IDS[Status.EXTRACTING])
@@ -269,10 +275,28 @@ class ExtractionJob:
     chosen_box: BoundingBox | None  # the current primary face, kept if found again
 
 
-def begin_extraction(session: Session, *, character_id: int) -> ExtractionJob:
+def is_erased(character: Character) -> bool:
+    """Biometric data erased, and no extraction requested since."""
+    return (
+        character.embedding_status_id == STATUS_IDS[Status.FAILED]
+        and character.embedding_error == ERASED_REASON
+    )
+
+
+def begin_extraction(
+    session: Session, *, character_id: int, requested: bool = True
+) -> ExtractionJob:
     """Mark the character ``extracting`` and read its job; :class:`NoSourceImage` without
-    an image."""
+    an image. With ``requested`` (a run for one character), only an extraction someone
+    asked for (``pending``; ``extracting`` when the task is retried) begins; a backfill
+    re-extracts any character, except one whose biometric data was erased."""
     character = get_character(session, character_id=character_id, lock=True)
+    if is_erased(character) or (requested and character.embedding_status_id not in IN_PROGRESS):
+        reason = f": {character.embedding_error}" if character.embedding_error else ""
+        raise NotRequested(
+            f"no extraction of character {character_id} is requested (it is "
+            f"{character.status}{reason})"
+        )
     if not character.source_image_path:
         raise NoSourceImage(f"character {character_id} has no source image")
     chosen = primary_face_box(session, character_id=character_id)
@@ -367,8 +391,15 @@ class Scope(StrEnum):
 def characters_in_scope(
     session: Session, *, scope: Scope, model_id: str, project: str | None = None
 ) -> list[int]:
-    """Ids of the characters a backfill of ``scope`` should (re-)extract, oldest first."""
-    query = select(Character.id).where(Character.source_image_path.is_not(None))
+    """Ids of the characters a backfill of ``scope`` should (re-)extract, oldest first;
+    never one whose biometric data was erased (only a new request undoes an erasure)."""
+    query = select(Character.id).where(
+        Character.source_image_path.is_not(None),
+        or_(
+            Character.embedding_status_id != STATUS_IDS[Status.FAILED],
+            Character.embedding_error.is_distinct_from(ERASED_REASON),
+        ),
+    )
     if scope is Scope.MISSING:
         query = query.where(Character.embedding_status_id == STATUS_IDS[Status.PENDING])
     elif scope is Scope.FAILED:
@@ -454,11 +485,22 @@ def archive_embedding(session: Session, *, character_id: int, new_image_path: st
     """Move the current embedding to history, clear the faces, switch to the new image.
 
     Returns False (and changes nothing) when the character already uses the new image, so
-    a retried archive converges.
+    a retried archive converges. :class:`NotRequested` unless ``new_image_path`` is the
+    image a replacement was requested with (the path is a flow parameter: untrusted).
     """
     character = get_character(session, character_id=character_id, lock=True)
-    if character.source_image_path == new_image_path:
+    if character.source_image_path == new_image_path and character.embedding_status_id in (
+        IN_PROGRESS
+    ):
         return False
+    if (
+        character.pending_source_image_path != new_image_path
+        or character.embedding_status_id not in IN_PROGRESS
+    ):
+        raise NotRequested(
+            f"no replacement of the source image of character {character_id} with this "
+            "image is requested"
+        )
     session.add(
         EmbeddingHistory(
             character_id=character_id,
@@ -526,14 +568,26 @@ def history_of(session: Session, *, character_id: int) -> list[EmbeddingHistory]
     )
 
 
-def erase_biometrics(session: Session, *, character_id: int) -> None:
-    """Embedding columns cleared, detected faces and history deleted, in one transaction;
-    :class:`Conflict` while an extraction runs (it would write them back)."""
+def erase_biometrics(session: Session, *, character_id: int) -> list[str]:
+    """Embedding columns cleared, detected faces and history deleted, in one transaction.
+
+    An extraction only requested (``pending``) is withdrawn: its run finds nothing
+    requested and writes nothing (see :func:`begin_extraction`). :class:`Conflict` while
+    one runs (it holds the row and would write the data back). Returns the photos nobody
+    owns any more (archived images, a replacement image not yet used), for the caller to
+    delete once this commits.
+    """
     character = get_character(session, character_id=character_id, lock=True)
     if character.embedding_status_id == STATUS_IDS[Status.EXTRACTING]:
         raise Conflict(f"character {character_id} is being extracted")
+    archived = session.scalars(
+        delete(EmbeddingHistory)
+        .where(EmbeddingHistory.character_id == character_id)
+        .returning(EmbeddingHistory.source_image_path)
+    )
+    unowned = {path for path in [*archived, character.pending_source_image_path] if path}
+    unowned.discard(character.source_image_path or "")
     session.execute(delete(DetectedFace).where(DetectedFace.character_id == character_id))
-    session.execute(delete(EmbeddingHistory).where(EmbeddingHistory.character_id == character_id))
     session.execute(
         update(Character)
         .where(Character.id == character_id)
@@ -545,8 +599,23 @@ def erase_biometrics(session: Session, *, character_id: int) -> None:
             embedding_extracted_at=None,
             embedding_status_id=STATUS_IDS[Status.FAILED],
             embedding_error=ERASED_REASON,
+            pending_source_image_path=None,
         )
     )
+    return sorted(unowned)
+
+
+def owned_image_paths(session: Session) -> set[str]:
+    """Every stored photo some character owns: its source image, a replacement waiting to
+    be used, and the images of its archived embeddings."""
+    owned = session.scalars(
+        union(
+            select(Character.source_image_path),
+            select(Character.pending_source_image_path),
+            select(EmbeddingHistory.source_image_path),
+        )
+    )
+    return {path for path in owned if path}
 
 
 def mark_quality_scores_stale(session: Session, *, character_id: int, reason: str) -> int:

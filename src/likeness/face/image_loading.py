@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,6 +22,7 @@ from likeness.face.errors import (
     ImageTooLarge,
     NotAnImage,
 )
+from likeness.storage import label, open_inside
 
 # Our own pixel limit replaces Pillow's global one (checked before decoding).
 Image.MAX_IMAGE_PIXELS = None
@@ -47,30 +50,41 @@ class LoadedImage:
 def load_image(
     path: str | Path, *, max_pixels: int, max_bytes: int, min_side: int = 0
 ) -> LoadedImage:
-    """Read ``path`` upright (EXIF orientation applied) as 8-bit BGR.
+    """Read the file at ``path`` with :func:`decode_image`, naming it by ``path``."""
+    file = Path(path)
+    if not file.is_file():
+        raise ImageMissing(f"image not found: {file}")
+    with file.open("rb") as stream:
+        return decode_image(
+            stream, str(file), max_pixels=max_pixels, max_bytes=max_bytes, min_side=min_side
+        )
+
+
+def decode_image(
+    stream: BinaryIO, name: str, *, max_pixels: int, max_bytes: int, min_side: int = 0
+) -> LoadedImage:
+    """Decode the open file ``stream`` upright (EXIF orientation applied) as 8-bit BGR;
+    ``name`` is how errors and logs refer to it.
 
     A JPEG whose longer side is at least twice ``min_side`` is decoded at 1/2, 1/4 or 1/8
     size by the JPEG decoder itself, its longer side staying at least ``min_side`` (0:
     always full size): detection needs no more, and decoding is several times faster.
 
-    Raises an :class:`~likeness.face.errors.ImageError` subclass for a missing, empty,
-    non-image, corrupt or oversized file.
+    Raises an :class:`~likeness.face.errors.ImageError` subclass for an empty, non-image,
+    corrupt or oversized file.
     """
-    file = Path(path)
-    if not file.is_file():
-        raise ImageMissing(f"image not found: {file}")
-    size = file.stat().st_size
+    size = os.fstat(stream.fileno()).st_size
     if size == 0:
-        raise ImageEmpty(f"image file is empty (0 bytes): {file}")
+        raise ImageEmpty(f"image file is empty (0 bytes): {name}")
     if size > max_bytes:
-        raise ImageTooLarge(f"image file is {size} bytes, over the limit of {max_bytes}: {file}")
+        raise ImageTooLarge(f"image file is {size} bytes, over the limit of {max_bytes}: {name}")
     try:
-        with Image.open(file) as image:
+        with Image.open(stream) as image:
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageTooLarge(
                     f"image is {width}x{height} = {width * height} pixels, "
-                    f"over the limit of {max_pixels}: {file}"
+                    f"over the limit of {max_pixels}: {name}"
                 )
             if image.format == "JPEG" and min_side and max(width, height) >= 2 * min_side:
                 ratio = min_side / max(width, height)
@@ -82,11 +96,11 @@ def load_image(
             upright = ImageOps.exif_transpose(image)
             rgb = _to_rgb8(upright)
     except UnidentifiedImageError as error:
-        raise NotAnImage(f"not a recognised image format: {file}") from error
+        raise NotAnImage(f"not a recognised image format: {name}") from error
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise ImageCorrupt(f"image data is corrupt or truncated ({error}): {file}") from error
+        raise ImageCorrupt(f"image data is corrupt or truncated ({error}): {name}") from error
     bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-    return LoadedImage(path=str(file), pixels=bgr, scale=scale)
+    return LoadedImage(path=name, pixels=bgr, scale=scale)
 
 
 def _to_rgb8(image: Image.Image) -> NDArray[np.uint8]:
@@ -107,12 +121,15 @@ def _to_rgb8(image: Image.Image) -> NDArray[np.uint8]:
 
 def load_configured(path: str | Path, settings: Settings) -> LoadedImage:
     """:func:`load_image` with the limits and decode size of ``settings``."""
-    return load_image(
-        path,
-        max_pixels=settings.max_image_pixels,
-        max_bytes=settings.max_image_bytes,
-        min_side=settings.decode_min_side,
-    )
+    return load_image(path, **limits(settings))
+
+
+def limits(settings: Settings) -> dict[str, int]:
+    return {
+        "max_pixels": settings.max_image_pixels,
+        "max_bytes": settings.max_image_bytes,
+        "min_side": settings.decode_min_side,
+    }
 
 
 def resolve_inside(storage_root: Path, image_path: str | Path) -> Path:
@@ -127,5 +144,8 @@ def resolve_inside(storage_root: Path, image_path: str | Path) -> Path:
 
 
 def load_source_image(path: str | Path, settings: Settings) -> LoadedImage:
-    """A character's source image: confined to the storage root, then :func:`load_configured`."""
-    return load_configured(resolve_inside(settings.resolved_storage_root, path), settings)
+    """A character's source image, opened only if it really is inside the storage root
+    (checked on the opened file), named relative to that root in errors and logs."""
+    root = settings.resolved_storage_root
+    with open_inside(root, path) as stream:
+        return decode_image(stream, label(root, path), **limits(settings))

@@ -10,7 +10,7 @@ from prefect.runtime import flow_run
 
 from likeness.db import repository
 from likeness.db.extraction_locks import holding_extraction_locks
-from likeness.db.repository import NoSourceImage
+from likeness.db.repository import NoSourceImage, NotRequested
 from likeness.db.session import transaction
 from likeness.events import PublishedEvent
 from likeness.face.engine import get_engine
@@ -81,13 +81,24 @@ def sole_extraction(character_id: int) -> Iterator[str | None]:
         yield current.value
 
 
+def leave_unrequested(character_id: int, refusal: NotRequested) -> str:
+    """A run nobody asked for (its request withdrawn by an erasure, or started straight on
+    Prefect's API) ends having written nothing; returns the status left as it was."""
+    get_run_logger().warning("%s: this run writes nothing", refusal)
+    with transaction() as session:
+        return repository.get_character(session, character_id=character_id).status.value
+
+
 @flow(name="extract-character-embedding", flow_run_name="extract-character-{character_id}")
 def extract_character_embedding(character_id: int) -> str:
     """Detect, embed and store; return the character's resulting status."""
     with sole_extraction(character_id) as other_run:
         if other_run is not None:
             return other_run
-        events = run_extraction_tasks(character_id)
+        try:
+            events = run_extraction_tasks(character_id)
+        except NotRequested as refusal:
+            return leave_unrequested(character_id, refusal)
     notify(events)
     sweep_waiting_uploads()
     return str(events[0].payload["status"])

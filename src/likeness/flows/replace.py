@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prefect import flow
 
-from likeness.flows.extract import run_extraction_tasks, sole_extraction
+from likeness.db.repository import NotRequested
+from likeness.flows.extract import leave_unrequested, run_extraction_tasks, sole_extraction
 from likeness.tasks.archive import archive_embedding
 from likeness.tasks.mark_stale import mark_stale
 from likeness.tasks.notify import notify
@@ -16,15 +17,22 @@ STALE_REASON = "source image replaced"
 def handle_source_image_replaced(character_id: int, new_image_path: str) -> str:
     """The replacement of one character's source image, as one run in the Prefect UI.
 
-    The archived embedding stays in ``embedding_history`` whatever the new image gives;
+    ``new_image_path`` must be the image the replacement was requested with (the API or
+    webhook stored it on the character); any other path is refused before anything is
+    written. The archived embedding stays in ``embedding_history`` whatever the new image gives;
     the drift against it is measured once the new embedding exists.
     """
     with sole_extraction(character_id) as other_run:
         if other_run is not None:
             return other_run
-        archive_embedding(character_id, new_image_path)
+        try:
+            archive_embedding(character_id, new_image_path)
+        except NotRequested as refusal:
+            return leave_unrequested(character_id, refusal)
         try:
             events = run_extraction_tasks(character_id)
+        except NotRequested as refusal:
+            return leave_unrequested(character_id, refusal)
         finally:
             mark_stale(character_id, STALE_REASON)
     notify(events)
