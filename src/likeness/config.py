@@ -26,6 +26,14 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(
         default=None, description="When set, every API and UI route requires it."
     )
+    session_hours: float = Field(
+        default=12, gt=0, le=24 * 30, description="How long a UI login lasts."
+    )
+    trusted_origins: list[str] = Field(
+        default=[],
+        description="Origins besides the API's own that may send state-changing requests "
+        "with the UI's cookie (a reverse proxy's public address).",
+    )
 
     detection_size: int = Field(default=640, ge=160, le=2048)
     min_detection_score: float = Field(default=0.5, gt=0.0, lt=1.0)

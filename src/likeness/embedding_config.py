@@ -18,7 +18,7 @@ DOMINANT_AREA_RATIO = 4.0
 class EmbeddingConfig(BaseModel):
     """The values in force for one character (all fields set)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     confidence_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
     drift_threshold: float = Field(
@@ -36,7 +36,7 @@ class EmbeddingConfig(BaseModel):
 class EmbeddingConfigOverride(BaseModel):
     """A project's overrides; ``null`` means 'use the studio default'."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     confidence_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     drift_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)

@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from likeness.api.app import create_app
 from likeness.cli import app as cli
-from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import Status
 from likeness.db.session import transaction
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.replace import handle_source_image_replaced
 from tests import images
-from tests.factories import events_of, faces_of, load_character, new_character, stored
-
-TOKEN = "s3cret-token"
-
-
-@pytest.fixture
-def token(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("LIKENESS_API_TOKEN", TOKEN)
-    get_settings.cache_clear()
-    yield TOKEN
-    monkeypatch.undo()
-    get_settings.cache_clear()
+from tests.api.conftest import TOKEN
+from tests.factories import (
+    events_of,
+    faces_of,
+    load_character,
+    new_character,
+    request_replacement,
+    stored,
+)
 
 
 def api_routes() -> list[tuple[str, str]]:
@@ -78,7 +72,8 @@ def test_erasure_removes_embedding_faces_and_history_and_announces_it(
 ) -> None:
     character_id = new_character(images.photo("yaoming.jpg"))
     extract_character_embedding(character_id)
-    handle_source_image_replaced(character_id, str(stored(images.photo("Tom_Hanks_54745.png"))))
+    replacement = stored(images.photo("Tom_Hanks_54745.png"))
+    handle_source_image_replaced(character_id, request_replacement(character_id, replacement))
     assert client.get(f"/api/characters/{character_id}/embedding-history").json() != []
 
     response = client.delete(f"/api/characters/{character_id}/biometrics")
@@ -112,6 +107,7 @@ def test_erasure_is_refused_while_an_extraction_runs(client: TestClient) -> None
     character_id = new_character(images.photo("yaoming.jpg"))
     extract_character_embedding(character_id)
     with transaction() as session:  # a re-extraction has begun; it would write faces back
+        repository.request_extraction(session, character_id=character_id)
         repository.begin_extraction(session, character_id=character_id)
 
     response = client.delete(f"/api/characters/{character_id}/biometrics")

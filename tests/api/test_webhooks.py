@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from likeness.api.webhook_signature import REPLAY_WINDOW_SECONDS, signed_headers
+from likeness.api.webhook_signature import REPLAY_WINDOW_SECONDS, sign, signed_headers
 from likeness.config import get_settings
 from likeness.db.models import Status
+from likeness.flows.extract import extract_character_embedding
 from tests import images
-from tests.factories import load_character, new_character, stored
+from tests.factories import faces_of, load_character, new_character, stored
 
 SECRET = "test-webhook-secret"
 
@@ -32,8 +33,9 @@ def _reset_settings() -> object:
 
 
 def stored_image(name: str) -> Path:
-    """An image the upload service has put under the storage root."""
-    return stored(images.photo(name), "uploads")
+    """An image the upload service has put in the folder of project "test" (the project
+    of the test's characters) under the storage root."""
+    return stored(images.photo(name), "test")
 
 
 def deliver(
@@ -60,7 +62,7 @@ def test_signed_delivery_leads_to_a_terminal_status_through_a_flow_run(
 
     response = deliver(
         client,
-        {"delivery_id": "d-1", "character_id": character_id, "image_path": "uploads/yaoming.jpg"},
+        {"delivery_id": "d-1", "character_id": character_id, "image_path": "test/yaoming.jpg"},
     )
 
     assert response.status_code == 202, response.text  # type: ignore[attr-defined]
@@ -75,7 +77,7 @@ def test_repeated_delivery_id_starts_no_second_run(client: TestClient) -> None:
     payload = {
         "delivery_id": "d-2",
         "character_id": character_id,
-        "image_path": "uploads/yaoming.jpg",
+        "image_path": "test/yaoming.jpg",
     }
 
     first = deliver(client, payload)
@@ -101,7 +103,7 @@ def test_forged_or_stale_deliveries_are_401(
     client: TestClient, tamper: dict[str, object], reason: str
 ) -> None:
     character_id = new_character(images.photo("yaoming.jpg"))
-    payload = {"delivery_id": "d-3", "character_id": character_id, "image_path": "uploads/y.jpg"}
+    payload = {"delivery_id": "d-3", "character_id": character_id, "image_path": "test/y.jpg"}
 
     if "timestamp" in tamper:
         tamper = {"timestamp": int(time.time()) + int(tamper["timestamp"])}  # type: ignore[call-overload]
@@ -143,7 +145,7 @@ def test_malformed_body_is_422_and_unknown_character_404(client: TestClient) -> 
     stored_image("yaoming.jpg")
     assert deliver(client, {"delivery_id": "d-4"}).status_code == 422  # type: ignore[attr-defined]
     unknown = deliver(
-        client, {"delivery_id": "d-5", "character_id": 999999, "image_path": "uploads/yaoming.jpg"}
+        client, {"delivery_id": "d-5", "character_id": 999999, "image_path": "test/yaoming.jpg"}
     )
     assert unknown.status_code == 404  # type: ignore[attr-defined]
 
@@ -155,3 +157,67 @@ def test_webhook_without_a_configured_secret_is_503(
     get_settings.cache_clear()
     response = deliver(client, {"delivery_id": "d-6", "character_id": 1, "image_path": "x.jpg"})
     assert response.status_code == 503  # type: ignore[attr-defined]
+
+
+@pytest.mark.usefixtures("face_engine")
+@pytest.mark.parametrize(
+    ("image_path", "code", "reason"),
+    [
+        ("test/never-uploaded.jpg", 404, "no stored image"),
+        ("other/yaoming.jpg", 400, "not in the storage folder of project 'test'"),
+    ],
+)
+def test_delivery_of_a_missing_or_other_projects_file_changes_nothing(
+    client: TestClient, image_path: str, code: int, reason: str
+) -> None:
+    character_id = new_character(images.photo("t1.jpg"))
+    extract_character_embedding(character_id)
+    stored(images.photo("yaoming.jpg"), "other")  # another project's upload
+    before = load_character(character_id)
+    faces = [face.id for face in faces_of(character_id)]
+
+    response = deliver(
+        client, {"delivery_id": "d-7", "character_id": character_id, "image_path": image_path}
+    )
+
+    assert response.status_code == code  # type: ignore[attr-defined]
+    assert reason in response.json()["detail"]  # type: ignore[attr-defined]
+    after = load_character(character_id)
+    assert (after.status, after.source_image_path) == (before.status, before.source_image_path)
+    assert after.pending_source_image_path is None
+    assert [face.id for face in faces_of(character_id)] == faces
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"delivery_id": "d-8", "character_id": 2**63, "image_path": "test/yaoming.jpg"},
+        {"delivery_id": "d-9", "character_id": 1, "image_path": "test/yao\x00ming.jpg"},
+        {"delivery_id": "d\x00", "character_id": 1, "image_path": "test/yaoming.jpg"},
+    ],
+    ids=["id 2^63", "NUL in image_path", "NUL in delivery_id"],
+)
+def test_out_of_range_ids_and_nul_bytes_are_422(
+    client: TestClient, payload: dict[str, object]
+) -> None:
+    response = deliver(client, payload)
+
+    assert response.status_code == 422  # type: ignore[attr-defined]
+    assert "input" not in response.json()["detail"][0]  # type: ignore[attr-defined]
+
+
+def test_a_400_digit_timestamp_is_401_before_the_signature_is_checked(
+    client: TestClient,
+) -> None:
+    body = b'{"delivery_id": "d-10", "character_id": 1, "image_path": "x.jpg"}'
+    timestamp = "9" * 400
+    headers = {
+        "Content-Type": "application/json",
+        "X-Likeness-Timestamp": timestamp,
+        "X-Likeness-Signature": sign(SECRET, timestamp, body),
+    }
+
+    response = client.post("/webhooks/source-image-uploaded", content=body, headers=headers)
+
+    assert response.status_code == 401
+    assert response.json() == {"detail": "X-Likeness-Timestamp is not a Unix time in seconds"}

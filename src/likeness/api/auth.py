@@ -1,5 +1,6 @@
-"""API token authentication (``LIKENESS_API_TOKEN``): a bearer header, or the cookie the
-UI's login form sets. Compared in constant time. Unset: no authentication."""
+"""API token authentication (``LIKENESS_API_TOKEN``): a bearer header, or the signed
+session cookie the UI's login form sets. Compared in constant time. Unset: no
+authentication."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Annotated
 
 from fastapi import Cookie, Header, HTTPException, status
 
+from likeness.api.sessions import COOKIE, session_valid
 from likeness.config import get_settings
 
-COOKIE = "likeness_token"
+__all__ = ["COOKIE", "require_login", "require_token", "token_matches"]
 
 
 def token_matches(candidate: str | None) -> bool:
@@ -22,17 +24,19 @@ def token_matches(candidate: str | None) -> bool:
     )
 
 
-def authorised(authorization: str | None, cookie: str | None) -> bool:
+def authorised(authorization: str | None, session: str | None) -> bool:
+    if get_settings().api_token is None:
+        return True
     bearer = authorization[7:] if authorization and authorization[:7].lower() == "bearer " else None
-    return token_matches(bearer) if bearer is not None else token_matches(cookie)
+    return token_matches(bearer) if bearer is not None else session_valid(session)
 
 
 def require_token(
     authorization: Annotated[str | None, Header()] = None,
-    likeness_token: Annotated[str | None, Cookie()] = None,
+    likeness_session: Annotated[str | None, Cookie()] = None,
 ) -> None:
-    """API dependency: 401 unless the request carries the API token."""
-    if not authorised(authorization, likeness_token):
+    """API dependency: 401 unless the request carries the API token or a valid session."""
+    if not authorised(authorization, likeness_session):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing or wrong API token (Authorization: Bearer <LIKENESS_API_TOKEN>)",
@@ -42,8 +46,9 @@ def require_token(
 
 def require_login(
     authorization: Annotated[str | None, Header()] = None,
-    likeness_token: Annotated[str | None, Cookie()] = None,
+    likeness_session: Annotated[str | None, Cookie()] = None,
 ) -> None:
-    """Page dependency: without the token, a browser is sent to the login form."""
-    if not authorised(authorization, likeness_token):
+    """Page dependency: without the token or a valid session, a browser is sent to the
+    login form."""
+    if not authorised(authorization, likeness_session):
         raise HTTPException(status.HTTP_303_SEE_OTHER, headers={"Location": "/login"})

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import mimetypes
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile, status
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, File, HTTPException, Query, UploadFile, status
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from likeness import outbox
+from likeness import erasure, outbox
+from likeness.api.params import CharacterId, Name, ProjectFilter, ProjectName
 from likeness.api.schemas import (
     CharacterCreated,
     CharacterOut,
@@ -27,7 +29,9 @@ from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import Character, Status
 from likeness.db.session import transaction
+from likeness.face.errors import ImageError
 from likeness.orchestration import RunNotStarted, start_extraction, start_replacement
+from likeness.storage import discard, open_inside
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +85,22 @@ def described(session: Session, characters: list[Character]) -> list[CharacterOu
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=CharacterCreated)
 def create_character(
-    name: Annotated[str, Form(min_length=1, max_length=200)],
+    name: Name,
     image: ImageUpload,
-    project: Annotated[str, Form(min_length=1, max_length=200)] = "default",
+    project: ProjectName = "default",
 ) -> CharacterCreated:
     """Create a character from an uploaded source image; extraction starts in the background."""
     path = store(image, project)
-    with transaction() as session:
-        project_row = repository.get_or_create_project(session, name=project)
-        character = repository.create_character(
-            session, project_id=project_row.id, name=name, source_image_path=str(path)
-        )
-        session.refresh(character)
+    try:
+        with transaction() as session:
+            project_row = repository.get_or_create_project(session, name=project)
+            character = repository.create_character(
+                session, project_id=project_row.id, name=name, source_image_path=str(path)
+            )
+            session.refresh(character)
+    except BaseException:
+        discard([path])  # no face photo outlives a character that was never created
+        raise
     started = start_run(character)
     return CharacterCreated(
         **CharacterOut.of(character).model_dump(), flow_run_id=started.flow_run_id
@@ -101,7 +109,7 @@ def create_character(
 
 @router.get("", response_model=list[CharacterOut])
 def list_characters(
-    project_id: int | None = None,
+    project_id: ProjectFilter = None,
     status_filter: Annotated[Status | None, Query(alias="status")] = None,
 ) -> list[CharacterOut]:
     with transaction() as session:
@@ -112,20 +120,28 @@ def list_characters(
 
 
 @router.get("/{character_id}", response_model=CharacterOut)
-def get_character(character_id: int) -> CharacterOut:
+def get_character(character_id: CharacterId) -> CharacterOut:
     with transaction() as session:
         character = repository.get_character(session, character_id=character_id)
         return described(session, [character])[0]
 
 
-@router.get("/{character_id}/source-image", response_class=FileResponse)
-def get_source_image(character_id: int) -> FileResponse:
+@router.get("/{character_id}/source-image", response_class=Response)
+def get_source_image(character_id: CharacterId) -> Response:
+    """The stored image, read only if the file opened really lies inside the storage root."""
     with transaction() as session:
         character = repository.get_character(session, character_id=character_id)
-    path = Path(character.source_image_path or "")
-    if not character.source_image_path or not path.is_file():
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "character has no stored source image")
-    return FileResponse(path)
+    try:
+        with open_inside(
+            get_settings().resolved_storage_root, character.source_image_path or ""
+        ) as stream:
+            content = stream.read()
+    except ImageError as error:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, "character has no stored source image"
+        ) from error
+    media_type = mimetypes.guess_type(character.source_image_path or "")[0]
+    return Response(content, media_type=media_type or "application/octet-stream")
 
 
 @router.put(
@@ -133,7 +149,7 @@ def get_source_image(character_id: int) -> FileResponse:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ExtractionStarted,
 )
-def replace_source_image(character_id: int, image: ImageUpload) -> ExtractionStarted:
+def replace_source_image(character_id: CharacterId, image: ImageUpload) -> ExtractionStarted:
     """Store a new source image and re-extract (refused while an extraction runs)."""
     with transaction() as session:
         character = repository.get_character(session, character_id=character_id)
@@ -144,8 +160,8 @@ def replace_source_image(character_id: int, image: ImageUpload) -> ExtractionSta
             character = repository.request_extraction(
                 session, character_id=character_id, source_image_path=str(path)
             )
-    except Exception:
-        path.unlink(missing_ok=True)  # nothing kept from a refused replacement
+    except BaseException:
+        discard([path])  # nothing kept from a refused replacement
         raise
     return start_run(character, str(path))
 
@@ -155,14 +171,14 @@ def replace_source_image(character_id: int, image: ImageUpload) -> ExtractionSta
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ExtractionStarted,
 )
-def extract_embedding(character_id: int) -> ExtractionStarted:
+def extract_embedding(character_id: CharacterId) -> ExtractionStarted:
     with transaction() as session:
         character = repository.request_extraction(session, character_id=character_id)
     return start_run(character)
 
 
 @router.get("/{character_id}/embedding-status", response_model=EmbeddingStatusOut)
-def embedding_status(character_id: int) -> EmbeddingStatusOut:
+def embedding_status(character_id: CharacterId) -> EmbeddingStatusOut:
     with transaction() as session:
         character = repository.get_character(session, character_id=character_id)
         faces = repository.faces_of_character(session, character_id=character_id)
@@ -182,14 +198,14 @@ def embedding_status(character_id: int) -> EmbeddingStatusOut:
 
 
 @router.get("/{character_id}/detected-faces", response_model=list[DetectedFaceOut])
-def detected_faces(character_id: int) -> list[DetectedFaceOut]:
+def detected_faces(character_id: CharacterId) -> list[DetectedFaceOut]:
     with transaction() as session:
         faces = repository.faces_of_character(session, character_id=character_id)
         return [DetectedFaceOut.of(face) for face in faces]
 
 
 @router.post("/{character_id}/select-face", response_model=SelectFaceOut)
-def select_face(character_id: int, body: SelectFaceIn) -> SelectFaceOut:
+def select_face(character_id: CharacterId, body: SelectFaceIn) -> SelectFaceOut:
     """A person picks the primary face; the status follows that face's confidence."""
     with transaction() as session:
         new_status, _ = outbox.select_face(session, character_id=character_id, face_id=body.face_id)
@@ -203,7 +219,7 @@ def select_face(character_id: int, body: SelectFaceIn) -> SelectFaceOut:
 
 
 @router.get("/{character_id}/embedding-history", response_model=list[HistoryOut])
-def embedding_history(character_id: int) -> list[HistoryOut]:
+def embedding_history(character_id: CharacterId) -> list[HistoryOut]:
     """Archived embeddings, newest first, with the drift measured against each (no vectors)."""
     with transaction() as session:
         return [
@@ -213,7 +229,7 @@ def embedding_history(character_id: int) -> list[HistoryOut]:
 
 @router.get("/{character_id}/similar", response_model=list[SimilarOut])
 def similar(
-    character_id: int,
+    character_id: CharacterId,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     max_distance: Annotated[float | None, Query(ge=0.0, le=2.0)] = None,
 ) -> list[SimilarOut]:
@@ -226,8 +242,8 @@ def similar(
 
 
 @router.delete("/{character_id}/biometrics", status_code=status.HTTP_204_NO_CONTENT)
-def erase_biometrics(character_id: int) -> None:
+def erase_biometrics(character_id: CharacterId) -> None:
     """Erase the embedding, detected faces and embedding history (biometric data erasure);
-    an ``embedding.erased`` event is sent. Refused (409) while an extraction runs."""
-    with transaction() as session:
-        outbox.erase_biometrics(session, character_id=character_id)
+    an ``embedding.erased`` event is sent. An extraction still queued is withdrawn (its run
+    writes nothing); refused (409) while one runs."""
+    erasure.erase_biometrics(character_id)

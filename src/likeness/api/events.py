@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from likeness.api.params import MAX_ROW_ID
 from likeness.db import repository
 from likeness.db.session import transaction
 
@@ -24,7 +25,9 @@ class EventOut(BaseModel):
 
 @router.get("", response_model=list[EventOut])
 def list_events(
-    after: Annotated[int, Query(ge=0, description="Last event id already seen.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_ROW_ID, description="Last event id already seen.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[EventOut]:
     """Committed events with ``id > after``, oldest first; poll again with the last id."""

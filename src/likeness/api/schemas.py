@@ -7,6 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from likeness.api.params import MAX_ROW_ID, NO_NUL
 from likeness.db.models import Character, DetectedFace, EmbeddingHistory
 
 
@@ -105,7 +106,7 @@ class DetectedFaceOut(BaseModel):
 
 
 class SelectFaceIn(BaseModel):
-    face_id: int = Field(gt=0)
+    face_id: int = Field(gt=0, le=MAX_ROW_ID)
 
 
 class SelectFaceOut(BaseModel):
@@ -116,9 +117,9 @@ class SelectFaceOut(BaseModel):
 
 
 class WebhookIn(BaseModel):
-    delivery_id: str = Field(min_length=1, max_length=200)
-    character_id: int = Field(gt=0)
-    image_path: str = Field(min_length=1, max_length=4096)
+    delivery_id: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
+    character_id: int = Field(gt=0, le=MAX_ROW_ID)
+    image_path: str = Field(min_length=1, max_length=4096, pattern=NO_NUL)
 
 
 class WebhookOut(BaseModel):

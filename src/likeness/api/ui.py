@@ -6,15 +6,19 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, status
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from PIL import Image
 
-from likeness.api.auth import COOKIE, require_login, token_matches
+from likeness.api.auth import require_login, token_matches
+from likeness.api.params import CharacterId
+from likeness.api.sessions import COOKIE, login_throttle, new_session
 from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import Character
 from likeness.db.session import transaction
+from likeness.face.errors import ImageError
+from likeness.storage import open_inside
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_login)])
 login_router = APIRouter(include_in_schema=False)
@@ -23,7 +27,10 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 def _common() -> dict[str, object]:
     settings = get_settings()
-    return {"prefect_ui_url": f"http://{settings.api_host}:{settings.prefect_port}/runs"}
+    return {
+        "prefect_ui_url": f"http://{settings.api_host}:{settings.prefect_port}/runs",
+        "signed_in": settings.api_token is not None,
+    }
 
 
 def _cards_context() -> dict[str, object]:
@@ -41,10 +48,13 @@ def _image_size(character: Character) -> tuple[int, int] | None:
     if not character.source_image_path:
         return None
     try:
-        with Image.open(character.source_image_path) as image:
+        with (
+            open_inside(get_settings().resolved_storage_root, character.source_image_path) as f,
+            Image.open(f) as image,
+        ):
             width, height = image.size
             orientation = image.getexif().get(0x0112, 1)
-    except (OSError, ValueError):
+    except (ImageError, OSError, ValueError):
         return None
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
@@ -81,30 +91,60 @@ def cards_fragment(request: Request) -> HTMLResponse:
 
 
 @router.get("/characters/{character_id}", response_class=HTMLResponse)
-def character_page(request: Request, character_id: int) -> HTMLResponse:
+def character_page(request: Request, character_id: CharacterId) -> HTMLResponse:
     return templates.TemplateResponse(request, "character.html", _panel_context(character_id))
 
 
 @router.get("/ui/characters/{character_id}/panel", response_class=HTMLResponse)
-def panel_fragment(request: Request, character_id: int) -> HTMLResponse:
+def panel_fragment(request: Request, character_id: CharacterId) -> HTMLResponse:
     return templates.TemplateResponse(request, "_panel.html", _panel_context(character_id))
 
 
 @login_router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "login.html", {**_common(), "error": None})
+    return templates.TemplateResponse(
+        request, "login.html", {**_common(), "signed_in": False, "error": None}
+    )
 
 
 @login_router.post("/login", response_model=None)
-def login(request: Request, token: Annotated[str, Form()]) -> HTMLResponse | RedirectResponse:
-    """The API token as an HttpOnly cookie, so the page's own API calls carry it."""
-    if not token_matches(token):
+def login(request: Request, token: Annotated[str, Form()]) -> Response:
+    """A signed session cookie (HttpOnly, SameSite=Strict, expiring) for the right token;
+    repeated wrong tokens from one address must wait longer and longer (429)."""
+    client = request.client.host if request.client else "unknown"
+    wait = login_throttle.wait_s(client)
+    if wait:
         return templates.TemplateResponse(
             request,
             "login.html",
-            {**_common(), "error": "wrong token"},
+            {**_common(), "signed_in": False, "error": f"too many wrong tokens: wait {wait} s"},
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(wait)},
+        )
+    if get_settings().api_token is None or not token_matches(token):
+        login_throttle.failed(client)
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {**_common(), "signed_in": False, "error": "wrong token"},
             status_code=status.HTTP_401_UNAUTHORIZED,
         )
+    login_throttle.succeeded(client)
     response = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+    response.set_cookie(
+        COOKIE,
+        new_session(),
+        max_age=int(get_settings().session_hours * 3600),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@login_router.post("/logout", response_model=None)
+def logout() -> RedirectResponse:
+    """End the browser's session: its cookie is removed."""
+    response = RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(COOKIE, httponly=True, samesite="strict")
     return response

@@ -12,6 +12,7 @@ import hmac
 import time
 
 REPLAY_WINDOW_SECONDS = 300
+TIMESTAMP_DIGITS = 12  # Unix seconds until the year 33658; longer is not a timestamp
 
 
 class SignatureRejected(ValueError):
@@ -43,10 +44,9 @@ def verify(
 ) -> None:
     if not timestamp or not signature:
         raise SignatureRejected("missing X-Likeness-Timestamp or X-Likeness-Signature header")
-    try:
-        sent_at = int(timestamp)
-    except ValueError as error:
-        raise SignatureRejected("X-Likeness-Timestamp is not a Unix time") from error
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= TIMESTAMP_DIGITS):
+        raise SignatureRejected("X-Likeness-Timestamp is not a Unix time in seconds")
+    sent_at = int(timestamp)
     if abs((now if now is not None else time.time()) - sent_at) > REPLAY_WINDOW_SECONDS:
         raise SignatureRejected(f"timestamp outside the {REPLAY_WINDOW_SECONDS}s replay window")
     if not hmac.compare_digest(sign(secret, timestamp, body), signature):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -14,9 +16,11 @@ from likeness.api.schemas import WebhookIn, WebhookOut
 from likeness.api.webhook_signature import SignatureRejected, verify
 from likeness.config import get_settings
 from likeness.db import repository
+from likeness.db.extraction_locks import holding_delivery_lock
 from likeness.db.session import transaction
 from likeness.face.errors import ImageOutsideStorage
 from likeness.face.image_loading import resolve_inside
+from likeness.storage import in_project_folder
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -51,16 +55,25 @@ async def source_image_uploaded(
     try:
         delivery = WebhookIn.model_validate_json(body)
     except ValidationError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
+        raise RequestValidationError(error.errors()) from error
     try:
         image = resolve_inside(settings.resolved_storage_root, delivery.image_path)
     except ImageOutsideStorage as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, error.message) from error
+    if not image.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no stored image at {delivery.image_path}")
     # Database and Prefect calls are blocking: off the event loop.
-    return await run_in_threadpool(accept_delivery, delivery, str(image))
+    return await run_in_threadpool(accept_delivery, delivery, image)
 
 
-def accept_delivery(delivery: WebhookIn, image_path: str) -> WebhookOut | JSONResponse:
+def accept_delivery(delivery: WebhookIn, image: Path) -> WebhookOut | JSONResponse:
+    """One delivery id at a time: a concurrent duplicate waits for the first and is
+    answered with the run it started."""
+    with holding_delivery_lock(delivery.delivery_id):
+        return first_or_duplicate(delivery, image)
+
+
+def first_or_duplicate(delivery: WebhookIn, image: Path) -> WebhookOut | JSONResponse:
     with transaction() as session:
         earlier = repository.find_webhook_delivery(session, delivery_id=delivery.delivery_id)
         if earlier is not None:
@@ -71,13 +84,21 @@ def accept_delivery(delivery: WebhookIn, image_path: str) -> WebhookOut | JSONRe
                 duplicate=True,
             )
             return JSONResponse(duplicate.model_dump(mode="json"), status_code=status.HTTP_200_OK)
+        character = repository.get_character(session, character_id=delivery.character_id)
+        project = repository.project_name(session, project_id=character.project_id)
+        if not in_project_folder(get_settings().resolved_storage_root, project, image):
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST,
+                f"{delivery.image_path} is not in the storage folder of project {project!r}: "
+                "a file belongs to the project it was uploaded for",
+            )
         character = repository.request_extraction(
-            session, character_id=delivery.character_id, source_image_path=image_path
+            session, character_id=delivery.character_id, source_image_path=str(image)
         )
         repository.record_webhook_delivery(
             session, delivery_id=delivery.delivery_id, character_id=character.id
         )
-    started = start_run(character, image_path)
+    started = start_run(character, str(image))
     with transaction() as session:
         repository.record_webhook_delivery(
             session,

@@ -1,4 +1,5 @@
-"""One extraction per character at a time, and a lost run told from a live one at once.
+"""Session-level advisory locks: one extraction per character at a time (and a lost run
+told from a live one at once), one answer per webhook delivery id.
 
 A run holds a PostgreSQL session-level advisory lock per character it extracts, on a
 connection of its own, for as long as it runs. When its process dies (SIGKILL, OOM, a lost
@@ -12,7 +13,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import BigInteger, ColumnElement, Engine, func, literal_column, select, text
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    func,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -20,6 +30,8 @@ from likeness.db.session import get_engine
 
 # Keys above 2^48 leave room below for other advisory locks (the outbox's is ~2^30).
 EXTRACTION_LOCK_BASE = 1 << 48
+# Two-int keys (class, hash) never collide with the one-bigint keys above.
+DELIVERY_LOCK_CLASS = 0x57454248  # "WEBH"
 
 
 def lock_key(character_id: int) -> int:
@@ -36,15 +48,33 @@ def holding_extraction_locks(
     ``wait``, the locks are taken in id order (no deadlock between two waiting runs).
     """
     take = func.pg_advisory_lock if wait else func.pg_try_advisory_lock
-    with (engine or get_engine()).connect() as connection:
+    with lock_connection(engine) as connection:
         held = []
         for character_id in sorted(set(character_ids)):
             granted = connection.execute(select(take(lock_key(character_id)))).scalar()
             if wait or granted:
                 held.append(character_id)
         connection.commit()
+        yield held
+
+
+@contextmanager
+def holding_delivery_lock(delivery_id: str) -> Iterator[None]:
+    """Concurrent deliveries of one webhook id wait here while the first is handled, so
+    every duplicate is answered with the run the first one started."""
+    key = (DELIVERY_LOCK_CLASS, func.hashtext(delivery_id))
+    with lock_connection() as connection:
+        connection.execute(select(func.pg_advisory_lock(*key)))
+        connection.commit()
+        yield
+
+
+@contextmanager
+def lock_connection(engine: Engine | None = None) -> Iterator[Connection]:
+    """A connection of its own whose session locks are all released when the block ends."""
+    with (engine or get_engine()).connect() as connection:
         try:
-            yield held
+            yield connection
         finally:
             try:
                 connection.execute(text("SELECT pg_advisory_unlock_all()"))

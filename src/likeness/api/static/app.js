@@ -30,6 +30,12 @@ async function poll() {
   setTimeout(poll, POLL_MS);
 }
 
+// A 422 lists its problems; every other error has one sentence.
+function problemText(body, status) {
+  if (Array.isArray(body.detail)) return body.detail.map((p) => `${p.loc.slice(1).join(".")}: ${p.msg}`).join("; ");
+  return body.detail || `request failed (${status})`;
+}
+
 async function selectFace(button) {
   const panel = document.getElementById("panel");
   const response = await fetch(`/api/characters/${panel.dataset.characterId}/select-face`, {
@@ -39,7 +45,7 @@ async function selectFace(button) {
   });
   if (!response.ok) {
     const problem = await response.json().catch(() => ({}));
-    alert(problem.detail || `select-face failed (${response.status})`);
+    alert(problemText(problem, response.status));
   }
   await refresh(...fragmentUrl());
 }
@@ -51,7 +57,7 @@ async function submitForm(form, event) {
   const response = await fetch(form.dataset.action, { method: form.dataset.method, body: new FormData(form) });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
-    message.textContent = body.detail || `upload failed (${response.status})`;
+    message.textContent = problemText(body, response.status);
     return;
   }
   message.textContent = "extraction started";
