@@ -175,13 +175,11 @@ def similar(
 @app.command()
 def erase(character_id: int) -> None:
     """Erase a character's biometric data: embedding, detected faces and history."""
-    from likeness import outbox
     from likeness.db import repository
-    from likeness.db.session import transaction
+    from likeness.erasure import erase_biometrics
 
     try:
-        with transaction() as session:
-            outbox.erase_biometrics(session, character_id=character_id)
+        erase_biometrics(character_id)
     except (repository.NotFound, repository.Conflict) as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from error
@@ -262,11 +260,17 @@ def demo(
 
 
 @app.command()
-def check() -> None:
-    """Run the data-quality suites over the whole database; exit 1 when one fails."""
+def check(
+    delete_unowned: Annotated[
+        bool, typer.Option(help="Delete the photos in storage that no character owns.")
+    ] = False,
+) -> None:
+    """Run the data-quality suites over the whole database and look for photos in storage
+    that no character owns; exit 1 when a suite fails or such a photo is left."""
     from likeness.expectations.runner import data_docs_index
     from likeness.flows.data_quality import DataQualityFailed, embedding_data_quality
 
+    unowned = report_unowned_photos(delete=delete_unowned)
     try:
         results = embedding_data_quality()
     except DataQualityFailed as error:
@@ -279,6 +283,34 @@ def check() -> None:
         console.print("no characters yet: nothing to check")
     else:
         typer.echo(f"Data Docs: {data_docs_index(get_settings().home)}")
+    if unowned:
+        raise typer.Exit(1)
+
+
+def report_unowned_photos(*, delete: bool) -> int:
+    """Print (and with ``delete`` remove) stored photos no character owns; returns how
+    many are left."""
+    from likeness.db import repository
+    from likeness.db.session import transaction
+    from likeness.storage import discard, label, unowned_files
+
+    root = get_settings().resolved_storage_root
+    with transaction() as session:
+        unowned = unowned_files(root, repository.owned_image_paths(session))
+    if not unowned:
+        console.print("storage: every photo belongs to a character")
+        return 0
+    if delete:
+        discard(unowned)
+        console.print(f"storage: deleted {len(unowned)} photo(s) that no character owned")
+        return 0
+    errors.print(
+        f"[red]storage: {len(unowned)} photo(s) that no character owns "
+        "(likeness check --delete-unowned deletes them):[/red]"
+    )
+    for path in unowned:
+        errors.print(f"  {label(root, path)}")
+    return len(unowned)
 
 
 @app.command()
@@ -314,8 +346,11 @@ def up(
     from likeness.db.session import database_url
     from likeness.stack import (
         Supervisor,
+        Watchdog,
+        database_answers,
         prefect_env,
         running,
+        start_embedded_postgres,
         start_prefect_server,
         start_worker,
     )
@@ -328,21 +363,42 @@ def up(
     logs = settings.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     processes: list[subprocess.Popen[bytes]] = []
+
+    def say(message: str) -> None:
+        errors.print(f"[yellow]{message}[/yellow]")
+
+    watchdogs: list[Watchdog] = []
+    if settings.database_url is None:  # the embedded server is ours to keep running
+        watchdogs.append(
+            Watchdog(
+                "the embedded PostgreSQL",
+                lambda: database_answers(url),
+                lambda: start_embedded_postgres(env),
+                say,
+                every_s=2.0,
+            )
+        )
     with running(processes):
         console.print("starting Prefect server…")
-        processes.append(start_prefect_server(settings, env, logs / "prefect-server.log"))
-        deploy()
-        worker_supervisor = Supervisor(
-            "the worker",
-            processes,
-            lambda: start_worker(env, logs / "worker.log"),
-            lambda message: errors.print(f"[yellow]{message}[/yellow]"),
+        watchdogs.append(
+            Supervisor(
+                "the Prefect server",
+                processes,
+                lambda: start_prefect_server(settings, env, logs / "prefect-server.log"),
+                say,
+            )
         )
-        worker_supervisor.start()
+        deploy()
+        watchdogs.append(
+            Supervisor("the worker", processes, lambda: start_worker(env, logs / "worker.log"), say)
+        )
+        for watchdog in watchdogs:
+            watchdog.start()
         try:
             serve_api(settings, demo, logs)
         finally:
-            worker_supervisor.stop()
+            for watchdog in watchdogs:
+                watchdog.stop()
     console.print("stopped")
 
 

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
+
 from likeness.config import Settings
 from likeness.db.prefect_database import ensure_prefect_database
 
@@ -94,10 +96,44 @@ def start_worker(env: dict[str, str], log: Path | None = None) -> subprocess.Pop
     )
 
 
-class Supervisor(threading.Thread):
-    """Starts a process again whenever it dies (``likeness up``'s worker), saying so; the
-    restarted process takes the place of the old one in ``processes`` so that it is
-    stopped with the rest. A process that exits 0 was asked to stop (Ctrl-C) and is not."""
+class Watchdog(threading.Thread):
+    """Checks every ``every_s`` that something ``likeness up`` started is alive, and starts
+    it again when it is not, saying so."""
+
+    def __init__(
+        self,
+        label: str,
+        alive: Callable[[], bool],
+        restart: Callable[[], None],
+        say: Callable[[str], None],
+        every_s: float = 1.0,
+    ) -> None:
+        super().__init__(name=f"watchdog of {label}", daemon=True)
+        self.label, self.alive, self.restart, self.say = label, alive, restart, say
+        self.every_s = every_s
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.every_s):
+            if self.alive():
+                continue
+            self.say(f"{self.label} stopped: restarting it")
+            try:
+                self.restart()
+            except Exception as error:  # keep watching: the next check tries again
+                self.say(f"{self.label} could not be restarted: {error}")
+            else:
+                self.say(f"{self.label} restarted")
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=5)
+
+
+class Supervisor(Watchdog):
+    """Starts a process again whenever it dies (``likeness up``'s worker); the restarted
+    process takes the place of the old one in ``processes`` so that it is stopped with the
+    rest. A process that exits 0 was asked to stop (Ctrl-C) and is not restarted."""
 
     def __init__(
         self,
@@ -106,25 +142,41 @@ class Supervisor(threading.Thread):
         start: Callable[[], subprocess.Popen[bytes]],
         say: Callable[[str], None],
     ) -> None:
-        super().__init__(name=f"supervisor of {label}", daemon=True)
-        self.label, self.processes, self.start_process, self.say = label, processes, start, say
+        super().__init__(label, self._running, self._replace, say)
+        self.processes, self.start_process = processes, start
         self.process = start()
         processes.append(self.process)
-        self.stopping = threading.Event()
 
-    def run(self) -> None:
-        while not self.stopping.wait(1.0):
-            code = self.process.poll()
-            if code is None or code == 0:
-                continue
-            self.say(f"{self.label} exited with {code}: restarting it")
-            index = self.processes.index(self.process)
-            self.process = self.start_process()
-            self.processes[index] = self.process
+    def _running(self) -> bool:
+        return self.process.poll() in (None, 0)
 
-    def stop(self) -> None:
-        self.stopping.set()
-        self.join(timeout=5)
+    def _replace(self) -> None:
+        index = self.processes.index(self.process)
+        self.process = self.start_process()
+        self.processes[index] = self.process
+
+
+def database_answers(url: str, timeout_s: int = 3) -> bool:
+    try:
+        with psycopg.connect(
+            url.replace("postgresql+psycopg://", "postgresql://", 1), connect_timeout=timeout_s
+        ) as connection:
+            connection.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
+def start_embedded_postgres(env: dict[str, str]) -> None:
+    """``likeness db url`` in a process of its own: it starts the embedded server if it is
+    not running (a fresh process, so nothing remembers the server as running)."""
+    subprocess.run(
+        [sys.executable, "-m", "likeness", "db", "url"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 @contextmanager
