@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from likeness.db import repository
+from likeness.db.models import Status
+from likeness.db.session import transaction
 from likeness.flows.extract import extract_character_embedding
+from likeness.stack import free_port
 from tests import images
+from tests.api.conftest import TOKEN
 from tests.conftest import api_process
-from tests.factories import faces_of, new_character
+from tests.factories import faces_of, load_character, new_character
 
 CHROMIUM = os.environ.get("LIKENESS_CHROMIUM", "/usr/bin/chromium")
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
@@ -123,3 +131,74 @@ def test_low_confidence_character_shows_the_dismissible_warning(
     page.screenshot(path=str(OUTPUT / "ui-low-confidence.png"), full_page=True)
     warning.locator(".dismiss").click()
     expect(page.locator(".warning")).to_have_count(0)
+
+
+def test_api_docs_render_offline_under_the_security_policy(page: Page, live_server: str) -> None:
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text))
+
+    page.goto(f"{live_server}/docs")
+
+    expect(page.locator(".opblock").first).to_be_visible(timeout=30_000)
+    assert page.locator(".opblock").count() >= 15
+    assert all(url.startswith(live_server) for url in requested), requested
+    assert not [p for p in problems if "Content Security Policy" in p], problems
+
+
+@contextmanager
+def page_on_another_port(html: str) -> Iterator[str]:
+    """An attacker's page served from another port of 127.0.0.1: the "same site" to the
+    browser's SameSite cookies, another origin to the API."""
+
+    class Attacker(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(html.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Attacker)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.usefixtures("face_engine", "prefect_server")
+def test_a_page_on_another_local_port_cannot_act_with_the_login(
+    page: Page, likeness_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    character_id = new_character(images.photo("yaoming.jpg"))
+    extract_character_embedding(character_id)
+    monkeypatch.setenv("LIKENESS_API_TOKEN", TOKEN)
+    with api_process(likeness_home / "api-csrf.log") as api:
+        page.goto(f"{api}/login")
+        page.fill("input[name=token]", TOKEN)
+        page.click("button[type=submit]")
+        expect(page.locator("#upload-form")).to_be_visible()  # signed in
+        attack = f"""<!doctype html><body>
+          <form id="queue" method="post"
+                action="{api}/api/characters/{character_id}/extract-embedding"></form>
+          <script>
+            const data = new FormData();
+            data.append("name", "planted");
+            data.append("image", new Blob(["GIF89a"], {{type: "image/gif"}}), "x.gif");
+            fetch("{api}/api/characters", {{method: "POST", mode: "no-cors",
+                                             credentials: "include", body: data}})
+              .finally(() => document.getElementById("queue").submit());
+          </script></body>"""
+        with page_on_another_port(attack) as evil:
+            page.goto(evil)
+            page.wait_for_url(f"{api}/api/characters/{character_id}/extract-embedding")
+            refusal = page.locator("body").inner_text()
+
+    assert "state changes must come from this site" in refusal
+    assert load_character(character_id).status is Status.COMPLETED
+    with transaction() as session:
+        assert [c.id for c in repository.list_characters(session)] == [character_id]

@@ -1,0 +1,521 @@
+"""The attacks of the adversarial review, each performed and its refusal asserted, with the
+data left as it was. (The webhook's own attacks are in test_webhooks.py.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from likeness.api.sessions import new_session
+from likeness.cli import app as cli
+from likeness.config import get_settings
+from likeness.db import repository
+from likeness.db.embedded import ensure_embedded_postgres, stop_embedded_postgres
+from likeness.db.models import Character, Status
+from likeness.db.session import transaction
+from likeness.flows.extract import extract_character_embedding
+from likeness.flows.replace import handle_source_image_replaced
+from likeness.stack import Watchdog, database_answers, free_port, start_embedded_postgres
+from tests import images
+from tests.api.conftest import TOKEN
+from tests.factories import (
+    events_of,
+    faces_of,
+    load_character,
+    new_character,
+    request_replacement,
+    stored,
+    upload,
+    wait_until,
+)
+
+BIG_ID = 2**63  # one past PostgreSQL's bigint
+INTERNALS = ("Traceback", "sqlalchemy", "psycopg", "starlette", "UploadFile", "SELECT ")
+
+pytestmark = pytest.mark.usefixtures("face_engine")
+
+
+def character_count() -> int:
+    with transaction() as session:
+        return int(session.scalar(select(func.count()).select_from(Character)) or 0)
+
+
+def stored_photos() -> list[Path]:
+    root = get_settings().resolved_storage_root
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def biometrics_of(character_id: int) -> tuple[Any, ...]:
+    character = load_character(character_id)
+    return (
+        character.face_embedding is not None,
+        character.face_detection_confidence,
+        len(faces_of(character_id)),
+    )
+
+
+# 1. Erasure must win over an extraction that was only queued -----------------------
+
+
+def test_erasure_withdraws_a_queued_extraction_whose_run_then_writes_nothing(
+    client: TestClient,
+) -> None:
+    character_id = new_character(images.photo("yaoming.jpg"))
+    extract_character_embedding(character_id)
+    assert client.post(f"/api/characters/{character_id}/extract-embedding").status_code == 202
+
+    erased = client.delete(f"/api/characters/{character_id}/biometrics")
+    status = extract_character_embedding(character_id)  # the queued run, as the worker runs it
+
+    assert erased.status_code == 204
+    assert status == "failed"
+    assert biometrics_of(character_id) == (False, None, 0)
+    assert load_character(character_id).embedding_error == "biometric data erased"
+    assert events_of(character_id)[-1].event_type == "embedding.erased"
+
+
+def test_erasure_withdraws_a_queued_replacement_and_deletes_its_photo(client: TestClient) -> None:
+    character_id = new_character(images.photo("yaoming.jpg"))
+    extract_character_embedding(character_id)
+    with images.photo("Tom_Hanks_54745.png").open("rb") as image:
+        assert (
+            client.put(
+                f"/api/characters/{character_id}/source-image", files={"image": image}
+            ).status_code
+            == 202
+        )
+    waiting = load_character(character_id).pending_source_image_path
+    assert waiting and Path(waiting).is_file()
+
+    assert client.delete(f"/api/characters/{character_id}/biometrics").status_code == 204
+    status = handle_source_image_replaced(character_id, waiting)  # the queued run
+
+    assert status == "failed"
+    assert biometrics_of(character_id) == (False, None, 0)
+    character = load_character(character_id)
+    assert character.pending_source_image_path is None
+    assert character.source_image_path == str(stored(images.photo("yaoming.jpg")))
+    assert not Path(waiting).exists()  # no face photo outlives the erasure
+
+
+@pytest.mark.usefixtures("worker")
+def test_erasure_racing_a_queued_run_on_the_worker_always_wins(
+    client: TestClient, wait_for_terminal_status: Callable[[int], Status]
+) -> None:
+    character_id = new_character(images.photo("yaoming.jpg"))
+    extract_character_embedding(character_id)
+    assert client.post(f"/api/characters/{character_id}/extract-embedding").status_code == 202
+
+    erased = client.delete(f"/api/characters/{character_id}/biometrics")
+    wait_for_terminal_status(character_id)
+    if erased.status_code == 409:  # the run had begun: erasure is refused until it ends
+        assert client.delete(f"/api/characters/{character_id}/biometrics").status_code == 204
+    else:
+        assert erased.status_code == 204
+    wait_until(lambda: not faces_of(character_id), 10, "the run has written nothing back")
+    time.sleep(2)  # and nothing arrives later either
+
+    assert biometrics_of(character_id) == (False, None, 0)
+    assert load_character(character_id).embedding_error == "biometric data erased"
+
+
+def test_after_erasure_only_a_new_request_extracts_again(client: TestClient) -> None:
+    character_id = new_character(images.photo("yaoming.jpg"))
+    extract_character_embedding(character_id)
+    assert client.delete(f"/api/characters/{character_id}/biometrics").status_code == 204
+
+    # A run started straight on Prefect's API (no authentication there) and a backfill of
+    # failed characters both leave the erased character alone.
+    assert extract_character_embedding(character_id) == "failed"
+    with transaction() as session:
+        in_scope = repository.characters_in_scope(
+            session, scope=repository.Scope.FAILED, model_id="buffalo_s"
+        )
+    assert character_id not in in_scope
+    assert biometrics_of(character_id) == (False, None, 0)
+
+    # The studio asking again is a new decision: it extracts.
+    assert client.post(f"/api/characters/{character_id}/extract-embedding").status_code == 202
+    assert extract_character_embedding(character_id) == "completed"
+    assert biometrics_of(character_id)[0] is True
+
+
+# 2. No file outside the storage root is ever stored or served ----------------------
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "elsewhere"])
+def test_a_replacement_run_with_a_path_nobody_requested_changes_and_serves_nothing(
+    client: TestClient, path: str
+) -> None:
+    character_id = new_character(images.photo("yaoming.jpg"))
+    extract_character_embedding(character_id)
+    before = load_character(character_id)
+    # A path inside the storage root that no request named is refused the same way.
+    target = path if path.startswith("/") else str(stored(images.photo("Tom_Hanks_54745.png")))
+
+    status = handle_source_image_replaced(character_id, target)  # started on Prefect's API
+
+    assert status == "completed"
+    after = load_character(character_id)
+    assert after.source_image_path == before.source_image_path
+    assert after.pending_source_image_path is None
+    assert biometrics_of(character_id) == (True, before.face_detection_confidence, 1)
+    served = client.get(f"/api/characters/{character_id}/source-image")
+    assert served.content == images.photo("yaoming.jpg").read_bytes()
+
+
+def test_a_symlink_swapped_in_after_the_upload_is_not_served(client: TestClient) -> None:
+    created = upload(client, images.photo("yaoming.jpg"))
+    source = Path(load_character(created["id"]).source_image_path or "")
+    swapped = source.with_name("swap.tmp")
+    swapped.symlink_to("/etc/passwd")
+    swapped.replace(source)  # atomically, after every check the upload made
+
+    response = client.get(f"/api/characters/{created['id']}/source-image")
+    page = client.get(f"/characters/{created['id']}")
+
+    assert response.status_code == 404
+    assert "root:" not in response.text and "root:" not in page.text
+
+
+# 3. No state change from another site ---------------------------------------------
+
+
+@pytest.fixture
+def signed_in(client: TestClient, token: str) -> TestClient:
+    assert client.post("/login", data={"token": token}).status_code == 200
+    return client
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        {"Origin": "http://127.0.0.1:9999"},  # a page on another local port
+        {"Origin": "null"},  # a sandboxed frame
+        {"Referer": "http://evil.example/form.html"},
+        {},  # a cookie without Origin or Referer
+    ],
+)
+def test_cookie_authenticated_state_changes_from_another_site_are_403(
+    signed_in: TestClient, sender: dict[str, str]
+) -> None:
+    character_id = new_character(images.photo("yaoming.jpg"))
+    extract_character_embedding(character_id)
+    photos = stored_photos()
+
+    queued = signed_in.post(f"/api/characters/{character_id}/extract-embedding", headers=sender)
+    with images.photo("t1.jpg").open("rb") as image:
+        created = signed_in.post(
+            "/api/characters", data={"name": "x"}, files={"image": image}, headers=sender
+        )
+    erased = signed_in.delete(f"/api/characters/{character_id}/biometrics", headers=sender)
+
+    assert [queued.status_code, created.status_code, erased.status_code] == [403, 403, 403]
+    assert "another site" in queued.json()["detail"] or "Origin" in queued.json()["detail"]
+    assert load_character(character_id).status is Status.COMPLETED
+    assert character_count() == 1 and stored_photos() == photos
+
+
+def test_the_uis_own_requests_and_bearer_clients_pass(signed_in: TestClient) -> None:
+    own = {"Origin": "http://testserver"}
+    with images.photo("yaoming.jpg").open("rb") as image:
+        created = signed_in.post(
+            "/api/characters", data={"name": "x"}, files={"image": image}, headers=own
+        )
+    signed_in.cookies.clear()
+    bearer = signed_in.post(
+        f"/api/characters/{created.json()['id']}/extract-embedding",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+
+    assert created.status_code == 202
+    assert bearer.status_code == 409  # accepted past the checks: already pending
+
+
+# 4. Bad input is a 4xx JSON answer, never a 500 -----------------------------------
+
+
+def _nan_settings(client: TestClient) -> Any:
+    body = '{"confidence_threshold": NaN, "drift_threshold": 0.3, "min_face_size": 0}'
+    return client.put(
+        "/api/settings/embedding", content=body, headers={"Content-Type": "application/json"}
+    )
+
+
+def _infinite_override(client: TestClient, project_id: int) -> Any:
+    return client.put(
+        f"/api/projects/{project_id}/embedding-config",
+        content='{"drift_threshold": Infinity}',
+        headers={"Content-Type": "application/json"},
+    )
+
+
+BAD_REQUESTS: dict[str, Callable[[TestClient, int, int], Any]] = {
+    "id 2^63 in the path": lambda c, cid, pid: c.get(f"/api/characters/{BIG_ID}"),
+    "id 2^63 in a page path": lambda c, cid, pid: c.get(f"/characters/{BIG_ID}"),
+    "id 2^63 in the query": lambda c, cid, pid: c.get(f"/api/characters?project_id={BIG_ID}"),
+    "id 2^63 as event cursor": lambda c, cid, pid: c.get(f"/api/events?after={BIG_ID}"),
+    "id 2^63 in the body": lambda c, cid, pid: c.post(
+        f"/api/characters/{cid}/select-face", json={"face_id": BIG_ID}
+    ),
+    "project id 2^63": lambda c, cid, pid: c.get(f"/api/projects/{BIG_ID}/embedding-config"),
+    "NUL in a name": lambda c, cid, pid: c.post(
+        "/api/characters",
+        data={"name": "a\x00b"},
+        files={"image": images.photo("yaoming.jpg").read_bytes()},
+    ),
+    "NUL in a project": lambda c, cid, pid: c.post(
+        "/api/characters",
+        data={"name": "ok", "project": "p\x00"},
+        files={"image": images.photo("yaoming.jpg").read_bytes()},
+    ),
+    "NaN in the studio settings": lambda c, cid, pid: _nan_settings(c),
+    "Infinity in a project override": lambda c, cid, pid: _infinite_override(c, pid),
+}
+
+
+@pytest.mark.parametrize("send", BAD_REQUESTS.values(), ids=BAD_REQUESTS.keys())
+def test_bad_input_is_a_4xx_json_error_and_changes_nothing(
+    client: TestClient, send: Callable[[TestClient, int, int], Any]
+) -> None:
+    character_id = new_character(images.photo("t1.jpg"), project="p")
+    extract_character_embedding(character_id)
+    project_id = load_character(character_id).project_id
+    settings_before = client.get("/api/settings/embedding").json()
+    override_before = client.get(f"/api/projects/{project_id}/embedding-config").json()
+    photos, faces = stored_photos(), faces_of(character_id)
+
+    response = send(client, character_id, project_id)
+
+    assert 400 <= response.status_code < 500, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["detail"]
+    assert not any(word in response.text for word in INTERNALS)
+    assert client.get("/api/settings/embedding").json() == settings_before
+    assert client.get(f"/api/projects/{project_id}/embedding-config").json() == override_before
+    assert character_count() == 1 and stored_photos() == photos
+    assert [(f.id, f.is_primary) for f in faces_of(character_id)] == [
+        (f.id, f.is_primary) for f in faces
+    ]
+
+
+def test_a_nul_byte_is_named_in_the_validation_error(client: TestClient) -> None:
+    response = BAD_REQUESTS["NUL in a name"](client, 0, 0)
+
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert problem == {
+        "loc": ["body", "name"],
+        "msg": "must not contain NUL bytes",
+        "type": ("string_pattern_mismatch"),
+    }
+
+
+# 5. The database down: a JSON 503, and readiness says so -------------------------
+
+
+@pytest.fixture
+def database_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The API pointed at a PostgreSQL that does not answer (nothing listens there)."""
+    monkeypatch.setenv(
+        "LIKENESS_DATABASE_URL", f"postgresql+psycopg://likeness@127.0.0.1:{free_port()}/x"
+    )
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def test_database_down_is_a_json_503_and_keeps_no_uploaded_photo(
+    client: TestClient, database_down: None
+) -> None:
+    listed = client.get("/api/characters")
+    with images.photo("yaoming.jpg").open("rb") as image:
+        created = client.post("/api/characters", data={"name": "x"}, files={"image": image})
+    ready = client.get("/readyz")
+
+    for response in (listed, created):
+        assert response.status_code == 503
+        assert response.json() == {"detail": "the database is unavailable; try again shortly"}
+        assert response.headers["retry-after"]
+    assert stored_photos() == []  # the photo written before the insert was removed
+    assert ready.status_code == 503
+    assert ready.json()["database"].startswith("unavailable")
+    assert ready.json()["prefect"] == "ok"
+    assert client.get("/healthz").json() == {"status": "ok"}  # the process itself is alive
+
+
+def test_readyz_reports_the_database_and_prefect(client: TestClient) -> None:
+    assert client.get("/readyz").json() == {"status": "ok", "database": "ok", "prefect": "ok"}
+
+
+def test_the_watchdog_of_likeness_up_restarts_a_killed_embedded_postgresql(
+    tmp_path: Path,
+) -> None:
+    pgdata = tmp_path / "postgres"
+    url = ensure_embedded_postgres(pgdata)
+    env = {**os.environ, "LIKENESS_HOME": str(tmp_path)}
+    env.pop("LIKENESS_DATABASE_URL", None)
+    said: list[str] = []
+    watchdog = Watchdog(
+        "the embedded PostgreSQL",
+        lambda: database_answers(url),
+        lambda: start_embedded_postgres(env),
+        said.append,
+        every_s=0.5,
+    )
+    watchdog.start()
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: "the embedded PostgreSQL restarted" in said, 60, "a restart")
+        assert database_answers(url)
+        assert said[0] == "the embedded PostgreSQL stopped: restarting it"
+    finally:
+        watchdog.stop()
+        stop_embedded_postgres(pgdata)
+
+
+# 6. No face photo outlives its character ------------------------------------------
+
+
+def test_erasure_deletes_archived_photos_and_check_reports_unowned_ones(
+    client: TestClient,
+) -> None:
+    character_id = new_character(images.photo("yaoming.jpg"))
+    extract_character_embedding(character_id)
+    replacement = request_replacement(character_id, stored(images.photo("Tom_Hanks_54745.png")))
+    handle_source_image_replaced(character_id, replacement)
+    archived = str(stored(images.photo("yaoming.jpg")))
+    root = get_settings().resolved_storage_root
+    stray = root / "test" / "left-behind.jpg"
+    stray.write_bytes(images.photo("t1.jpg").read_bytes())
+    os.utime(stray, (time.time() - 3600, time.time() - 3600))  # not an upload in progress
+
+    assert client.delete(f"/api/characters/{character_id}/biometrics").status_code == 204
+    assert not Path(archived).exists()
+    assert Path(replacement).exists()  # the character's own source image stays
+    # A second character, so that the data-quality suites of `likeness check` pass.
+    extract_character_embedding(new_character(images.photo("yaoming.jpg"), project="other"))
+
+    report = CliRunner().invoke(cli, ["check"])
+    assert report.exit_code == 1
+    assert "1 photo(s) that no character owns" in report.output
+    assert "test/left-behind.jpg" in report.output and str(root) not in report.output
+    assert CliRunner().invoke(cli, ["check", "--delete-unowned"]).exit_code == 0
+    assert not stray.exists() and Path(replacement).exists()
+
+
+# 8. Login: a signed, expiring session; logout; repeated failures slowed ------------
+
+
+def test_the_session_cookie_is_signed_expires_and_never_holds_the_token(
+    client: TestClient, token: str
+) -> None:
+    signed_in = client.post("/login", data={"token": token}, follow_redirects=False)
+    cookie = signed_in.headers["set-cookie"]
+
+    assert token not in cookie
+    assert "max-age=43200" in cookie.lower() and "httponly" in cookie.lower()
+    assert "samesite=strict" in cookie.lower()
+    session = client.cookies["likeness_session"]
+    for forged in (
+        new_session(now=time.time() - 13 * 3600),  # expired an hour ago
+        session[:-1] + ("0" if session[-1] != "0" else "1"),  # signature tampered
+        token,  # the raw token, as the old cookie held it
+    ):
+        client.cookies.set("likeness_session", forged)
+        assert client.get("/api/characters").status_code == 401
+        assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+
+
+def test_logout_ends_the_session(client: TestClient, token: str) -> None:
+    client.post("/login", data={"token": token})
+    assert client.get("/").status_code == 200
+
+    out = client.post("/logout", headers={"Origin": "http://testserver"}, follow_redirects=False)
+
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    assert "likeness_session" not in client.cookies
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_repeated_wrong_tokens_are_slowed_down(client: TestClient, token: str) -> None:
+    answers = [client.post("/login", data={"token": f"guess-{n}"}) for n in range(200)]
+    codes = [answer.status_code for answer in answers]
+
+    assert codes[:5] == [401] * 5
+    assert set(codes[5:]) == {429}
+    assert int(answers[-1].headers["retry-after"]) >= 1
+    # Even the right token waits its turn: the throttle answers before checking.
+    assert client.post("/login", data={"token": token}).status_code == 429
+
+
+# 9. Exposure: no server paths, no internals, no CDN, security headers, private files
+
+
+def test_failure_reasons_name_no_server_path(client: TestClient) -> None:
+    character_id = new_character(images.photo("yaoming.jpg"))
+    Path(load_character(character_id).source_image_path or "").unlink()
+
+    extract_character_embedding(character_id)
+
+    root = str(get_settings().resolved_storage_root)
+    reason = load_character(character_id).embedding_error or ""
+    assert reason == "image not found: test/yaoming.jpg"
+    assert root not in client.get(f"/api/characters/{character_id}").text
+    assert root not in client.get(f"/characters/{character_id}").text
+    assert root not in client.get(f"/api/characters/{character_id}/embedding-status").text
+    assert all(root not in str(event.payload) for event in events_of(character_id))
+
+
+def test_a_422_names_the_field_without_echoing_internals(client: TestClient) -> None:
+    response = client.post("/api/characters", files={"image": b"x"})
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {"loc": ["body", "name"], "msg": "Field required", "type": "missing"}
+    ]
+
+
+def test_docs_work_offline_and_need_the_token(client: TestClient, token: str) -> None:
+    assert client.get("/docs", follow_redirects=False).headers["location"] == "/login"
+    assert client.get("/openapi.json").status_code == 401
+
+    client.post("/login", data={"token": token})
+    page = client.get("/docs").text
+
+    assert "cdn" not in page.lower() and "https://" not in page
+    for asset in ("/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css"):
+        assert asset in page
+        assert client.get(asset).status_code == 200
+    assert "/api/characters" in client.get("/openapi.json").json()["paths"]
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/api/characters", "/docs", "/healthz"])
+def test_every_response_carries_the_security_headers(client: TestClient, path: str) -> None:
+    headers = client.get(path).headers
+
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+
+
+def test_stored_face_photos_are_private_to_the_service(client: TestClient) -> None:
+    created = upload(client, images.photo("yaoming.jpg"), project="film")
+    photo = Path(load_character(created["id"]).source_image_path or "")
+
+    assert stat.S_IMODE(photo.stat().st_mode) == 0o600
+    assert stat.S_IMODE(photo.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(get_settings().resolved_storage_root.stat().st_mode) == 0o700
