@@ -1,3 +1,3 @@
-from likeness.cli import app
+from likeness.cli import run
 
-app(prog_name="likeness")
+run()

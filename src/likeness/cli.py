@@ -24,6 +24,17 @@ console = Console()
 errors = Console(stderr=True)
 
 
+def run() -> None:
+    """The console entry point: an outdated external database is one line, not a traceback."""
+    from likeness.db.session import SchemaOutdated
+
+    try:
+        app(prog_name="likeness")
+    except SchemaOutdated as error:
+        errors.print(f"[red]{error}[/red]", soft_wrap=True)
+        raise SystemExit(1) from None
+
+
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
     level = logging.INFO if verbose else logging.WARNING
@@ -38,6 +49,45 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
     os.environ.setdefault(
         "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO" if verbose else "WARNING"
     )
+
+
+# A temporary Prefect server on a busy machine may take a while to answer; Prefect's own
+# default (20 s) failed backfills on loaded machines.
+TEMPORARY_SERVER_STARTUP_S = 180
+
+
+def use_prefect() -> bool:
+    """Point this command at the Prefect server of the ``likeness up`` running on the same
+    data directory (True: its workers are there too), or else the server of
+    ``PREFECT_API_URL``, or a temporary one started by Prefect, saying so (False)."""
+    from likeness.stack import running_stack
+
+    if "PREFECT_API_URL" in os.environ:
+        return False
+    stack = running_stack(get_settings())
+    if stack is not None:
+        os.environ["PREFECT_API_URL"] = stack
+        errors.print(f"[dim]using the Prefect server of `likeness up` at {stack}[/dim]")
+        return True
+    os.environ.setdefault(
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(TEMPORARY_SERVER_STARTUP_S)
+    )
+    errors.print(
+        "[dim]no `likeness up` running: starting a temporary Prefect server for this "
+        "command (runs will not stay in a Prefect UI)…[/dim]"
+    )
+    return False
+
+
+def explain(error: BaseException) -> str:
+    """A failure in the words of what to do next."""
+    if "ephemeral Prefect API server" in str(error):
+        return (
+            "the temporary Prefect server did not start in time: start the stack with "
+            "`likeness up` in another terminal and run this again (it uses that server), or "
+            "raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+        )
+    return str(error)
 
 
 def _face_json(face: Any) -> dict[str, Any]:
@@ -97,14 +147,22 @@ def backfill(
     project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
     chunk_size: Annotated[int, typer.Option(min=1, help="Characters per chunk.")] = 32,
     fan_out: Annotated[
-        bool, typer.Option(help="Run chunks as flow runs shared by the workers of pool gpu.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            help="Run chunks as flow runs shared by the workers of pool gpu "
+            "[default: when `likeness up` runs, whose warm workers then do the work]"
+        ),
+    ] = None,
 ) -> None:
     """Extract every character in the scope through the backfill flow, with a progress bar.
 
+    Uses the Prefect server and workers of a running `likeness up` on the same data
+    directory; without one, a temporary Prefect server and this process's own models.
     Interrupted (Ctrl-C, crash)? Run it again: it resumes where it stopped.
     """
     import threading
+
+    stack = use_prefect()  # before Prefect is imported: it reads its settings then
 
     from likeness.db import repository
     from likeness.db.session import transaction
@@ -117,13 +175,15 @@ def backfill(
         raise typer.Exit(2) from error
     outcome: dict[str, Any] = {}
 
-    def run() -> None:
+    def run_backfill() -> None:
         try:
-            outcome["counts"] = backfill_embeddings(chosen.value, project, chunk_size, fan_out)
+            outcome["counts"] = backfill_embeddings(
+                chosen.value, project, chunk_size, stack if fan_out is None else fan_out
+            )
         except BaseException as error:  # reported below, in the main thread
             outcome["error"] = error
 
-    worker = threading.Thread(target=run, name="backfill", daemon=True)
+    worker = threading.Thread(target=run_backfill, name="backfill", daemon=True)
     worker.start()
     columns = (
         TextColumn("{task.description}"),
@@ -144,7 +204,7 @@ def backfill(
                     completed=sum(n for s, n in counts.items() if s != "todo"),
                 )
     if "error" in outcome:
-        errors.print(f"[red]backfill failed: {outcome['error']}[/red]")
+        errors.print(f"[red]backfill failed: {explain(outcome['error'])}[/red]")
         raise typer.Exit(1)
     counts = outcome["counts"]
     summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
@@ -197,6 +257,8 @@ def reap(
     ] = None,
 ) -> None:
     """Re-queue characters a lost run left `extracting` (the scheduled reaper, now)."""
+    use_prefect()  # before Prefect is imported: it reads its settings then
+
     from likeness.reaper import reap_stuck_extractions
 
     seconds = get_settings().stuck_after_s if stuck_after is None else stuck_after
@@ -267,6 +329,8 @@ def check(
 ) -> None:
     """Run the data-quality suites over the whole database and look for photos in storage
     that no character owns; exit 1 when a suite fails or such a photo is left."""
+    use_prefect()  # before Prefect is imported: it reads its settings then
+
     from likeness.expectations.runner import data_docs_index
     from likeness.flows.data_quality import DataQualityFailed, embedding_data_quality
 
@@ -343,10 +407,12 @@ def up(
     Ctrl-C stops everything.
     """
     from likeness.db import migrate
+    from likeness.db.embedded import embedded_running, stop_embedded_postgres
     from likeness.db.session import database_url
     from likeness.stack import (
         Supervisor,
         Watchdog,
+        announced,
         database_answers,
         prefect_env,
         running,
@@ -356,6 +422,9 @@ def up(
     )
 
     settings = get_settings()
+    # An embedded server this command starts is stopped with the rest; one that was
+    # already running (another command's) is left running.
+    ours = settings.database_url is None and not embedded_running(settings.postgres_dir)
     url = database_url(settings)
     migrate.upgrade(url)
     env = prefect_env(settings, url)
@@ -378,27 +447,33 @@ def up(
                 every_s=2.0,
             )
         )
-    with running(processes):
-        console.print("starting Prefect server…")
-        watchdogs.append(
-            Supervisor(
-                "the Prefect server",
-                processes,
-                lambda: start_prefect_server(settings, env, logs / "prefect-server.log"),
-                say,
+    try:
+        with running(processes), announced(settings, env["PREFECT_API_URL"]):
+            console.print("starting Prefect server…")
+            watchdogs.append(
+                Supervisor(
+                    "the Prefect server",
+                    processes,
+                    lambda: start_prefect_server(settings, env, logs / "prefect-server.log"),
+                    say,
+                )
             )
-        )
-        deploy()
-        watchdogs.append(
-            Supervisor("the worker", processes, lambda: start_worker(env, logs / "worker.log"), say)
-        )
-        for watchdog in watchdogs:
-            watchdog.start()
-        try:
-            serve_api(settings, demo, logs)
-        finally:
+            deploy()
+            watchdogs.append(
+                Supervisor(
+                    "the worker", processes, lambda: start_worker(env, logs / "worker.log"), say
+                )
+            )
             for watchdog in watchdogs:
-                watchdog.stop()
+                watchdog.start()
+            try:
+                serve_api(settings, demo, logs)
+            finally:
+                for watchdog in watchdogs:
+                    watchdog.stop()
+    finally:
+        if ours:
+            stop_embedded_postgres(settings.postgres_dir)
     console.print("stopped")
 
 

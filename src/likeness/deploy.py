@@ -1,4 +1,5 @@
-"""Register the deployments of ``deployments/prefect.yaml`` on a Prefect server."""
+"""Register the deployments of ``prefect.yaml`` (shipped inside the package, so an
+installed wheel has it too) on a Prefect server."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from prefect.utilities.callables import parameter_schema
 from likeness.config import get_settings
 from likeness.deployment_names import GPU_CONCURRENCY_LIMIT, QUEUE_PRIORITIES
 
-PREFECT_YAML = Path(__file__).resolve().parents[2] / "deployments" / "prefect.yaml"
+# The repository's deployments/prefect.yaml links here, for `prefect deploy` users.
+PREFECT_YAML = Path(__file__).resolve().parent / "deployments" / "prefect.yaml"
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -33,6 +35,33 @@ def prefect_env(settings: Settings, database_url: str) -> dict[str, str]:
         "LIKENESS_DATABASE_URL": database_url,
         "LIKENESS_HOME": str(settings.home),
     }
+
+
+STACK_FILE = "stack.json"  # under LIKENESS_HOME while `likeness up` runs
+
+
+@contextmanager
+def announced(settings: Settings, prefect_api_url: str) -> Iterator[None]:
+    """While ``likeness up`` runs, ``HOME/stack.json`` names its Prefect server, so that
+    other commands on the same data directory use it instead of starting their own."""
+    marker = settings.home / STACK_FILE
+    marker.write_text(json.dumps({"pid": os.getpid(), "prefect_api_url": prefect_api_url}))
+    try:
+        yield
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def running_stack(settings: Settings) -> str | None:
+    """The Prefect API URL of the ``likeness up`` running on this data directory, when one
+    runs and its server answers; None otherwise."""
+    try:
+        stack = json.loads((settings.home / STACK_FILE).read_text())
+        os.kill(int(stack["pid"]), 0)
+        with urllib.request.urlopen(f"{stack['prefect_api_url']}/health", timeout=2) as answer:
+            return str(stack["prefect_api_url"]) if answer.status == 200 else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def free_port() -> int:
@@ -130,10 +159,23 @@ class Watchdog(threading.Thread):
         self.join(timeout=5)
 
 
+# Exit codes of a process still running (None) or asked to stop: 0, or ended by SIGINT or
+# SIGTERM (as a signal, or as the shell's 128 + signal).
+ASKED_TO_STOP = {
+    None,
+    0,
+    -signal.SIGINT,
+    -signal.SIGTERM,
+    128 + signal.SIGINT,
+    128 + signal.SIGTERM,
+}
+
+
 class Supervisor(Watchdog):
     """Starts a process again whenever it dies (``likeness up``'s worker); the restarted
     process takes the place of the old one in ``processes`` so that it is stopped with the
-    rest. A process that exits 0 was asked to stop (Ctrl-C) and is not restarted."""
+    rest. A process that exits 0, or on SIGINT or SIGTERM, was asked to stop (Ctrl-C reaches
+    every process of the terminal's group) and is not restarted; a crash or SIGKILL is."""
 
     def __init__(
         self,
@@ -148,7 +190,7 @@ class Supervisor(Watchdog):
         processes.append(self.process)
 
     def _running(self) -> bool:
-        return self.process.poll() in (None, 0)
+        return self.process.poll() in ASKED_TO_STOP
 
     def _replace(self) -> None:
         index = self.processes.index(self.process)

@@ -202,3 +202,35 @@ def test_a_page_on_another_local_port_cannot_act_with_the_login(
     assert load_character(character_id).status is Status.COMPLETED
     with transaction() as session:
         assert [c.id for c in repository.list_characters(session)] == [character_id]
+
+
+@pytest.mark.usefixtures("face_engine")
+def test_a_long_failure_reason_keeps_its_card_tidy_and_opens_in_one_click(
+    page: Page, live_server: str, tmp_path: Path
+) -> None:
+    OUTPUT.mkdir(exist_ok=True)
+    fine = new_character(images.photo("yaoming.jpg"), name="Fine")
+    extract_character_embedding(fine)
+    broken = new_character(images.truncated_jpeg(tmp_path / "a-rather-long-file-name.jpg"))
+    extract_character_embedding(broken)
+    reason = load_character(broken).embedding_error or ""
+    assert len(reason) > 80
+
+    page.set_viewport_size({"width": 900, "height": 900})
+    page.goto(live_server)
+    card = page.locator(f".card[data-character-id='{broken}']")
+    healthy = page.locator(f".card[data-character-id='{fine}']")
+    summary = card.locator(".reason summary")
+
+    card_box, healthy_box = card.bounding_box(), healthy.bounding_box()
+    assert card_box and healthy_box
+    assert card_box["width"] == healthy_box["width"]  # the reason does not widen its card
+    assert card.evaluate("c => c.scrollWidth <= c.clientWidth")
+    assert summary.evaluate("s => s.offsetHeight < 30")  # one clipped line
+    expect(card.locator(".reason p")).not_to_be_visible()
+    page.screenshot(path=str(OUTPUT / "ui-failed-card.png"), full_page=True)
+
+    summary.click()
+
+    expect(card.locator(".reason p")).to_have_text(reason)
+    assert card.evaluate("c => c.scrollWidth <= c.clientWidth")

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from likeness.api.params import NO_NUL
 from likeness.api.uploads import UploadRejected
 from likeness.db.repository import Conflict, NoEmbedding, NoSourceImage, NotFound
+from likeness.db.session import SchemaOutdated
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,14 @@ async def _database_unavailable(request: Request, error: Exception) -> JSONRespo
     )
 
 
+async def _schema_outdated(request: Request, error: Exception) -> JSONResponse:
+    log.error("%s %s: %s", request.method, request.url, error)
+    return JSONResponse(
+        {"detail": "the database schema is outdated; the operator must upgrade it"},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+    )
+
+
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     log.exception("%s %s failed", request.method, request.url, exc_info=error)
     return JSONResponse(
@@ -93,4 +102,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
     app.add_exception_handler(psycopg.OperationalError, _database_unavailable)
+    app.add_exception_handler(SchemaOutdated, _schema_outdated)
     app.add_exception_handler(Exception, _unexpected)

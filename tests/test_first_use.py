@@ -1,0 +1,188 @@
+"""A new user's first commands: every one works on a fresh data directory, says nothing a
+library would, and `likeness deploy` works from a wheel."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from likeness.db import migrate
+from tests import images
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def likeness(
+    *args: str, env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "likeness", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture
+def fresh_home(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A new ``LIKENESS_HOME`` with the embedded database (no ``LIKENESS_DATABASE_URL``);
+    the session's Prefect server stands in for ``likeness up``'s."""
+    env = {key: value for key, value in os.environ.items() if key != "LIKENESS_DATABASE_URL"}
+    env["LIKENESS_HOME"] = str(tmp_path / "home")
+    env.pop("XDG_RUNTIME_DIR", None)  # as in a container or under sudo
+    yield env
+    likeness("db", "stop", env=env)
+
+
+def photo_folder(tmp_path: Path) -> str:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "yaoming.jpg").write_bytes(images.photo("yaoming.jpg").read_bytes())
+    return str(folder)
+
+
+FIRST_COMMANDS: dict[str, tuple[list[str], int, str]] = {
+    # command, exit code, what it prints
+    "status": (["status"], 0, "id"),
+    "import": (["import", "{photos}"], 0, "imported 1 character(s)"),
+    "backfill": (["backfill"], 0, "nothing to do"),
+    "similar": (["similar", "1"], 1, "character 1 not found"),
+    "erase": (["erase", "1"], 1, "character 1 not found"),
+    "reap": (["reap"], 0, "0 character(s)"),
+    "check": (["check"], 0, "nothing to check"),
+    "db upgrade": (["db", "upgrade"], 0, ""),
+}
+
+
+@pytest.mark.usefixtures("prefect_server")
+@pytest.mark.parametrize(
+    ("command", "code", "says"), FIRST_COMMANDS.values(), ids=FIRST_COMMANDS.keys()
+)
+def test_every_database_command_works_on_a_fresh_home(
+    fresh_home: dict[str, str], tmp_path: Path, command: list[str], code: int, says: str
+) -> None:
+    args = [photo_folder(tmp_path) if arg == "{photos}" else arg for arg in command]
+
+    result = likeness(*args, env=fresh_home)
+
+    printed = result.stdout + result.stderr
+    assert result.returncode == code, printed
+    assert says in printed
+    assert "Traceback" not in printed and "does not exist" not in printed
+    assert "Warning" not in printed, printed  # no library's warning (XDG_RUNTIME_DIR)
+
+
+@pytest.fixture
+def outdated_database(database_url: str) -> Iterator[str]:
+    """A database of another server in the state an older likeness left it (0004)."""
+    admin = database_url.replace("postgresql+psycopg://", "postgresql://").replace(
+        "/likeness?", "/postgres?"
+    )
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute("DROP DATABASE IF EXISTS likeness_outdated")
+        connection.execute("CREATE DATABASE likeness_outdated")
+    url = database_url.replace("/likeness?", "/likeness_outdated?")
+    migrate.upgrade(url, "0004")
+    yield url
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute("DROP DATABASE likeness_outdated WITH (FORCE)")
+
+
+def test_an_outdated_external_database_is_one_line_that_says_what_to_do(
+    outdated_database: str,
+) -> None:
+    env = {**os.environ, "LIKENESS_DATABASE_URL": outdated_database}
+
+    refused = likeness("status", env=env)
+    upgraded = likeness("db", "upgrade", env=env)
+    after = likeness("status", env=env)
+
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        "the database schema is at revision 0004, older than this likeness: run `likeness db "
+        "upgrade`"
+    ]
+    assert upgraded.returncode == 0 and after.returncode == 0, after.stderr
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_deploy_works_from_a_wheel_in_a_fresh_virtual_environment(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(wheels),
+            str(REPOSITORY),
+        ],
+        check=True,
+        timeout=300,
+    )
+    [wheel] = wheels.glob("likeness-*.whl")
+    assert "likeness/deployments/prefect.yaml" in zipfile.ZipFile(wheel).namelist()
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    # The dependencies come from the test environment; likeness itself only from the wheel.
+    (Path(site) / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "-q",
+            str(wheel),
+        ],
+        check=True,
+        timeout=300,
+    )
+    elsewhere = tmp_path / "elsewhere"  # no source tree around
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": ""}
+
+    where = subprocess.run(
+        [python, "-c", "import likeness; print(likeness.__file__)"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    deployed = subprocess.run(
+        [python, "-m", "likeness", "deploy"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert where.startswith(site), where
+    assert deployed.returncode == 0, deployed.stderr
+    assert "deployment extract-character-embedding/extract on work pool gpu" in deployed.stdout
