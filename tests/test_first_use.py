@@ -83,6 +83,23 @@ def test_every_database_command_works_on_a_fresh_home(
     assert "Warning" not in printed, printed  # no library's warning (XDG_RUNTIME_DIR)
 
 
+def test_without_a_stack_backfill_starts_a_temporary_prefect_server_or_says_what_to_do(
+    fresh_home: dict[str, str],
+) -> None:
+    alone = {key: value for key, value in fresh_home.items() if key != "PREFECT_API_URL"}
+    alone["PREFECT_HOME"] = str(Path(alone["LIKENESS_HOME"]) / "prefect")
+
+    started = likeness("backfill", env=alone)
+    too_impatient = likeness(
+        "backfill", env={**alone, "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1"}
+    )
+
+    assert started.returncode == 0, started.stderr
+    assert "starting a temporary Prefect server" in started.stderr
+    assert too_impatient.returncode == 1
+    assert "start the stack with `likeness up`" in too_impatient.stderr
+
+
 @pytest.fixture
 def outdated_database(database_url: str) -> Iterator[str]:
     """A database of another server in the state an older likeness left it (0004)."""

@@ -21,7 +21,7 @@ app = typer.Typer(help="Face identity embeddings for studio characters.", no_arg
 db_app = typer.Typer(help="Database: migrations, URL, embedded server.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)  # a message stays one line, whatever the width
 
 
 def run() -> None:
@@ -31,7 +31,7 @@ def run() -> None:
     try:
         app(prog_name="likeness")
     except SchemaOutdated as error:
-        errors.print(f"[red]{error}[/red]", soft_wrap=True)
+        errors.print(f"[red]{error}[/red]")
         raise SystemExit(1) from None
 
 
@@ -74,7 +74,7 @@ def use_prefect() -> bool:
     )
     errors.print(
         "[dim]no `likeness up` running: starting a temporary Prefect server for this "
-        "command (runs will not stay in a Prefect UI)…[/dim]"
+        "command…[/dim]"
     )
     return False
 
