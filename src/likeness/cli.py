@@ -73,8 +73,7 @@ def use_prefect() -> bool:
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(TEMPORARY_SERVER_STARTUP_S)
     )
     errors.print(
-        "[dim]no `likeness up` running: starting a temporary Prefect server for this "
-        "command…[/dim]"
+        "[dim]no `likeness up` running: starting a temporary Prefect server for this command…[/dim]"
     )
     return False
 
