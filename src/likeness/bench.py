@@ -271,10 +271,11 @@ def similarity_search(
     exact search. Returns the HNSW build time and one row per ef_search."""
     import psycopg
     from pgvector.psycopg import register_vector
+    from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
     from likeness.db import repository
-    from likeness.db.session import transaction
+    from likeness.db.session import search_options, transaction
 
     rng = np.random.default_rng(42)
     data = synthetic_embeddings(rng, vectors)
@@ -283,6 +284,10 @@ def similarity_search(
         register_vector(connection)
         project = connection.execute(
             "INSERT INTO projects (name) VALUES ('bench-similarity') RETURNING id"
+        ).fetchone()[0]  # type: ignore[index]
+        # The index as the migrations define it, built once the rows are in (far faster).
+        index_definition = connection.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_characters_face_embedding_hnsw'"
         ).fetchone()[0]  # type: ignore[index]
         connection.execute("DROP INDEX ix_characters_face_embedding_hnsw")
         with connection.cursor().copy(
@@ -300,10 +305,7 @@ def similarity_search(
         ]
         connection.execute("SET maintenance_work_mem = '1GB'")
         started = time.perf_counter()
-        connection.execute(
-            "CREATE INDEX ix_characters_face_embedding_hnsw ON characters "
-            "USING hnsw (face_embedding vector_cosine_ops)"
-        )
+        connection.execute(index_definition)
         build_seconds = time.perf_counter() - started
         connection.execute("ANALYZE characters")
     picks = rng.choice(vectors, size=queries, replace=False)
@@ -314,15 +316,17 @@ def similarity_search(
         truth.append({ids[i] for i in np.argpartition(-similarity, 10)[:10]})
     rows = []
     for ef in ef_values:
+        engine = create_engine(url, connect_args=search_options(ef))
         latencies, hits = [], 0
         for pick, expected in zip(picks, truth, strict=True):
-            with transaction() as session:
-                started = time.perf_counter()
+            started = time.perf_counter()  # the whole call, as the API makes it
+            with transaction(engine) as session:
                 found = repository.similar_characters(
-                    session, character_id=ids[pick], k=10, max_distance=None, ef_search=ef
+                    session, character_id=ids[pick], k=10, max_distance=None
                 )
-                latencies.append(1000 * (time.perf_counter() - started))
+            latencies.append(1000 * (time.perf_counter() - started))
             hits += len(expected & {f.id for f in found})
+        engine.dispose()
         rows.append(
             SearchMeasurement(
                 ef,

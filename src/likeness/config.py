@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     reconcile_every_s: float = Field(default=5, gt=0)
 
     # HNSW candidate list for similarity search; `make bench` measures recall and latency.
-    hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
+    hnsw_ef_search: int = Field(default=40, ge=1, le=1000)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

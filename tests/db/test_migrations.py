@@ -80,10 +80,11 @@ def test_upgrade_creates_the_schema_and_downgrade_removes_it(scratch_url: str) -
     ):
         assert column in character_columns
     index_defs = dict(indexes)
+    # The search index: half-precision copies, a wide candidate list at build time.
     assert (
-        "USING hnsw (face_embedding vector_cosine_ops)"
-        in index_defs["ix_characters_face_embedding_hnsw"]
-    )
+        "USING hnsw (((face_embedding)::halfvec(512)) halfvec_cosine_ops) "
+        "WITH (m='16', ef_construction='200')"
+    ) in index_defs["ix_characters_face_embedding_hnsw"]
     assert "ix_characters_embedding_status_id" in index_defs
     assert "ix_detected_faces_character_id" in index_defs
     # Faces, history and quality scores go with their character.

@@ -15,12 +15,13 @@ from typing import Any
 from uuid import UUID
 
 import numpy as np
-from sqlalchemy import delete, func, or_, select, union, update
+from pgvector.sqlalchemy import HALFVEC
+from sqlalchemy import cast, delete, func, or_, select, union, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from likeness.config import get_settings
 from likeness.db.models import (
+    EMBEDDING_DIMENSIONS,
     STATUS_IDS,
     BackfillItem,
     BackfillJob,
@@ -68,6 +69,9 @@ class NotRequested(RuntimeError):
 
 
 IN_PROGRESS = (STATUS_IDS[Status.PENDING], STATUS_IDS[Status.EXTRACTING])
+
+# Candidates per answer that the half-precision index proposes for full-precision ranking.
+RERANK_FACTOR = 2
 
 
 def get_or_create_project(session: Session, *, name: str) -> Project:
@@ -737,46 +741,55 @@ class SimilarCharacter:
 
 
 def similar_characters(
-    session: Session, *, character_id: int, k: int, max_distance: float | None, ef_search: int
+    session: Session, *, character_id: int, k: int, max_distance: float | None
 ) -> list[SimilarCharacter]:
-    """The k nearest characters by cosine distance on the HNSW index, among embeddings of
-    the same model pack only, then those within ``max_distance``."""
-    character = get_character(session, character_id=character_id)
-    if character.face_embedding is None or character.embedding_model is None:
-        raise NoEmbedding(f"character {character_id} has no embedding yet")
-    # Per transaction: the index's candidate list, and iterative scans so the model filter
-    # cannot leave fewer than k answers.
-    session.execute(select(func.set_config("hnsw.ef_search", str(ef_search), True)))
-    session.execute(select(func.set_config("hnsw.iterative_scan", "relaxed_order", True)))
-    distance = Character.face_embedding.cosine_distance(character.face_embedding)
-    nearest = (
-        select(Character.id, Character.name, Character.project_id, distance.label("distance"))
-        .where(
-            Character.id != character_id,
-            Character.face_embedding.is_not(None),
-            Character.embedding_model == character.embedding_model,
+    """The k nearest characters by cosine distance, among embeddings of the same model
+    pack only, then those within ``max_distance``; one statement (the query vector is read
+    inside it).
+
+    The HNSW index holds half-precision copies: it proposes ``RERANK_FACTOR * k``
+    candidates, which are ranked again by their full-precision distance. The index's
+    settings are the connection's (see :func:`likeness.db.session.search_options`).
+    """
+    this = select(Character.face_embedding, Character.embedding_model).where(
+        Character.id == character_id
+    )
+    query_vector = this.with_only_columns(Character.face_embedding).scalar_subquery()
+    query_model = this.with_only_columns(Character.embedding_model).scalar_subquery()
+    approximate = cast(Character.face_embedding, HALFVEC(EMBEDDING_DIMENSIONS)).cosine_distance(
+        cast(query_vector, HALFVEC(EMBEDDING_DIMENSIONS))
+    )
+    candidates = (
+        select(
+            Character.id,
+            Character.name,
+            Character.project_id,
+            Character.face_embedding.cosine_distance(query_vector).label("distance"),
         )
-        .order_by(distance)
-        .limit(k)
+        .where(Character.id != character_id, Character.embedding_model == query_model)
+        .order_by(approximate)
+        .limit(RERANK_FACTOR * k)
         .subquery()
     )
+    nearest = select(candidates).order_by(candidates.c.distance).limit(k).subquery()
     query = select(nearest).order_by(nearest.c.distance)
     if max_distance is not None:
         query = query.where(nearest.c.distance <= max_distance)
-    return [SimilarCharacter(*row) for row in session.execute(query)]
+    found = [SimilarCharacter(*row) for row in session.execute(query)]
+    if not found:  # nothing near, or nothing to compare: only then look at the character
+        character = get_character(session, character_id=character_id)
+        if character.face_embedding is None or character.embedding_model is None:
+            raise NoEmbedding(f"character {character_id} has no embedding yet")
+    return found
 
 
 def find_similar(
     *, character_id: int, k: int, max_distance: float | None
 ) -> list[SimilarCharacter]:
-    """:func:`similar_characters` in its own transaction, with the configured ef_search."""
+    """:func:`similar_characters` in its own transaction."""
     with transaction() as session:
         return similar_characters(
-            session,
-            character_id=character_id,
-            k=k,
-            max_distance=max_distance,
-            ef_search=get_settings().hnsw_ef_search,
+            session, character_id=character_id, k=k, max_distance=max_distance
         )
 
 

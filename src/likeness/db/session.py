@@ -54,13 +54,26 @@ def _started_embedded_database(pgdata: Path) -> str:
     return url
 
 
+def search_options(ef_search: int) -> dict[str, str]:
+    """Set once per connection, as it opens (no statement per query): the HNSW candidate
+    list, and iterative index scans, so that the same-model filter of a similarity search
+    cannot leave fewer than k answers."""
+    return {"options": f"-c hnsw.ef_search={ef_search} -c hnsw.iterative_scan=relaxed_order"}
+
+
 @lru_cache(maxsize=4)
 def engine_for(url: str) -> Engine:
     """A pooled engine, once the schema is known to be current (:class:`SchemaOutdated`
     otherwise: an external database is migrated only when its operator says so)."""
     from likeness.db import migrate
 
-    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    engine = create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        connect_args=search_options(get_settings().hnsw_ef_search),
+    )
     behind = migrate.revision_behind(engine)
     if behind is not None:
         engine.dispose()
