@@ -151,8 +151,11 @@ class Watchdog(threading.Thread):
                 self.restart()
             except Exception as error:  # keep watching: the next check tries again
                 self.say(f"{self.label} could not be restarted: {error}")
-            else:
+                continue
+            if self.alive():
                 self.say(f"{self.label} restarted")
+            else:
+                self.say(f"{self.label} did not come back yet: trying again")
 
     def stop(self) -> None:
         self.stopping.set()
@@ -214,7 +217,7 @@ def start_embedded_postgres(env: dict[str, str]) -> None:
     not running (a fresh process, so nothing remembers the server as running)."""
     subprocess.run(
         [sys.executable, "-m", "likeness", "db", "url"],
-        env=env,
+        env={name: value for name, value in env.items() if name != "LIKENESS_DATABASE_URL"},
         check=True,
         capture_output=True,
         timeout=120,

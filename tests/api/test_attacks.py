@@ -364,8 +364,7 @@ def test_the_watchdog_of_likeness_up_restarts_a_killed_embedded_postgresql(
 ) -> None:
     pgdata = tmp_path / "postgres"
     url = ensure_embedded_postgres(pgdata)
-    env = {**os.environ, "LIKENESS_HOME": str(tmp_path)}
-    env.pop("LIKENESS_DATABASE_URL", None)
+    env = {**os.environ, "LIKENESS_HOME": str(tmp_path)}  # as likeness up passes it on
     said: list[str] = []
     watchdog = Watchdog(
         "the embedded PostgreSQL",
