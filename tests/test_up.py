@@ -172,4 +172,5 @@ def test_likeness_up_serves_extracts_backfills_and_stops_everything_on_ctrl_c(
     printed = output.read_text()
     assert "stopped" in printed
     assert "Traceback" not in printed and "Warning" not in printed, printed
+    assert "WARNING" not in printed, printed  # no library's warning (likeness's own: lower case)
     assert "restarting" not in printed[before_ctrl_c:]  # Ctrl-C is not a crash

@@ -109,6 +109,22 @@ async def _ensure_gpu_limit(client: PrefectClient, slots: int) -> None:
         )
 
 
+def ensure_gpu_limit_exists() -> None:
+    """Create the "likeness-gpu" limit where nobody deployed (a temporary Prefect server),
+    so that holding a slot works; an existing limit is left as its operator set it."""
+
+    async def create() -> None:
+        async with get_client() as client:
+            with contextlib.suppress(ObjectAlreadyExists):
+                await client.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(
+                        name=GPU_CONCURRENCY_LIMIT, limit=get_settings().gpu_slots
+                    )
+                )
+
+    run_coro_as_sync(create())
+
+
 def register_deployments(prefect_yaml: Path = PREFECT_YAML) -> list[str]:
     """Create the work pools and upsert every deployment; returns their full names."""
     result: list[str] = run_coro_as_sync(_register(read_deployments(prefect_yaml)))

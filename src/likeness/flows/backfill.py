@@ -21,6 +21,7 @@ from likeness.batch import BatchResult, extract_batch
 from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.session import transaction
+from likeness.deploy import ensure_gpu_limit_exists
 from likeness.deployment_names import BACKFILL_CHUNK_DEPLOYMENT, GPU_CONCURRENCY_LIMIT
 from likeness.expectations.runner import DATA_CHECK_FAILED
 from likeness.tasks.notify import notify
@@ -154,6 +155,7 @@ def backfill_embeddings(
     if fan_out_chunks:
         fan_out(job_id, chunks, progress, len(todo))
     else:
+        ensure_gpu_limit_exists()
         for done, chunk in enumerate(chunks, start=1):
             with concurrency(GPU_CONCURRENCY_LIMIT, occupy=1):
                 result = extract_chunk(job_id, chunk)
