@@ -18,7 +18,7 @@ from prefect.client.schemas.actions import (
     WorkPoolCreate,
 )
 from prefect.client.schemas.schedules import CronSchedule
-from prefect.exceptions import ObjectAlreadyExists
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.flows import load_flow_from_entrypoint
 from prefect.utilities.asyncutils import run_coro_as_sync
 from prefect.utilities.callables import parameter_schema
@@ -115,12 +115,15 @@ def ensure_gpu_limit_exists() -> None:
 
     async def create() -> None:
         async with get_client() as client:
-            with contextlib.suppress(ObjectAlreadyExists):
-                await client.create_global_concurrency_limit(
-                    GlobalConcurrencyLimitCreate(
-                        name=GPU_CONCURRENCY_LIMIT, limit=get_settings().gpu_slots
+            try:  # read first: a refused create makes the server log a traceback
+                await client.read_global_concurrency_limit_by_name(GPU_CONCURRENCY_LIMIT)
+            except ObjectNotFound:
+                with contextlib.suppress(ObjectAlreadyExists):  # another backfill was first
+                    await client.create_global_concurrency_limit(
+                        GlobalConcurrencyLimitCreate(
+                            name=GPU_CONCURRENCY_LIMIT, limit=get_settings().gpu_slots
+                        )
                     )
-                )
 
     run_coro_as_sync(create())
 
