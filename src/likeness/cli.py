@@ -489,7 +489,7 @@ def serve_api(settings: Any, demo: bool, logs: Path) -> None:
     console.print(
         f"\n  likeness UI   {base}:{settings.api_port}/\n"
         f"  API docs      {base}:{settings.api_port}/docs\n"
-        f"  Prefect UI    {base}:{settings.prefect_port}/runs\n"
+        f"  Prefect UI    {settings.prefect_url}/runs\n"
         f"  logs          {logs}\n\nCtrl-C stops everything.\n"
     )
     import uvicorn

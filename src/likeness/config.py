@@ -80,6 +80,11 @@ class Settings(BaseSettings):
         return value.expanduser().resolve() if value is not None else None
 
     @property
+    def prefect_url(self) -> str:
+        """The Prefect server of ``likeness up`` (its API under ``/api``, its UI at ``/``)."""
+        return f"http://{self.api_host}:{self.prefect_port}"
+
+    @property
     def resolved_storage_root(self) -> Path:
         return self.storage_root or self.home / "storage"
 

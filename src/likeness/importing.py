@@ -8,7 +8,7 @@ from pathlib import Path
 
 from likeness.db import repository
 from likeness.db.session import transaction
-from likeness.storage import discard, new_file, project_folder, publish
+from likeness.storage import discard, new_photo
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
@@ -28,14 +28,11 @@ def expand_image_paths(paths: Iterable[Path]) -> list[Path]:
 
 def store_source_image(source: Path, storage_root: Path, project: str) -> Path:
     """Copy ``source`` into the project's folder, owner-only, with a unique name."""
-    target, out = new_file(project_folder(storage_root, project), source.suffix.lower())
-    try:
-        with out, source.open("rb") as data:
-            shutil.copyfileobj(data, out)
-        publish(target)
-    except BaseException:
-        discard([target])
-        raise
+    with (
+        new_photo(storage_root, project, source.suffix.lower()) as (target, out),
+        source.open("rb") as data,
+    ):
+        shutil.copyfileobj(data, out)
     return target
 
 

@@ -30,7 +30,7 @@ def prefect_env(settings: Settings, database_url: str) -> dict[str, str]:
     return {
         **os.environ,
         "PREFECT_HOME": os.environ.get("PREFECT_HOME", str(settings.home / "prefect")),
-        "PREFECT_API_URL": f"http://{settings.api_host}:{settings.prefect_port}/api",
+        "PREFECT_API_URL": f"{settings.prefect_url}/api",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "LIKENESS_DATABASE_URL": database_url,
         "LIKENESS_HOME": str(settings.home),

@@ -7,7 +7,8 @@ import os
 import stat
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -45,18 +46,21 @@ def in_project_folder(storage_root: Path, project: str, path: Path) -> bool:
     return path.is_relative_to(storage_root.resolve() / safe_folder_name(project))
 
 
-def new_file(folder: Path, suffix: str) -> tuple[Path, BinaryIO]:
-    """A new owner-only file ``<folder>/<random><suffix>.partial``, open for writing, and
-    the final path it is renamed to once complete (see :func:`publish`)."""
-    target = folder / f"{uuid.uuid4().hex}{suffix}"
+@contextmanager
+def new_photo(storage_root: Path, project: str, suffix: str) -> Iterator[tuple[Path, BinaryIO]]:
+    """A new owner-only file in the project's folder under a random name, open for
+    writing as ``<name>.partial``: renamed to its final path (yielded with the file) when
+    the block ends, removed if the block fails, so there is never half a photo."""
+    target = project_folder(storage_root, project) / f"{uuid.uuid4().hex}{suffix}"
     partial = target.with_name(target.name + PARTIAL_SUFFIX)
     descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
-    return target, os.fdopen(descriptor, "wb")
-
-
-def publish(target: Path) -> None:
-    """Rename the complete ``.partial`` file to ``target`` (atomic: never half a photo)."""
-    target.with_name(target.name + PARTIAL_SUFFIX).replace(target)
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            yield target, out
+        partial.replace(target)
+    except BaseException:
+        discard([target])
+        raise
 
 
 def discard(paths: Iterable[Path | str | None]) -> None:
@@ -67,6 +71,22 @@ def discard(paths: Iterable[Path | str | None]) -> None:
             Path(f"{path}{PARTIAL_SUFFIX}").unlink(missing_ok=True)
 
 
+def in_root(root: Path, path: str | Path) -> Path:
+    """``path`` as given when absolute, else relative to ``root``."""
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else root / candidate
+
+
+def resolve_inside(storage_root: Path, image_path: str | Path) -> Path:
+    """The real path of ``image_path`` (relative to the storage root or absolute);
+    :class:`ImageOutsideStorage` when it, or a symlink on the way, leads outside the root."""
+    root = storage_root.resolve()
+    resolved = in_root(root, image_path).resolve()
+    if not resolved.is_relative_to(root):
+        raise ImageOutsideStorage(f"image path is outside the storage root: {image_path}")
+    return resolved
+
+
 def open_inside(storage_root: Path, path: str | Path) -> BinaryIO:
     """Open ``path`` (absolute or relative to the root) for reading, then check the file
     actually opened: a regular file inside the storage root. Checking after opening means
@@ -75,9 +95,7 @@ def open_inside(storage_root: Path, path: str | Path) -> BinaryIO:
     Raises :class:`ImageOutsideStorage` or :class:`ImageMissing`.
     """
     root = storage_root.resolve()
-    candidate = Path(path)
-    if not candidate.is_absolute():
-        candidate = root / candidate
+    candidate = in_root(root, path)
     flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO must not block the read
     try:
         descriptor = os.open(candidate, flags)

@@ -26,6 +26,7 @@ from likeness.db.session import transaction
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.replace import handle_source_image_replaced
 from likeness.stack import Watchdog, database_answers, free_port, start_embedded_postgres
+from likeness.storage import stored_files
 from tests import images
 from tests.api.conftest import TOKEN
 from tests.factories import (
@@ -51,8 +52,7 @@ def character_count() -> int:
 
 
 def stored_photos() -> list[Path]:
-    root = get_settings().resolved_storage_root
-    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    return stored_files(get_settings().resolved_storage_root)
 
 
 def biometrics_of(character_id: int) -> tuple[Any, ...]:

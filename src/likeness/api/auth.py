@@ -9,10 +9,8 @@ from typing import Annotated
 
 from fastapi import Cookie, Header, HTTPException, status
 
-from likeness.api.sessions import COOKIE, session_valid
+from likeness.api.sessions import session_valid
 from likeness.config import get_settings
-
-__all__ = ["COOKIE", "require_login", "require_token", "token_matches"]
 
 
 def token_matches(candidate: str | None) -> bool:

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from likeness import erasure, outbox
-from likeness.api.params import CharacterId, Name, ProjectFilter, ProjectName
+from likeness.api.params import FormName, RowId, RowIdFilter
 from likeness.api.schemas import (
     CharacterCreated,
     CharacterOut,
@@ -85,9 +85,9 @@ def described(session: Session, characters: list[Character]) -> list[CharacterOu
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=CharacterCreated)
 def create_character(
-    name: Name,
+    name: FormName,
     image: ImageUpload,
-    project: ProjectName = "default",
+    project: FormName = "default",
 ) -> CharacterCreated:
     """Create a character from an uploaded source image; extraction starts in the background."""
     path = store(image, project)
@@ -109,7 +109,7 @@ def create_character(
 
 @router.get("", response_model=list[CharacterOut])
 def list_characters(
-    project_id: ProjectFilter = None,
+    project_id: RowIdFilter = None,
     status_filter: Annotated[Status | None, Query(alias="status")] = None,
 ) -> list[CharacterOut]:
     with transaction() as session:
@@ -120,14 +120,14 @@ def list_characters(
 
 
 @router.get("/{character_id}", response_model=CharacterOut)
-def get_character(character_id: CharacterId) -> CharacterOut:
+def get_character(character_id: RowId) -> CharacterOut:
     with transaction() as session:
         character = repository.get_character(session, character_id=character_id)
         return described(session, [character])[0]
 
 
 @router.get("/{character_id}/source-image", response_class=Response)
-def get_source_image(character_id: CharacterId) -> Response:
+def get_source_image(character_id: RowId) -> Response:
     """The stored image, read only if the file opened really lies inside the storage root."""
     with transaction() as session:
         character = repository.get_character(session, character_id=character_id)
@@ -149,7 +149,7 @@ def get_source_image(character_id: CharacterId) -> Response:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ExtractionStarted,
 )
-def replace_source_image(character_id: CharacterId, image: ImageUpload) -> ExtractionStarted:
+def replace_source_image(character_id: RowId, image: ImageUpload) -> ExtractionStarted:
     """Store a new source image and re-extract (refused while an extraction runs)."""
     with transaction() as session:
         character = repository.get_character(session, character_id=character_id)
@@ -171,14 +171,14 @@ def replace_source_image(character_id: CharacterId, image: ImageUpload) -> Extra
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ExtractionStarted,
 )
-def extract_embedding(character_id: CharacterId) -> ExtractionStarted:
+def extract_embedding(character_id: RowId) -> ExtractionStarted:
     with transaction() as session:
         character = repository.request_extraction(session, character_id=character_id)
     return start_run(character)
 
 
 @router.get("/{character_id}/embedding-status", response_model=EmbeddingStatusOut)
-def embedding_status(character_id: CharacterId) -> EmbeddingStatusOut:
+def embedding_status(character_id: RowId) -> EmbeddingStatusOut:
     with transaction() as session:
         character = repository.get_character(session, character_id=character_id)
         faces = repository.faces_of_character(session, character_id=character_id)
@@ -198,14 +198,14 @@ def embedding_status(character_id: CharacterId) -> EmbeddingStatusOut:
 
 
 @router.get("/{character_id}/detected-faces", response_model=list[DetectedFaceOut])
-def detected_faces(character_id: CharacterId) -> list[DetectedFaceOut]:
+def detected_faces(character_id: RowId) -> list[DetectedFaceOut]:
     with transaction() as session:
         faces = repository.faces_of_character(session, character_id=character_id)
         return [DetectedFaceOut.of(face) for face in faces]
 
 
 @router.post("/{character_id}/select-face", response_model=SelectFaceOut)
-def select_face(character_id: CharacterId, body: SelectFaceIn) -> SelectFaceOut:
+def select_face(character_id: RowId, body: SelectFaceIn) -> SelectFaceOut:
     """A person picks the primary face; the status follows that face's confidence."""
     with transaction() as session:
         new_status, _ = outbox.select_face(session, character_id=character_id, face_id=body.face_id)
@@ -219,7 +219,7 @@ def select_face(character_id: CharacterId, body: SelectFaceIn) -> SelectFaceOut:
 
 
 @router.get("/{character_id}/embedding-history", response_model=list[HistoryOut])
-def embedding_history(character_id: CharacterId) -> list[HistoryOut]:
+def embedding_history(character_id: RowId) -> list[HistoryOut]:
     """Archived embeddings, newest first, with the drift measured against each (no vectors)."""
     with transaction() as session:
         return [
@@ -229,7 +229,7 @@ def embedding_history(character_id: CharacterId) -> list[HistoryOut]:
 
 @router.get("/{character_id}/similar", response_model=list[SimilarOut])
 def similar(
-    character_id: CharacterId,
+    character_id: RowId,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     max_distance: Annotated[float | None, Query(ge=0.0, le=2.0)] = None,
 ) -> list[SimilarOut]:
@@ -242,7 +242,7 @@ def similar(
 
 
 @router.delete("/{character_id}/biometrics", status_code=status.HTTP_204_NO_CONTENT)
-def erase_biometrics(character_id: CharacterId) -> None:
+def erase_biometrics(character_id: RowId) -> None:
     """Erase the embedding, detected faces and embedding history (biometric data erasure);
     an ``embedding.erased`` event is sent. An extraction still queued is withdrawn (its run
     writes nothing); refused (409) while one runs."""

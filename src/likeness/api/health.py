@@ -19,10 +19,7 @@ PROBE_TIMEOUT_S = 2.0
 
 
 def prefect_api_url() -> str:
-    settings = get_settings()
-    return os.environ.get(
-        "PREFECT_API_URL", f"http://{settings.api_host}:{settings.prefect_port}/api"
-    )
+    return os.environ.get("PREFECT_API_URL", f"{get_settings().prefect_url}/api")
 
 
 def database_state() -> str:

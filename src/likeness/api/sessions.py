@@ -73,8 +73,9 @@ class LoginThrottle:
             return max(0, int(failures[-1] + wait - now + 0.999))
 
     def failed(self, client: str, now: float | None = None) -> None:
+        now = now or time.time()
         with self._lock:
-            self._recent(client, now or time.time()).append(now or time.time())
+            self._recent(client, now).append(now)
 
     def succeeded(self, client: str) -> None:
         with self._lock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from likeness.api.params import ProjectId
+from likeness.api.params import RowId
 from likeness.db import repository
 from likeness.db.session import transaction
 from likeness.embedding_config import EmbeddingConfig, EmbeddingConfigOverride
@@ -26,7 +26,7 @@ def put_studio_config(config: EmbeddingConfig) -> EmbeddingConfig:
 
 
 @router.get("/api/projects/{project_id}/embedding-config")
-def get_project_config(project_id: ProjectId) -> dict[str, object]:
+def get_project_config(project_id: RowId) -> dict[str, object]:
     """The project's overrides (null: studio default) and the values in force."""
     with transaction() as session:
         return {
@@ -36,9 +36,7 @@ def get_project_config(project_id: ProjectId) -> dict[str, object]:
 
 
 @router.put("/api/projects/{project_id}/embedding-config")
-def put_project_config(
-    project_id: ProjectId, override: EmbeddingConfigOverride
-) -> dict[str, object]:
+def put_project_config(project_id: RowId, override: EmbeddingConfigOverride) -> dict[str, object]:
     with transaction() as session:
         repository.update_project_override(session, project_id=project_id, override=override)
         return {

@@ -11,7 +11,7 @@ from fastapi.templating import Jinja2Templates
 from PIL import Image
 
 from likeness.api.auth import require_login, token_matches
-from likeness.api.params import CharacterId
+from likeness.api.params import RowId
 from likeness.api.sessions import COOKIE, login_throttle, new_session
 from likeness.config import get_settings
 from likeness.db import repository
@@ -28,7 +28,7 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 def _common() -> dict[str, object]:
     settings = get_settings()
     return {
-        "prefect_ui_url": f"http://{settings.api_host}:{settings.prefect_port}/runs",
+        "prefect_ui_url": f"{settings.prefect_url}/runs",
         "signed_in": settings.api_token is not None,
     }
 
@@ -91,12 +91,12 @@ def cards_fragment(request: Request) -> HTMLResponse:
 
 
 @router.get("/characters/{character_id}", response_class=HTMLResponse)
-def character_page(request: Request, character_id: CharacterId) -> HTMLResponse:
+def character_page(request: Request, character_id: RowId) -> HTMLResponse:
     return templates.TemplateResponse(request, "character.html", _panel_context(character_id))
 
 
 @router.get("/ui/characters/{character_id}/panel", response_class=HTMLResponse)
-def panel_fragment(request: Request, character_id: CharacterId) -> HTMLResponse:
+def panel_fragment(request: Request, character_id: RowId) -> HTMLResponse:
     return templates.TemplateResponse(request, "_panel.html", _panel_context(character_id))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO
 
-from likeness.storage import discard, new_file, project_folder, publish
+from likeness.storage import new_photo
 
 CHUNK = 1024 * 1024
 
@@ -44,18 +44,12 @@ def save_upload(stream: BinaryIO, *, storage_root: Path, project: str, max_bytes
         raise UploadRejected(
             "the uploaded file is not a JPEG, PNG, GIF, BMP, TIFF or WebP image", 415
         )
-    target, out = new_file(project_folder(storage_root, project), suffix)
     size = len(head)
-    try:
-        with out:
-            out.write(head)
-            while chunk := stream.read(CHUNK):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise UploadRejected(f"the upload is over the limit of {max_bytes} bytes", 413)
-                out.write(chunk)
-        publish(target)
-    except BaseException:
-        discard([target])
-        raise
+    with new_photo(storage_root, project, suffix) as (target, out):
+        out.write(head)
+        while chunk := stream.read(CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise UploadRejected(f"the upload is over the limit of {max_bytes} bytes", 413)
+            out.write(chunk)
     return target

@@ -19,8 +19,7 @@ from likeness.db import repository
 from likeness.db.extraction_locks import holding_delivery_lock
 from likeness.db.session import transaction
 from likeness.face.errors import ImageOutsideStorage
-from likeness.face.image_loading import resolve_inside
-from likeness.storage import in_project_folder
+from likeness.storage import in_project_folder, resolve_inside
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    ColumnElement,
     DateTime,
     Double,
     ForeignKey,
@@ -20,9 +21,11 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    and_,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 EMBEDDING_DIMENSIONS = 512
@@ -42,6 +45,7 @@ class Status(StrEnum):
 # Seeded with fixed ids by the first migration, so code can refer to them without a lookup.
 STATUS_IDS: dict[Status, int] = {status: index for index, status in enumerate(Status, start=1)}
 STATUS_BY_ID: dict[int, Status] = {index: status for status, index in STATUS_IDS.items()}
+ERASED_REASON = "biometric data erased"  # the failure reason that marks an erasure
 
 
 class Base(DeclarativeBase):
@@ -113,6 +117,22 @@ class Character(Base):
     @property
     def status(self) -> Status:
         return STATUS_BY_ID[self.embedding_status_id]
+
+    @hybrid_property
+    def biometrics_erased(self) -> bool:
+        """Biometric data erased, and no extraction requested since (in Python and SQL)."""
+        return (
+            self.embedding_status_id == STATUS_IDS[Status.FAILED]
+            and self.embedding_error == ERASED_REASON
+        )
+
+    @biometrics_erased.inplace.expression
+    @classmethod
+    def _biometrics_erased_expression(cls) -> ColumnElement[bool]:
+        return and_(
+            cls.embedding_status_id == STATUS_IDS[Status.FAILED],
+            cls.embedding_error.is_not_distinct_from(ERASED_REASON),
+        )
 
 
 class DetectedFace(Base):

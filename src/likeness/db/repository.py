@@ -16,12 +16,13 @@ from uuid import UUID
 
 import numpy as np
 from pgvector.sqlalchemy import HALFVEC
-from sqlalchemy import cast, delete, func, or_, select, union, update
+from sqlalchemy import cast, delete, func, select, union, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from likeness.db.models import (
     EMBEDDING_DIMENSIONS,
+    ERASED_REASON,
     STATUS_IDS,
     BackfillItem,
     BackfillJob,
@@ -41,9 +42,6 @@ from likeness.face.engine import BoundingBox, Face
 
 EVENT_CHANNEL = "likeness_events"
 OUTBOX_LOCK_KEY = 0x4C494B45  # "LIKE": the advisory lock that orders outbox writes
-
-
-ERASED_REASON = "biometric data erased"
 
 
 class NotFound(LookupError):
@@ -279,14 +277,6 @@ class ExtractionJob:
     chosen_box: BoundingBox | None  # the current primary face, kept if found again
 
 
-def is_erased(character: Character) -> bool:
-    """Biometric data erased, and no extraction requested since."""
-    return (
-        character.embedding_status_id == STATUS_IDS[Status.FAILED]
-        and character.embedding_error == ERASED_REASON
-    )
-
-
 def begin_extraction(
     session: Session, *, character_id: int, requested: bool = True
 ) -> ExtractionJob:
@@ -295,7 +285,9 @@ def begin_extraction(
     asked for (``pending``; ``extracting`` when the task is retried) begins; a backfill
     re-extracts any character, except one whose biometric data was erased."""
     character = get_character(session, character_id=character_id, lock=True)
-    if is_erased(character) or (requested and character.embedding_status_id not in IN_PROGRESS):
+    if character.biometrics_erased or (
+        requested and character.embedding_status_id not in IN_PROGRESS
+    ):
         reason = f": {character.embedding_error}" if character.embedding_error else ""
         raise NotRequested(
             f"no extraction of character {character_id} is requested (it is "
@@ -398,11 +390,7 @@ def characters_in_scope(
     """Ids of the characters a backfill of ``scope`` should (re-)extract, oldest first;
     never one whose biometric data was erased (only a new request undoes an erasure)."""
     query = select(Character.id).where(
-        Character.source_image_path.is_not(None),
-        or_(
-            Character.embedding_status_id != STATUS_IDS[Status.FAILED],
-            Character.embedding_error.is_distinct_from(ERASED_REASON),
-        ),
+        Character.source_image_path.is_not(None), ~Character.biometrics_erased
     )
     if scope is Scope.MISSING:
         query = query.where(Character.embedding_status_id == STATUS_IDS[Status.PENDING])

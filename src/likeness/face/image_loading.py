@@ -18,7 +18,6 @@ from likeness.face.errors import (
     ImageCorrupt,
     ImageEmpty,
     ImageMissing,
-    ImageOutsideStorage,
     ImageTooLarge,
     NotAnImage,
 )
@@ -130,17 +129,6 @@ def limits(settings: Settings) -> dict[str, int]:
         "max_bytes": settings.max_image_bytes,
         "min_side": settings.decode_min_side,
     }
-
-
-def resolve_inside(storage_root: Path, image_path: str | Path) -> Path:
-    """The real path of ``image_path`` (relative to the storage root or absolute);
-    :class:`ImageOutsideStorage` when it, or a symlink on the way, leads outside the root."""
-    root = storage_root.resolve()
-    candidate = Path(image_path)
-    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
-    if not resolved.is_relative_to(root):
-        raise ImageOutsideStorage(f"image path is outside the storage root: {image_path}")
-    return resolved
 
 
 def load_source_image(path: str | Path, settings: Settings) -> LoadedImage:
