@@ -424,8 +424,9 @@ def up(
     # An embedded server this command starts is stopped with the rest; one that was
     # already running (another command's) is left running.
     ours = settings.database_url is None and not embedded_running(settings.postgres_dir)
-    url = database_url(settings)
-    migrate.upgrade(url)
+    url = database_url(settings)  # the embedded database comes migrated
+    if settings.database_url:
+        migrate.upgrade(url)  # an external one: starting the stack is the operator's say-so
     env = prefect_env(settings, url)
     os.environ.update(env)  # before Prefect is imported: this process uses the same server
     logs = settings.home / "logs"
