@@ -1,12 +1,13 @@
-"""Extract many characters at once: decoding overlapped with inference, one Great
-Expectations run and one transaction per batch. The backfill runs on this."""
+"""Extract many characters at once: several images decoded and detected side by side, one
+Great Expectations run and one transaction per batch. The backfill runs on this."""
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from likeness.config import Settings, get_settings
 from likeness.db import repository
@@ -19,18 +20,24 @@ from likeness.expectations.face_checks import CheckedImage, check_face_batch
 from likeness.expectations.runner import DATA_CHECK_FAILED
 from likeness.face.engine import Face, FaceEngine, get_engine
 from likeness.face.errors import ImageError
-from likeness.face.image_loading import LoadedImage, load_source_image
+from likeness.face.image_loading import load_source_image
 from likeness.outbox import write_failure, write_outcome
 from likeness.selection import Outcome, decide_outcome
 
-# Images decoded ahead of the one being detected: enough to hide decoding, bounded memory.
-PREFETCH = 2
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+@dataclass(frozen=True)
+class Extracted:
+    source_size: tuple[int, int]  # width, height of the upright source image
+    faces: list[Face]
 
 
 @dataclass
 class Detected:
     job: ExtractionJob
-    image: LoadedImage
+    source_size: tuple[int, int]
     faces: list[Face]
     outcome: Outcome
 
@@ -63,30 +70,37 @@ def begin(
     return jobs, failures
 
 
-def decoded(
-    jobs: Sequence[ExtractionJob], settings: Settings
-) -> Iterator[tuple[ExtractionJob, LoadedImage | ImageError]]:
-    """Images in order, the next ones decoding in a thread while the current one is used."""
+def side_by_side(
+    items: Iterable[Item], work: Callable[[Item], Result], streams: int
+) -> Iterator[tuple[Item, Result]]:
+    """``work`` on each item, ``streams`` at a time in threads, results in the items' order;
+    at most one result waits while every stream is busy, so memory stays bounded."""
+    with ThreadPoolExecutor(max_workers=streams, thread_name_prefix="extract") as pool:
+        pending: deque[tuple[Item, Future[Result]]] = deque()
+        for item in items:
+            pending.append((item, pool.submit(work, item)))
+            if len(pending) > streams:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
 
-    def load(job: ExtractionJob) -> LoadedImage | ImageError:
+
+def extracted(
+    jobs: Sequence[ExtractionJob], settings: Settings, engine: FaceEngine
+) -> Iterator[tuple[ExtractionJob, Extracted | ImageError]]:
+    """Each job's faces, in order, from images decoded and detected side by side
+    (``extraction_streams``); pixels are dropped once their faces are known."""
+
+    def extract(job: ExtractionJob) -> Extracted | ImageError:
         try:
-            return load_source_image(job.image_path, settings)
+            image = load_source_image(job.image_path, settings)
         except ImageError as error:
             return error
+        return Extracted(image.source_size, engine.detect_image(image))
 
-    with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="decode") as pool:
-        pending: deque[tuple[ExtractionJob, Future[LoadedImage | ImageError]]] = deque()
-        remaining = iter(jobs)
-        for job in remaining:
-            pending.append((job, pool.submit(load, job)))
-            if len(pending) > PREFETCH:
-                break
-        while pending:
-            job, future = pending.popleft()
-            following = next(remaining, None)
-            if following is not None:
-                pending.append((following, pool.submit(load, following)))
-            yield job, future.result()
+    return side_by_side(jobs, extract, settings.resolved_extraction_streams)
 
 
 def failed_checks(detected: Sequence[Detected], settings: Settings) -> dict[int, str]:
@@ -99,7 +113,7 @@ def failed_checks(detected: Sequence[Detected], settings: Settings) -> dict[int,
         images = [
             CheckedImage(
                 item.job.character_id,
-                item.image.source_size,
+                item.source_size,
                 item.faces,
                 item.outcome.primary_index,
             )
@@ -135,14 +149,12 @@ def _extract_held(
     settings = get_settings()
     jobs, failures = begin(character_ids, requested=backfill_job_id is None)
     detected: list[Detected] = []
-    for job, image in decoded(jobs, settings):
-        if isinstance(image, ImageError):
-            failures[job.character_id] = image.message
+    for job, found in extracted(jobs, settings, engine):
+        if isinstance(found, ImageError):
+            failures[job.character_id] = found.message
             continue
-        faces = engine.detect_image(image)
-        detected.append(
-            Detected(job, image, faces, decide_outcome(faces, job.config, job.chosen_box))
-        )
+        outcome = decide_outcome(found.faces, job.config, job.chosen_box)
+        detected.append(Detected(job, found.source_size, found.faces, outcome))
     failures |= failed_checks(detected, settings)
     result = BatchResult(failures=dict(failures))
     with transaction() as session:

@@ -2,8 +2,9 @@
 
 (a) the seed script's way: one process per image (`python -m likeness extract IMAGE`);
 (b) a warm InsightFace ``FaceAnalysis`` loop (models loaded once, per-face recognition);
-(c) ``likeness`` backfill end to end, database writes included (scratch database);
-(d) the model-only floor: decode + detector + recognizer on images already in memory.
+(c) ``likeness`` backfill end to end, database writes included (scratch database), in
+    steady state and as a whole run;
+(d) the model-only floor: the engine alone as the backfill runs it, nothing else.
 """
 
 from __future__ import annotations
@@ -80,10 +81,66 @@ def timed(name: str, images: int, work: Callable[[], None]) -> Measurement:
 def image_files(folder: Path | None, work_dir: Path) -> list[Path]:
     if folder is not None:
         return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    from likeness.samples import demo_images
+    return studio_photos(work_dir)
 
-    # The sample photos and the crops made from them (no broken files: throughput only).
-    return [p for p in demo_images(work_dir)[:7]]
+
+# The bench set: studio source images are 1 to 4 MP photos, mostly of one person.
+STUDIO_MEGAPIXELS = (1.0, 1.4, 1.8, 2.2, 2.6, 3.0, 3.5, 4.0)
+STUDIO_PORTRAITS = 13
+STUDIO_GROUPS = ("t1.jpg", "gdp.jpg", "players.jpg")
+
+
+def studio_photos(work_dir: Path) -> list[Path]:
+    """16 photos of 1 to 4 MP made from the sample photos: 13 portraits (a crop around each
+    clear face of t1, gdp and yaoming, upscaled) and the 3 group photos, re-encoded at
+    varied JPEG qualities; every 4th is stored sideways with an EXIF orientation tag."""
+    from PIL import Image
+
+    from likeness.face.engine import get_engine
+    from likeness.face.image_loading import load_configured
+    from likeness.samples import sample_photos
+
+    photos, engine, settings = sample_photos(), get_engine(), get_settings()
+    portraits = []
+    for name in ("t1.jpg", "gdp.jpg", "yaoming.jpg"):
+        with Image.open(photos[name]) as photo:
+            image = photo.convert("RGB")
+        for face in engine.detect_image(load_configured(photos[name], settings)):
+            if face.confidence >= 0.8:
+                box = face.bounding_box
+                centre_x, centre_y = box.x + box.width / 2, box.y + 0.45 * box.height
+                reach = 1.1 * max(box.width, box.height)
+                portraits.append(
+                    image.crop(
+                        (
+                            round(centre_x - 0.8 * reach),
+                            round(centre_y - reach),
+                            round(centre_x + 0.8 * reach),
+                            round(centre_y + 1.1 * reach),
+                        )
+                    )
+                )
+    groups = []
+    for name in STUDIO_GROUPS:
+        with Image.open(photos[name]) as photo:
+            groups.append(photo.convert("RGB"))
+    sources = [portraits[i % len(portraits)] for i in range(STUDIO_PORTRAITS)] + groups
+    made = []
+    for index, source in enumerate(sources):
+        megapixels = STUDIO_MEGAPIXELS[index % len(STUDIO_MEGAPIXELS)]
+        factor = (megapixels * 1e6 / (source.width * source.height)) ** 0.5
+        image = source.resize(
+            (round(source.width * factor), round(source.height * factor)),
+            Image.Resampling.BICUBIC,
+        )
+        exif = Image.Exif()
+        if index % 4 == 3:
+            image = image.rotate(90, expand=True)  # orientation 6 turns it upright again
+            exif[0x0112] = 6
+        target = work_dir / f"studio-{index:02d}.jpg"
+        image.save(target, quality=85 + index % 10, exif=exif)
+        made.append(target)
+    return made
 
 
 def varied_photos(work_dir: Path, count: int) -> list[Path]:
@@ -159,23 +216,31 @@ def face_analysis_loop(paths: list[Path], settings: Settings, rounds: int) -> Me
 
 
 def model_floor(paths: list[Path], rounds: int) -> Measurement:
-    """(d): decode from memory + detector + batched recognizer, nothing else."""
+    """(d): the engine alone as the backfill runs it (decode, detector, batched recognizer,
+    images side by side), without database, checks or Prefect."""
+    from likeness.batch import side_by_side
     from likeness.face.engine import get_engine
+    from likeness.face.image_loading import load_configured
 
-    engine = get_engine()
-    encoded = [np.frombuffer(path.read_bytes(), dtype=np.uint8) for path in paths]
+    settings, engine = get_settings(), get_engine()
+
+    def extract(path: Path) -> object:
+        return engine.detect_image(load_configured(path, settings))
 
     def work() -> None:
-        for _ in range(rounds):
-            for data in encoded:
-                engine.detect(np.asarray(cv2.imdecode(data, cv2.IMREAD_COLOR), dtype=np.uint8))
+        for _ in side_by_side(paths * rounds, extract, settings.resolved_extraction_streams):
+            pass
 
     return timed("(d) model-only floor", len(paths) * rounds, work)
 
 
-def backfill_end_to_end(paths: list[Path], rounds: int, url: str) -> Measurement:
-    """(c): import as characters in a scratch database, then the backfill flow."""
-    from likeness.db.session import engine_for
+def backfill_end_to_end(paths: list[Path], rounds: int, url: str) -> list[Measurement]:
+    """(c): import as characters in a scratch database, then the backfill flow: its steady
+    state (from the first chunk's commit to the last's) and the whole run."""
+    from sqlalchemy import func, select
+
+    from likeness.db.models import BackfillItem
+    from likeness.db.session import engine_for, transaction
     from likeness.flows.backfill import backfill_embeddings
     from likeness.importing import import_images
 
@@ -189,9 +254,23 @@ def backfill_end_to_end(paths: list[Path], rounds: int, url: str) -> Measurement
         def work() -> None:
             backfill_embeddings("missing", project="bench")
 
-        measurement = timed("(c) likeness backfill (DB writes incl.)", len(paths) * rounds, work)
+        whole = timed("(c) likeness backfill, whole run", len(paths) * rounds, work)
+    with transaction() as session:
+        # Each chunk's items carry the start time of the transaction that wrote them.
+        commits = session.execute(
+            select(BackfillItem.processed_at, func.count())
+            .group_by(BackfillItem.processed_at)
+            .order_by(BackfillItem.processed_at)
+        ).all()
     engine_for(url).dispose()
-    return measurement
+    if len(commits) < 2:
+        return [whole]
+    after_first = sum(count for _, count in commits[1:])
+    seconds = (commits[-1][0] - commits[0][0]).total_seconds()
+    steady = Measurement(
+        "(c) likeness backfill, steady state", after_first, seconds, whole.peak_rss_mb
+    )
+    return [steady, whole]
 
 
 @contextmanager

@@ -536,7 +536,7 @@ def bench(
     images: Annotated[
         Path | None, typer.Option(help="Folder of images (default: samples).")
     ] = None,
-    rounds: Annotated[int, typer.Option(min=1, help="Passes over the images for b, c, d.")] = 6,
+    rounds: Annotated[int, typer.Option(min=1, help="Passes over the images for b, c, d.")] = 8,
     vectors: Annotated[int, typer.Option(min=1000, help="Synthetic vectors for search.")] = 100_000,
     queries: Annotated[int, typer.Option(min=10)] = 200,
     only: Annotated[str | None, typer.Option(help="throughput | search | latency | load")] = None,
@@ -588,9 +588,10 @@ def bench(
             raise typer.Exit(1)
 
 
-def print_throughput(a: Any, bb: Any, c: Any, d: Any) -> None:
+def print_throughput(a: Any, bb: Any, backfill: list[Any], d: Any) -> None:
     table = Table("measure", "images", "images/s", "ms/image", "peak RSS MB")
-    for m in (a, bb, c, d):
+    c = backfill[0]  # the steady state, when the run had more than one chunk
+    for m in (a, bb, *backfill, d):
         table.add_row(
             m.name,
             str(m.images),
@@ -602,7 +603,7 @@ def print_throughput(a: Any, bb: Any, c: Any, d: Any) -> None:
     ratios = Table("ratio", "measured", "target")
     ratios.add_row("c / a", f"{c.images_per_second / a.images_per_second:.1f}x", ">= 15x")
     ratios.add_row("c / b", f"{c.images_per_second / bb.images_per_second:.2f}x", ">= 1.3x")
-    ratios.add_row("d / c", f"{d.images_per_second / c.images_per_second:.2f}x", "<= 1.25x")
+    ratios.add_row("d / c", f"{d.images_per_second / c.images_per_second:.2f}x", "<= 1.15x")
     console.print(ratios)
 
 

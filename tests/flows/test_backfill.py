@@ -186,3 +186,32 @@ def test_failed_data_checks_reject_only_those_characters_and_fail_the_run(
     assert load_character(single).status is Status.COMPLETED  # its own batch check passes
     with transaction() as session:
         assert repository.faces_of_character(session, character_id=group) == []
+
+
+def test_backfill_finds_the_faces_of_a_one_at_a_time_full_size_decode(tmp_path: Path) -> None:
+    """The backfill decodes and detects several images at once (and decodes large JPEGs
+    reduced): on every sample photo and every 1-4 MP photo of the bench set it must store
+    the faces that InsightFace's own way finds (cv2.imread, one image at a time)."""
+    import cv2
+
+    from likeness.bench import studio_photos
+    from likeness.db.models import DetectedFace
+    from likeness.face.engine import get_engine
+    from likeness.samples import sample_photos
+
+    photos = [*sample_photos().values(), *studio_photos(tmp_path)]
+    ids = {new_character(path, name=path.name): path for path in photos}
+
+    backfill_embeddings("missing")
+
+    engine = get_engine()
+    for character_id, path in ids.items():
+        expected = engine.detect(cv2.imread(str(path)))
+        with transaction() as session:
+            stored = session.scalars(
+                select(DetectedFace).where(DetectedFace.character_id == character_id)
+            ).all()
+        assert len(stored) == len(expected), path.name
+        for face in expected:
+            similarity = max(float(np.asarray(row.embedding) @ face.embedding) for row in stored)
+            assert similarity >= 0.99, path.name

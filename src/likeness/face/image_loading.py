@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -92,13 +93,13 @@ def decode_image(
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 image.load()
             scale = width / image.size[0]
-            upright = ImageOps.exif_transpose(image)
-            rgb = _to_rgb8(upright)
+            ImageOps.exif_transpose(image, in_place=True)  # no copy of an upright image
+            rgb = _to_rgb8(image)
     except UnidentifiedImageError as error:
         raise NotAnImage(f"not a recognised image format: {name}") from error
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise ImageCorrupt(f"image data is corrupt or truncated ({error}): {name}") from error
-    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    bgr = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), dtype=np.uint8)
     return LoadedImage(path=name, pixels=bgr, scale=scale)
 
 
@@ -115,7 +116,9 @@ def _to_rgb8(image: Image.Image) -> NDArray[np.uint8]:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    if image.mode != "RGB":  # converting an RGB image would copy it for nothing
+        image = image.convert("RGB")
+    return np.asarray(image, dtype=np.uint8)
 
 
 def load_configured(path: str | Path, settings: Settings) -> LoadedImage:

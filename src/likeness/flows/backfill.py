@@ -156,11 +156,13 @@ def backfill_embeddings(
         fan_out(job_id, chunks, progress, len(todo))
     else:
         ensure_gpu_limit_exists()
-        for done, chunk in enumerate(chunks, start=1):
-            with concurrency(GPU_CONCURRENCY_LIMIT, occupy=1):
+        # One slot for the whole run: this process keeps one model busy from the first chunk
+        # to the last (asking per chunk waited seconds on a busy SQLite-backed server).
+        with concurrency(GPU_CONCURRENCY_LIMIT, occupy=1):
+            for done, chunk in enumerate(chunks, start=1):
                 result = extract_chunk(job_id, chunk)
-            notify(result.events)
-            update_progress_artifact(artifact_id=progress, progress=100.0 * done / len(chunks))
+                notify(result.events)
+                update_progress_artifact(artifact_id=progress, progress=100.0 * done / len(chunks))
     elapsed = time.monotonic() - started
     counts, failures = finish_backfill_job(job_id)
     throughput = len(todo) / elapsed if elapsed else 0.0
