@@ -20,7 +20,7 @@ from likeness.db import migrate
 from likeness.db.embedded import ensure_embedded_postgres, stop_embedded_postgres
 from likeness.db.models import STATUS_BY_ID, STATUS_IDS, Status
 from likeness.db.session import engine_for, normalise_url
-from likeness.face.engine import FaceEngine, get_engine
+from likeness.face.engine import FaceEngine, get_face_engine
 from likeness.stack import (
     free_port,
     prefect_env,
@@ -126,7 +126,7 @@ def delete_queued_runs() -> None:
 
 @pytest.fixture(scope="session")
 def face_engine(settings_env: None) -> FaceEngine:
-    return get_engine()
+    return get_face_engine()
 
 
 @pytest.fixture(scope="session")

@@ -18,9 +18,10 @@ from likeness.db.session import transaction
 from likeness.events import PublishedEvent
 from likeness.expectations.face_checks import CheckedImage, check_face_batch
 from likeness.expectations.runner import DATA_CHECK_FAILED
-from likeness.face.engine import Face, FaceEngine, get_engine
+from likeness.face.engine import FaceEngine, get_face_engine
 from likeness.face.errors import ImageError
 from likeness.face.image_loading import load_source_image
+from likeness.face.types import Face
 from likeness.outbox import write_failure, write_outcome
 from likeness.selection import Outcome, decide_outcome
 
@@ -140,7 +141,7 @@ def extract_batch(
 ) -> BatchResult:
     """Extract every character; each ends in a terminal status, whatever its image is."""
     with holding_extraction_locks(character_ids, wait=True):
-        return _extract_held(character_ids, backfill_job_id, engine or get_engine())
+        return _extract_held(character_ids, backfill_job_id, engine or get_face_engine())
 
 
 def _extract_held(

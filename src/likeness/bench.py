@@ -96,11 +96,11 @@ def studio_photos(work_dir: Path) -> list[Path]:
     varied JPEG qualities; every 4th is stored sideways with an EXIF orientation tag."""
     from PIL import Image
 
-    from likeness.face.engine import get_engine
+    from likeness.face.engine import get_face_engine
     from likeness.face.image_loading import load_configured
     from likeness.samples import sample_photos
 
-    photos, engine, settings = sample_photos(), get_engine(), get_settings()
+    photos, engine, settings = sample_photos(), get_face_engine(), get_settings()
     portraits = []
     for name in ("t1.jpg", "gdp.jpg", "yaoming.jpg"):
         with Image.open(photos[name]) as photo:
@@ -219,10 +219,10 @@ def model_floor(paths: list[Path], rounds: int) -> Measurement:
     """(d): the engine alone as the backfill runs it (decode, detector, batched recognizer,
     images side by side), without database, checks or Prefect."""
     from likeness.batch import side_by_side
-    from likeness.face.engine import get_engine
+    from likeness.face.engine import get_face_engine
     from likeness.face.image_loading import load_configured
 
-    settings, engine = get_settings(), get_engine()
+    settings, engine = get_settings(), get_face_engine()
 
     def extract(path: Path) -> object:
         return engine.detect_image(load_configured(path, settings))
@@ -306,12 +306,12 @@ def scratch_database() -> Iterator[str]:
 
 
 def machine() -> str:
-    from likeness.face.engine import get_engine
+    from likeness.face.engine import get_face_engine
 
     return (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB; provider "
-        f"{get_engine().providers[0]}; model pack {get_settings().model_pack}"
+        f"{get_face_engine().providers[0]}; model pack {get_settings().model_pack}"
     )
 
 

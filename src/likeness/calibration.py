@@ -9,14 +9,14 @@ import numpy as np
 
 from likeness.config import get_settings
 from likeness.expectations.frames import mean_cosine_to_others
-from likeness.face.engine import get_engine
+from likeness.face.engine import get_face_engine
 from likeness.face.image_loading import load_configured
 from likeness.samples import sample_photos
 
 
 def main() -> None:
     settings = get_settings()
-    engine = get_engine(settings)
+    engine = get_face_engine(settings)
     confidences: list[float] = []
     embeddings = []
     for name, path in sample_photos().items():

@@ -100,12 +100,12 @@ def _face_json(face: Any) -> dict[str, Any]:
 @app.command()
 def extract(paths: Annotated[list[Path], typer.Argument(help="Image files.")]) -> None:
     """Detect and embed faces in images (stateless; prints JSON, one object per image)."""
-    from likeness.face.engine import get_engine
+    from likeness.face.engine import get_face_engine
     from likeness.face.errors import ImageError
     from likeness.face.image_loading import load_configured
 
     settings = get_settings()
-    engine = get_engine(settings)
+    engine = get_face_engine(settings)
     failed = False
     for path in paths:
         result: dict[str, Any]

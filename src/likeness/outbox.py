@@ -17,7 +17,7 @@ from likeness.events import (
     PublishedEvent,
     outcome_payload,
 )
-from likeness.face.engine import Face
+from likeness.face.types import Face
 from likeness.selection import Outcome
 
 

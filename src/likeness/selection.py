@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from likeness.db.models import Status
 from likeness.db.repository import status_for_confidence
 from likeness.embedding_config import DOMINANT_AREA_RATIO, EmbeddingConfig, MultiFacePolicy
-from likeness.face.engine import BoundingBox, Face
+from likeness.face.types import BoundingBox, Face
 
 NO_FACE_REASON = "no face detected"
 # A re-detected face overlapping the face a person chose keeps that choice.

@@ -69,11 +69,11 @@ class WarmWorker:
     def warm_up(self) -> float:
         """Load the models, Great Expectations and every deployed flow; returns seconds."""
         from likeness.expectations.face_checks import warm_up as warm_up_checks
-        from likeness.face.engine import get_engine
+        from likeness.face.engine import get_face_engine
 
         started = time.perf_counter()
         try:
-            warm_up_checks(get_engine(self.settings), self.settings)
+            warm_up_checks(get_face_engine(self.settings), self.settings)
         except ModelPackError as error:
             # Serve anyway: each run fails its character with this reason (and loads the
             # models again, so replacing the files mends the worker without a restart).

@@ -11,7 +11,7 @@ from sqlalchemy import event, text, update
 from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import Character
-from likeness.db.session import get_engine, transaction
+from likeness.db.session import get_database_engine, transaction
 from tests.factories import new_character
 
 
@@ -43,11 +43,11 @@ def test_a_search_is_one_statement_with_exact_distances_nearest_first() -> None:
     def count(*args: Any) -> None:
         statements.append(args[2])
 
-    event.listen(get_engine(), "before_cursor_execute", count)
+    event.listen(get_database_engine(), "before_cursor_execute", count)
     try:
         found = repository.find_similar(character_id=query, k=10, max_distance=None)
     finally:
-        event.remove(get_engine(), "before_cursor_execute", count)
+        event.remove(get_database_engine(), "before_cursor_execute", count)
 
     assert len(statements) == 1
     assert [f.id for f in found] == sorted(others, key=others.__getitem__)

@@ -16,8 +16,9 @@ from likeness.db.session import engine_for, transaction
 from likeness.expectations.frames import character_frame, comparable, face_batch_frame
 from likeness.expectations.runner import run_suite
 from likeness.expectations.suites import consistency_suite, distribution_suite, face_batch_suite
-from likeness.face.engine import BoundingBox, Face, FaceEngine
+from likeness.face.engine import FaceEngine
 from likeness.face.image_loading import load_image
+from likeness.face.types import BoundingBox, Face
 from likeness.flows.extract import extract_character_embedding
 from tests import images
 from tests.factories import new_character

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from likeness.face.engine import FaceEngine, get_engine
+from likeness.face.engine import FaceEngine, get_face_engine
 from likeness.face.image_loading import load_image
 from tests.images import (
     LOW_CONFIDENCE_FACE_IN_PLAYERS,
@@ -87,7 +87,7 @@ def test_small_blurred_face_has_low_confidence(face_engine: FaceEngine, tmp_path
 
 
 def test_engine_is_loaded_once_per_process(face_engine: FaceEngine) -> None:
-    assert get_engine() is face_engine
+    assert get_face_engine() is face_engine
     assert face_engine.providers[0] == "CPUExecutionProvider"
     assert face_engine.model_id == "buffalo_s"
 

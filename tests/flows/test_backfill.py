@@ -196,7 +196,7 @@ def test_backfill_finds_the_faces_of_a_one_at_a_time_full_size_decode(tmp_path: 
 
     from likeness.bench import studio_photos
     from likeness.db.models import DetectedFace
-    from likeness.face.engine import get_engine
+    from likeness.face.engine import get_face_engine
     from likeness.samples import sample_photos
 
     photos = [*sample_photos().values(), *studio_photos(tmp_path)]
@@ -204,7 +204,7 @@ def test_backfill_finds_the_faces_of_a_one_at_a_time_full_size_decode(tmp_path: 
 
     backfill_embeddings("missing")
 
-    engine = get_engine()
+    engine = get_face_engine()
     for character_id, path in ids.items():
         expected = engine.detect(cv2.imread(str(path)))
         with transaction() as session:

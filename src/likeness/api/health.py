@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from likeness.config import get_settings
-from likeness.db.session import get_engine
+from likeness.db.session import get_database_engine
 
 router = APIRouter(tags=["health"])
 
@@ -24,7 +24,7 @@ def prefect_api_url() -> str:
 
 def database_state() -> str:
     try:
-        with get_engine().connect() as connection:
+        with get_database_engine().connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as error:  # any failure to answer is "unavailable"
         return f"unavailable ({type(error).__name__})"

@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from likeness.db.session import get_engine
+from likeness.db.session import get_database_engine
 
 # Keys above 2^48 leave room below for other advisory locks (the outbox's is ~2^30).
 EXTRACTION_LOCK_BASE = 1 << 48
@@ -72,7 +72,7 @@ def holding_delivery_lock(delivery_id: str) -> Iterator[None]:
 @contextmanager
 def lock_connection(engine: Engine | None = None) -> Iterator[Connection]:
     """A connection of its own whose session locks are all released when the block ends."""
-    with (engine or get_engine()).connect() as connection:
+    with (engine or get_database_engine()).connect() as connection:
         try:
             yield connection
         finally:

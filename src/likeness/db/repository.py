@@ -38,7 +38,7 @@ from likeness.db.models import (
 )
 from likeness.db.session import transaction
 from likeness.embedding_config import CONFIG_FIELDS, EmbeddingConfig, EmbeddingConfigOverride
-from likeness.face.engine import BoundingBox, Face
+from likeness.face.types import BoundingBox, Face
 
 EVENT_CHANNEL = "likeness_events"
 OUTBOX_LOCK_KEY = 0x4C494B45  # "LIKE": the advisory lock that orders outbox writes

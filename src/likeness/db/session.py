@@ -84,12 +84,13 @@ def engine_for(url: str) -> Engine:
     return engine
 
 
-def get_engine(settings: Settings | None = None) -> Engine:
+def get_database_engine(settings: Settings | None = None) -> Engine:
     return engine_for(database_url(settings))
 
 
 @contextmanager
 def transaction(engine: Engine | None = None) -> Iterator[Session]:
     """One session in one transaction: committed on success, rolled back on any error."""
-    with Session(engine or get_engine(), expire_on_commit=False) as session, session.begin():
+    bind = engine or get_database_engine()
+    with Session(bind, expire_on_commit=False) as session, session.begin():
         yield session

@@ -9,7 +9,8 @@ from likeness.config import Settings
 from likeness.expectations.frames import comparable, face_batch_frame
 from likeness.expectations.runner import CheckResult, run_suite
 from likeness.expectations.suites import face_batch_suite
-from likeness.face.engine import Face, FaceEngine
+from likeness.face.engine import FaceEngine
+from likeness.face.types import Face
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ import glob
 import io
 import logging
 import warnings
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,47 +19,13 @@ from likeness.config import Settings, get_settings
 from likeness.face.errors import ModelPackError
 from likeness.face.image_loading import LoadedImage
 from likeness.face.model_pack import resolve_model_pack
+from likeness.face.types import BoundingBox, Face
 
 log = logging.getLogger(__name__)
 
 # A face filling the whole frame (a tight crop) is missed by SCRFD; a second pass on the
 # image padded by this fraction of its longer side on every edge finds it.
 CLOSE_UP_PADDING = 0.5
-
-
-@dataclass(frozen=True)
-class BoundingBox:
-    x: int
-    y: int
-    width: int
-    height: int
-
-    def as_dict(self) -> dict[str, int]:
-        return {"x": self.x, "y": self.y, "width": self.width, "height": self.height}
-
-    @property
-    def area(self) -> int:
-        return self.width * self.height
-
-    def corners(self) -> tuple[int, int, int, int]:
-        return self.x, self.y, self.x + self.width, self.y + self.height
-
-    def iou(self, other: BoundingBox) -> float:
-        """Intersection over union of two boxes."""
-        left, top = max(self.x, other.x), max(self.y, other.y)
-        right = min(self.x + self.width, other.x + other.width)
-        bottom = min(self.y + self.height, other.y + other.height)
-        overlap = max(0, right - left) * max(0, bottom - top)
-        union = self.area + other.area - overlap
-        return overlap / union if union else 0.0
-
-
-@dataclass(frozen=True)
-class Face:
-    bounding_box: BoundingBox
-    confidence: float
-    landmarks: list[list[float]]  # 5 points (eyes, nose, mouth corners), source pixels
-    embedding: NDArray[np.float32]  # 512-d, L2 norm 1
 
 
 def choose_providers(requested: list[str] | None) -> list[str]:
@@ -213,6 +178,6 @@ def _cached_engine(settings_json: str) -> FaceEngine:
     return load_engine(Settings.model_validate_json(settings_json))
 
 
-def get_engine(settings: Settings | None = None) -> FaceEngine:
+def get_face_engine(settings: Settings | None = None) -> FaceEngine:
     """The process-wide engine for these settings: models load once and are reused."""
     return _cached_engine((settings or get_settings()).model_dump_json())

@@ -13,7 +13,7 @@ from likeness.db.extraction_locks import holding_extraction_locks
 from likeness.db.repository import NoSourceImage, NotRequested
 from likeness.db.session import transaction
 from likeness.events import PublishedEvent
-from likeness.face.engine import get_engine
+from likeness.face.engine import get_face_engine
 from likeness.face.errors import ImageError, ModelPackError
 from likeness.tasks.check_faces import DataCheckFailed, check_faces
 from likeness.tasks.detect import detect_faces
@@ -46,7 +46,7 @@ def run_extraction_tasks(character_id: int) -> list[PublishedEvent]:
         outcome = resolve_primary(faces, job.config, job.chosen_box)
         check_faces(character_id, image, faces, outcome)
         return persist_faces(
-            character_id, faces, outcome, get_engine().model_id, job.config.drift_threshold
+            character_id, faces, outcome, get_face_engine().model_id, job.config.drift_threshold
         )
     except ImageError as error:
         return record_failure(character_id, error.message)

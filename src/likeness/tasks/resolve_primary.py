@@ -7,7 +7,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from likeness.embedding_config import EmbeddingConfig
-from likeness.face.engine import BoundingBox, Face
+from likeness.face.types import BoundingBox, Face
 from likeness.selection import Outcome, decide_outcome
 
 
