@@ -37,7 +37,6 @@ def test_defaults_follow_the_design(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert settings.model_pack == "buffalo_s"
     assert settings.database_url is None
     assert settings.resolved_storage_root == tmp_path / "storage"
-    assert settings.default_confidence_threshold == 0.7
     assert (settings.api_host, settings.api_port, settings.prefect_port) == (
         "127.0.0.1",
         8000,

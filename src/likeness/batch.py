@@ -15,15 +15,15 @@ from likeness.db.extraction_locks import holding_extraction_locks
 from likeness.db.models import Status
 from likeness.db.repository import ExtractionJob
 from likeness.db.session import transaction
-from likeness.events import PublishedEvent
+from likeness.domain.decisions import Outcome, decide_outcome
+from likeness.domain.events import PublishedEvent
+from likeness.domain.record import write_failure, write_outcome
 from likeness.expectations.face_checks import CheckedImage, check_face_batch
 from likeness.expectations.runner import DATA_CHECK_FAILED
 from likeness.face.engine import FaceEngine, get_face_engine
 from likeness.face.errors import ImageError
 from likeness.face.image_loading import load_source_image
 from likeness.face.types import Face
-from likeness.outbox import write_failure, write_outcome
-from likeness.selection import Outcome, decide_outcome
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from likeness.config import get_settings
+from likeness.domain.policy import EmbeddingConfig
 from likeness.expectations.frames import mean_cosine_to_others
 from likeness.face.engine import get_face_engine
 from likeness.face.image_loading import load_configured
@@ -34,11 +35,11 @@ def main() -> None:
             f"{np.mean(per_photo) if per_photo else float('nan'):.3f}"
         )
     values = np.asarray(confidences)
+    threshold = EmbeddingConfig().confidence_threshold  # the studio default a database starts with
     print(
         f"all: {values.size} faces, confidence mean {values.mean():.3f}, median "
         f"{np.median(values):.3f}, 10% quantile {np.quantile(values, 0.1):.3f}, "
-        f"share below {settings.default_confidence_threshold}: "
-        f"{(values < settings.default_confidence_threshold).mean():.2f}"
+        f"share below {threshold}: {(values < threshold).mean():.2f}"
     )
     # Each face as its own character: the collapse check's statistic over all of them.
     spread = mean_cosine_to_others(embeddings, list(range(len(embeddings))))

@@ -235,7 +235,7 @@ def similar(
 def erase(character_id: int) -> None:
     """Erase a character's biometric data: embedding, detected faces and history."""
     from likeness.db import repository
-    from likeness.erasure import erase_biometrics
+    from likeness.domain.erasure import erase_biometrics
 
     try:
         erase_biometrics(character_id)

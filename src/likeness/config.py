@@ -43,7 +43,6 @@ class Settings(BaseSettings):
     # JPEGs at least twice this size (longer side) are decoded reduced, keeping this many
     # pixels: faces of 1/15 of the frame still get the 112 px recognition crop. 0: full size.
     decode_min_side: int = Field(default=1600, ge=0)
-    default_confidence_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
     # Each model call runs on one thread and a batch extracts several images side by side:
     # these models are too small to split well (two 1-thread streams did 1.7x the images of
     # one 2-thread stream here, and one image took as long on 1 thread as on 2).

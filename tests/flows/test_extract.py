@@ -13,6 +13,7 @@ from likeness.db import repository
 from likeness.db.extraction_locks import holding_extraction_locks
 from likeness.db.models import Status
 from likeness.db.session import transaction
+from likeness.domain import record
 from likeness.flows.extract import extract_character_embedding
 from tests import images
 from tests.factories import events_of, faces_of, load_character, new_character
@@ -60,9 +61,7 @@ def test_selecting_a_face_makes_its_embedding_the_characters() -> None:
     chosen = faces_of(character_id)[3]
 
     with transaction() as session:
-        status = repository.select_primary_face(
-            session, character_id=character_id, face_id=chosen.id
-        )
+        status, _ = record.select_face(session, character_id=character_id, face_id=chosen.id)
 
     character = load_character(character_id)
     assert status is Status.COMPLETED  # every face in t1.jpg is above 0.7
@@ -79,11 +78,9 @@ def test_selecting_another_face_moves_the_primary(tmp_path: Path) -> None:
     weakest = faces[-1]  # below the 0.7 threshold
 
     with transaction() as session:
-        repository.select_primary_face(session, character_id=character_id, face_id=faces[0].id)
+        record.select_face(session, character_id=character_id, face_id=faces[0].id)
     with transaction() as session:
-        status = repository.select_primary_face(
-            session, character_id=character_id, face_id=weakest.id
-        )
+        status, _ = record.select_face(session, character_id=character_id, face_id=weakest.id)
 
     assert status is Status.LOW_CONFIDENCE
     assert [f.id for f in faces_of(character_id) if f.is_primary] == [weakest.id]
@@ -100,7 +97,7 @@ def test_face_of_another_character_cannot_be_selected() -> None:
     foreign_face = faces_of(other)[0]
 
     with pytest.raises(repository.NotFound), transaction() as session:
-        repository.select_primary_face(session, character_id=group, face_id=foreign_face.id)
+        record.select_face(session, character_id=group, face_id=foreign_face.id)
     assert load_character(group).status is Status.MULTI_FACE_PENDING
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from likeness.api import characters, events, health, settings, ui, webhooks
+from likeness.api import characters, embedding_config, event_feed, health, ui, webhooks
 from likeness.api.auth import require_token
 from likeness.api.docs import install_docs
 from likeness.api.errors import install_error_handlers
@@ -25,8 +25,8 @@ def create_app() -> FastAPI:
     )
     protected = [Depends(require_token)]
     app.include_router(characters.router, dependencies=protected)
-    app.include_router(events.router, dependencies=protected)
-    app.include_router(settings.router, dependencies=protected)
+    app.include_router(event_feed.router, dependencies=protected)
+    app.include_router(embedding_config.router, dependencies=protected)
     app.include_router(ui.router)  # its pages send a browser without the token to /login
     app.include_router(ui.login_router)
     app.include_router(webhooks.router)  # signed with HMAC instead

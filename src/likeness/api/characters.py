@@ -11,7 +11,6 @@ from fastapi import APIRouter, File, HTTPException, Query, UploadFile, status
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from likeness import erasure, outbox
 from likeness.api.params import FormName, RowId, RowIdFilter
 from likeness.api.schemas import (
     CharacterCreated,
@@ -29,6 +28,7 @@ from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import Character, Status
 from likeness.db.session import transaction
+from likeness.domain import erasure, record
 from likeness.face.errors import ImageError
 from likeness.orchestration import RunNotStarted, start_extraction, start_replacement
 from likeness.storage import discard, open_inside
@@ -208,7 +208,7 @@ def detected_faces(character_id: RowId) -> list[DetectedFaceOut]:
 def select_face(character_id: RowId, body: SelectFaceIn) -> SelectFaceOut:
     """A person picks the primary face; the status follows that face's confidence."""
     with transaction() as session:
-        new_status, _ = outbox.select_face(session, character_id=character_id, face_id=body.face_id)
+        new_status, _ = record.select_face(session, character_id=character_id, face_id=body.face_id)
         character = repository.get_character(session, character_id=character_id)
     return SelectFaceOut(
         character_id=character_id,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from likeness.api.params import MAX_ROW_ID, NO_NUL
 from likeness.db.models import Character, DetectedFace, EmbeddingHistory
+from likeness.domain.decisions import identity_changed
 
 
 class BoundingBoxOut(BaseModel):
@@ -62,7 +63,7 @@ class CharacterOut(BaseModel):
             created_at=character.created_at,
             updated_at=character.updated_at,
             drift_similarity=drift,
-            identity_changed=drift is not None and drift < drift_level,
+            identity_changed=identity_changed(drift, drift_level),
         )
 
 

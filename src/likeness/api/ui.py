@@ -17,6 +17,7 @@ from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import Character
 from likeness.db.session import transaction
+from likeness.domain.decisions import identity_changed
 from likeness.face.errors import ImageError
 from likeness.storage import open_inside
 
@@ -74,7 +75,7 @@ def _panel_context(character_id: int) -> dict[str, object]:
         "history": history,
         "drift": drift,
         "drift_level": config.drift_threshold,
-        "identity_changed": drift is not None and drift < config.drift_threshold,
+        "identity_changed": identity_changed(drift, config.drift_threshold),
         "image_size": _image_size(character),
         "in_progress": character.embedding_status_id in repository.IN_PROGRESS,
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -20,6 +20,7 @@ from sqlalchemy import cast, delete, func, select, union, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from likeness.db.embedding_columns import EmbeddingColumns
 from likeness.db.models import (
     EMBEDDING_DIMENSIONS,
     ERASED_REASON,
@@ -37,7 +38,7 @@ from likeness.db.models import (
     WebhookDelivery,
 )
 from likeness.db.session import transaction
-from likeness.embedding_config import CONFIG_FIELDS, EmbeddingConfig, EmbeddingConfigOverride
+from likeness.domain.policy import CONFIG_FIELDS, EmbeddingConfig, EmbeddingConfigOverride
 from likeness.face.types import BoundingBox, Face
 
 EVENT_CHANNEL = "likeness_events"
@@ -186,37 +187,18 @@ def store_detected_faces(
     return rows
 
 
-def update_character_embedding(
-    session: Session,
-    *,
-    character_id: int,
-    embedding: Any,
-    confidence: float,
-    bounding_box: dict[str, int],
-    model_id: str,
-    status: Status,
+def set_embedding(
+    session: Session, *, character_id: int, columns: EmbeddingColumns, status: Status
 ) -> None:
-    """Set every embedding column of the character at once."""
+    """Set every embedding column of the character at once, with its status."""
     session.execute(
         update(Character)
         .where(Character.id == character_id)
-        .values(
-            face_embedding=embedding,
-            face_detection_confidence=confidence,
-            face_bounding_box=bounding_box,
-            embedding_model=model_id,
-            embedding_status_id=STATUS_IDS[status],
-            embedding_extracted_at=datetime.now(UTC),
-            embedding_error=None,
-        )
+        .values(**columns.values(), embedding_status_id=STATUS_IDS[status], embedding_error=None)
     )
 
 
-def status_for_confidence(confidence: float, threshold: float) -> Status:
-    return Status.COMPLETED if confidence >= threshold else Status.LOW_CONFIDENCE
-
-
-def make_primary(session: Session, *, face: DetectedFace, threshold: float) -> Status:
+def make_primary(session: Session, *, face: DetectedFace, status: Status) -> None:
     """Make ``face`` its character's only primary face and its embedding the character's."""
     session.execute(
         update(DetectedFace)
@@ -225,18 +207,13 @@ def make_primary(session: Session, *, face: DetectedFace, threshold: float) -> S
     )
     session.flush()
     face.is_primary = True
-    status = status_for_confidence(face.confidence, threshold)
-    update_character_embedding(
+    set_embedding(
         session,
         character_id=face.character_id,
-        embedding=face.embedding,
-        confidence=face.confidence,
-        bounding_box=face.bounding_box,
-        model_id=face.embedding_model,
+        columns=EmbeddingColumns.of_face(face),
         status=status,
     )
     session.flush()
-    return status
 
 
 def request_extraction(
@@ -361,8 +338,9 @@ def faces_of_character(session: Session, *, character_id: int) -> list[DetectedF
     )
 
 
-def select_primary_face(session: Session, *, character_id: int, face_id: int) -> Status:
-    """A person's choice among several faces; the status follows that face's confidence."""
+def face_to_select(session: Session, *, character_id: int, face_id: int) -> DetectedFace:
+    """The face a person chose among the character's faces, the character locked;
+    :class:`Conflict` while an extraction is pending or running."""
     character = get_character(session, character_id=character_id, lock=True)
     if character.embedding_status_id in IN_PROGRESS:
         raise Conflict(f"extraction of character {character_id} is {character.status}")
@@ -373,8 +351,7 @@ def select_primary_face(session: Session, *, character_id: int, face_id: int) ->
     )
     if face is None:
         raise NotFound(f"face {face_id} not found on character {character_id}")
-    threshold = effective_config(session, project_id=character.project_id).confidence_threshold
-    return make_primary(session, face=face, threshold=threshold)
+    return face
 
 
 class Scope(StrEnum):
@@ -496,11 +473,8 @@ def archive_embedding(session: Session, *, character_id: int, new_image_path: st
     session.add(
         EmbeddingHistory(
             character_id=character_id,
-            face_embedding=character.face_embedding,
-            face_detection_confidence=character.face_detection_confidence,
-            face_bounding_box=character.face_bounding_box,
-            embedding_model=character.embedding_model,
             source_image_path=character.source_image_path,
+            **EmbeddingColumns.of_row(character).archived(),
         )
     )
     session.execute(delete(DetectedFace).where(DetectedFace.character_id == character_id))
@@ -584,11 +558,7 @@ def erase_biometrics(session: Session, *, character_id: int) -> list[str]:
         update(Character)
         .where(Character.id == character_id)
         .values(
-            face_embedding=None,
-            face_detection_confidence=None,
-            face_bounding_box=None,
-            embedding_model=None,
-            embedding_extracted_at=None,
+            **EmbeddingColumns.cleared().values(),
             embedding_status_id=STATUS_IDS[Status.FAILED],
             embedding_error=ERASED_REASON,
             pending_source_image_path=None,

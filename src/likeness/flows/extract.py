@@ -12,7 +12,7 @@ from likeness.db import repository
 from likeness.db.extraction_locks import holding_extraction_locks
 from likeness.db.repository import NoSourceImage, NotRequested
 from likeness.db.session import transaction
-from likeness.events import PublishedEvent
+from likeness.domain.events import PublishedEvent
 from likeness.face.engine import get_face_engine
 from likeness.face.errors import ImageError, ModelPackError
 from likeness.tasks.check_faces import DataCheckFailed, check_faces

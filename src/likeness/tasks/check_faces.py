@@ -7,11 +7,11 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from likeness.config import get_settings
+from likeness.domain.decisions import Outcome
 from likeness.expectations.face_checks import CheckedImage, check_face_batch
 from likeness.expectations.runner import DATA_CHECK_FAILED
 from likeness.face.image_loading import LoadedImage
 from likeness.face.types import Face
-from likeness.selection import Outcome
 
 
 class DataCheckFailed(RuntimeError):

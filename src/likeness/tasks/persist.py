@@ -10,10 +10,10 @@ from prefect.cache_policies import NO_CACHE
 
 from likeness.db import repository
 from likeness.db.session import transaction
-from likeness.events import PublishedEvent
+from likeness.domain.decisions import Outcome
+from likeness.domain.events import PublishedEvent
+from likeness.domain.record import write_failure, write_outcome
 from likeness.face.types import Face
-from likeness.outbox import write_failure, write_outcome
-from likeness.selection import Outcome
 from likeness.tasks.retry import DATABASE_RETRY_DELAYS, retry_on_transient
 
 P = ParamSpec("P")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from likeness.embedding_config import EmbeddingConfig
+from likeness.domain.decisions import Outcome, decide_outcome
+from likeness.domain.policy import EmbeddingConfig
 from likeness.face.types import BoundingBox, Face
-from likeness.selection import Outcome, decide_outcome
 
 
 @task(name="resolve_primary", cache_policy=NO_CACHE)

@@ -1,4 +1,5 @@
-"""Which face is the character's: DESIGN.md's status lifecycle for a decoded image."""
+"""The decisions of the status lifecycle (docs/architecture.md): which face of an image is
+the character's and which status it gives, and when a new embedding means another person."""
 
 from __future__ import annotations
 
@@ -6,8 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from likeness.db.models import Status
-from likeness.db.repository import status_for_confidence
-from likeness.embedding_config import DOMINANT_AREA_RATIO, EmbeddingConfig, MultiFacePolicy
+from likeness.domain.policy import DOMINANT_AREA_RATIO, EmbeddingConfig, MultiFacePolicy
 from likeness.face.types import BoundingBox, Face
 
 NO_FACE_REASON = "no face detected"
@@ -25,7 +25,7 @@ class Outcome:
 def decide_outcome(
     faces: Sequence[Face], config: EmbeddingConfig, chosen_box: BoundingBox | None = None
 ) -> Outcome:
-    """DESIGN.md's status lifecycle for a decoded image."""
+    """The status a decoded image gives and, when one face is the character's, which."""
     usable = [
         index
         for index, face in enumerate(faces)
@@ -47,6 +47,17 @@ def decide_outcome(
         status_for_confidence(faces[primary].confidence, config.confidence_threshold),
         primary_index=primary,
     )
+
+
+def status_for_confidence(confidence: float, threshold: float) -> Status:
+    """The status of a character whose face was found with ``confidence``."""
+    return Status.COMPLETED if confidence >= threshold else Status.LOW_CONFIDENCE
+
+
+def identity_changed(drift_similarity: float | None, drift_level: float) -> bool:
+    """A replacement's new embedding may show another person: its similarity to the
+    archived one is below the project's drift level (None: nothing to compare)."""
+    return drift_similarity is not None and drift_similarity < drift_level
 
 
 def _kept_choice(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from likeness import outbox
 from likeness.db.session import transaction
+from likeness.domain import record
 from likeness.storage import discard
 
 
@@ -14,5 +14,5 @@ def erase_biometrics(character_id: int) -> None:
     Raises ``NotFound``, or ``Conflict`` while an extraction runs.
     """
     with transaction() as session:
-        unowned = outbox.erase_biometrics(session, character_id=character_id)
+        unowned = record.erase_biometrics(session, character_id=character_id)
     discard(unowned)

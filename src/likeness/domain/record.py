@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from likeness.db import repository
 from likeness.db.models import Status
-from likeness.events import (
+from likeness.domain.decisions import Outcome, identity_changed, status_for_confidence
+from likeness.domain.events import (
     CHANGED,
     ERASED,
     EVENT_FOR_STATUS,
@@ -18,7 +19,6 @@ from likeness.events import (
     outcome_payload,
 )
 from likeness.face.types import Face
-from likeness.selection import Outcome
 
 
 def publish(
@@ -45,7 +45,7 @@ def publish_drift(
         "history_id": history.id,
         "drift_similarity": round(history.drift_similarity, 6),
         "drift_level": drift_level,
-        "identity_changed": history.drift_similarity < drift_level,
+        "identity_changed": identity_changed(history.drift_similarity, drift_level),
     }
     return [publish(session, event_type=CHANGED, character_id=character_id, payload=payload)]
 
@@ -54,9 +54,11 @@ def select_face(
     session: Session, *, character_id: int, face_id: int
 ) -> tuple[Status, list[PublishedEvent]]:
     """A person's choice, its drift measurement and their events, in the caller's transaction."""
-    status = repository.select_primary_face(session, character_id=character_id, face_id=face_id)
+    face = repository.face_to_select(session, character_id=character_id, face_id=face_id)
     character = repository.get_character(session, character_id=character_id)
     config = repository.effective_config(session, project_id=character.project_id)
+    status = status_for_confidence(face.confidence, config.confidence_threshold)
+    repository.make_primary(session, face=face, status=status)
     payload = {
         "character_id": character_id,
         "status": status.value,
@@ -89,17 +91,8 @@ def write_outcome(
     confidence = None
     if outcome.primary_index is not None:
         primary = rows[outcome.primary_index]
-        primary.is_primary = True
         confidence = primary.confidence
-        repository.update_character_embedding(
-            session,
-            character_id=character_id,
-            embedding=primary.embedding,
-            confidence=primary.confidence,
-            bounding_box=primary.bounding_box,
-            model_id=model_id,
-            status=outcome.status,
-        )
+        repository.make_primary(session, face=primary, status=outcome.status)
     else:
         repository.set_status(
             session, character_id=character_id, status=outcome.status, error=outcome.error
