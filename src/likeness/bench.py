@@ -218,9 +218,9 @@ def face_analysis_loop(paths: list[Path], settings: Settings, rounds: int) -> Me
 def model_floor(paths: list[Path], rounds: int) -> Measurement:
     """(d): the engine alone as the backfill runs it (decode, detector, batched recognizer,
     images side by side), without database, checks or Prefect."""
-    from likeness.batch import side_by_side
     from likeness.face.engine import get_face_engine
     from likeness.face.image_loading import load_configured
+    from likeness.pipeline import side_by_side
 
     settings, engine = get_settings(), get_face_engine()
 

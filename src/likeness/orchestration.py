@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from likeness.deployment_names import EXTRACT_DEPLOYMENT, REPLACE_DEPLOYMENT
+from likeness.deployment_names import (
+    BACKFILL_CHUNK_DEPLOYMENT,
+    EXTRACT_DEPLOYMENT,
+    REPLACE_DEPLOYMENT,
+)
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
@@ -15,6 +20,7 @@ if TYPE_CHECKING:
 
 # Characters per request for their live runs; Prefect answers at most 200 runs a request.
 LIVE_RUNS_PAGE = 50
+FAN_OUT_POLL_SECONDS = 1.0
 
 
 class RunNotStarted(RuntimeError):
@@ -175,3 +181,36 @@ def complete_claimed(runs: dict[int, UUID], statuses: dict[int, str], done_by: s
                 Completed(message=f"character {character_id}: {status}, extracted in {done_by}"),
                 force=True,
             )
+
+
+def fan_out(job_id: int, chunks: list[list[int]], progress: UUID, total: int) -> None:
+    """Each chunk as a run of the chunk deployment (subflows of the calling flow run); wait
+    for all, showing the job's progress."""
+    from prefect import get_client
+    from prefect.artifacts import update_progress_artifact
+    from prefect.deployments import run_deployment
+
+    from likeness.db import repository
+    from likeness.db.session import transaction
+
+    runs = [
+        run_deployment(
+            BACKFILL_CHUNK_DEPLOYMENT,
+            parameters={"job_id": job_id, "character_ids": chunk},
+            timeout=0,
+            idempotency_key=f"backfill-{job_id}-{chunk[0]}-{len(chunk)}",
+            as_subflow=True,
+        )
+        for chunk in chunks
+    ]
+    with get_client(sync_client=True) as client:
+        while True:
+            states = [client.read_flow_run(run.id).state for run in runs]  # type: ignore[union-attr]
+            with transaction() as session:
+                todo = repository.backfill_counts(session, job_id=job_id).get("todo", 0)
+            update_progress_artifact(
+                artifact_id=progress, progress=100.0 * (total - todo) / max(1, total)
+            )
+            if all(state is not None and state.is_final() for state in states):
+                return
+            time.sleep(FAN_OUT_POLL_SECONDS)

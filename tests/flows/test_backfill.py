@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from likeness import batch
+from likeness import pipeline
 from likeness.api.app import create_app
 from likeness.db import repository
 from likeness.db.models import Character, OutboxEvent, Status
@@ -80,7 +80,7 @@ def test_interrupted_backfill_resumes_without_reprocessing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = sample_characters(tmp_path)
-    real = batch.extract_batch
+    real = pipeline.extract_batch
     calls: list[list[int]] = []
 
     def crash_on_second_chunk(character_ids: list[int], **kwargs: object) -> object:
@@ -89,12 +89,12 @@ def test_interrupted_backfill_resumes_without_reprocessing(
             raise KeyboardInterrupt
         return real(character_ids, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("likeness.flows.backfill.extract_batch", crash_on_second_chunk)
+    monkeypatch.setattr("likeness.tasks.backfill.extract_batch", crash_on_second_chunk)
     with pytest.raises(BaseException):  # noqa: B017 (the interruption itself)
         backfill_embeddings("missing", chunk_size=3)
     first_chunk = calls[0]
     stamped = {cid: load_character(cid).updated_at for cid in first_chunk}
-    monkeypatch.setattr("likeness.flows.backfill.extract_batch", real)
+    monkeypatch.setattr("likeness.tasks.backfill.extract_batch", real)
     # The interrupted chunk's characters were left 'extracting': still to do in the job.
 
     counts = backfill_embeddings("missing", chunk_size=3)
@@ -163,8 +163,8 @@ def test_similar_finds_the_same_person_first_and_ignores_other_model_packs(
 def test_failed_data_checks_reject_only_those_characters_and_fail_the_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from likeness.domain.failures import FacesRejected
     from likeness.face.engine import FaceEngine
-    from likeness.flows.backfill import DataChecksFailed
 
     group = new_character(images.photo("t1.jpg"), name="group")
     single = new_character(images.photo("yaoming.jpg"), name="single")
@@ -176,7 +176,7 @@ def test_failed_data_checks_reject_only_those_characters_and_fail_the_run(
 
     monkeypatch.setattr(FaceEngine, "embed", collapsed)
 
-    with pytest.raises(DataChecksFailed, match=str(group)):
+    with pytest.raises(FacesRejected, match=str(group)):
         backfill_embeddings("missing")
 
     assert load_character(group).status is Status.FAILED
@@ -215,3 +215,24 @@ def test_backfill_finds_the_faces_of_a_one_at_a_time_full_size_decode(tmp_path: 
         for face in expected:
             similarity = max(float(np.asarray(row.embedding) @ face.embedding) for row in stored)
             assert similarity >= 0.99, path.name
+
+
+def test_an_unexpected_error_in_a_chunk_leaves_every_character_failed_not_extracting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = [new_character(images.photo(name), name=name) for name in ("yaoming.jpg", "t1.jpg")]
+
+    def broken_model(self: object, image: object) -> None:
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr("likeness.face.engine.FaceEngine.detect", broken_model)  # fault injection
+
+    with pytest.raises(pipeline.ExtractionFailed, match="CUDA out of memory") as raised:
+        pipeline.extract_batch(ids)
+
+    for character_id in ids:
+        character = load_character(character_id)
+        assert character.status is Status.FAILED
+        assert character.embedding_error == "extraction error: CUDA out of memory"
+    assert sorted(event.character_id for event in raised.value.events) == sorted(ids)
+    assert events_per_character() == dict.fromkeys(ids, 1)

@@ -32,8 +32,8 @@ from likeness.face.model_pack import resolve_model_pack
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.reaper import reap_stuck_extractions
 from likeness.orchestration import start_extraction
+from likeness.pipeline import begin
 from likeness.stack import running, start_worker
-from likeness.tasks.persist import begin_extraction
 from tests import images
 from tests.conftest import Worker
 from tests.factories import (
@@ -232,7 +232,7 @@ def test_face_choice_during_a_re_extraction_never_picks_from_the_old_face_set(
     choose = f"{live_api}/api/characters/{character_id}/select-face"
     choice = {"face_id": old_faces[1].id}
 
-    begin_extraction(requested(character_id))  # a re-extraction has started
+    begin([requested(character_id)], True)  # a re-extraction has started
     refused = httpx.post(choose, json=choice, timeout=60)
     assert refused.status_code == 409
     assert "extracting" in refused.json()["detail"]

@@ -240,4 +240,5 @@ class BackfillItem(Base):
         BigInteger, ForeignKey("characters.id", ondelete="CASCADE"), primary_key=True
     )
     status: Mapped[str | None] = mapped_column(String(32))  # NULL: not processed yet
+    failure: Mapped[str | None] = mapped_column(String(32))  # a FailureKind when failed
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -663,24 +663,27 @@ def latest_backfill_counts(
     return backfill_counts(session, job_id=job_id) if job_id is not None else {}
 
 
-def backfill_failures(session: Session, *, job_id: int) -> dict[int, str]:
-    """The job's failed characters with their reasons."""
+def backfill_failures(session: Session, *, job_id: int) -> dict[int, tuple[str, str | None]]:
+    """The job's failed characters: their reason and the kind of failure."""
     rows = session.execute(
-        select(Character.id, Character.embedding_error)
+        select(Character.id, Character.embedding_error, BackfillItem.failure)
         .join(BackfillItem, BackfillItem.character_id == Character.id)
         .where(BackfillItem.job_id == job_id, BackfillItem.status == Status.FAILED.value)
         .order_by(Character.id)
     )
-    return {cid: error or "" for cid, error in rows}
+    return {cid: (error or "", kind) for cid, error, kind in rows}
 
 
-def mark_backfill_items(session: Session, *, job_id: int, statuses: dict[int, str]) -> None:
-    """Record the items as done, in the transaction that wrote their results."""
+def mark_backfill_items(
+    session: Session, *, job_id: int, statuses: dict[int, str], failures: dict[int, str]
+) -> None:
+    """Record the items as done (with the kind of failure, if they failed), in the
+    transaction that wrote their results."""
     for character_id, status in statuses.items():
         session.execute(
             update(BackfillItem)
             .where(BackfillItem.job_id == job_id, BackfillItem.character_id == character_id)
-            .values(status=status, processed_at=func.now())
+            .values(status=status, failure=failures.get(character_id), processed_at=func.now())
         )
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from prefect import flow
 
 from likeness.db.repository import NotRequested
-from likeness.flows.extract import leave_unrequested, run_extraction_tasks, sole_extraction
 from likeness.tasks.archive import archive_embedding
+from likeness.tasks.extraction import extract_one, leave_unrequested, sole_extraction
 from likeness.tasks.mark_stale import mark_stale
 from likeness.tasks.notify import notify
 
@@ -30,7 +30,7 @@ def handle_source_image_replaced(character_id: int, new_image_path: str) -> str:
         except NotRequested as refusal:
             return leave_unrequested(character_id, refusal)
         try:
-            events = run_extraction_tasks(character_id)
+            events = extract_one(character_id)
         except NotRequested as refusal:
             return leave_unrequested(character_id, refusal)
         finally:

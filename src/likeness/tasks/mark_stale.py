@@ -6,7 +6,7 @@ from prefect import get_run_logger
 
 from likeness.db import repository
 from likeness.db.session import transaction
-from likeness.tasks.persist import database_task
+from likeness.tasks.retry import database_task
 
 
 @database_task("mark_stale")

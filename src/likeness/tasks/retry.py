@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
 from sqlalchemy.exc import DBAPIError, OperationalError
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError,
@@ -25,3 +31,14 @@ def is_transient(error: BaseException | None) -> bool:
 def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect ``retry_condition_fn``: retry only when the failure was transient."""
     return is_transient(state.result(raise_on_failure=False))
+
+
+def database_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """A task that writes to the database: retried on transient errors only."""
+    return task(
+        name=name,
+        cache_policy=NO_CACHE,
+        retries=len(DATABASE_RETRY_DELAYS),
+        retry_delay_seconds=DATABASE_RETRY_DELAYS,
+        retry_condition_fn=retry_on_transient,
+    )

@@ -1,0 +1,279 @@
+"""The extraction pipeline: the one way characters are extracted.
+
+begin (row lock, status ``extracting``, what the extraction needs) → extract (decode and
+detect, several images side by side) → decide (which face, which status) → check (the Great
+Expectations face-batch suite) → write (faces, character, events and backfill items in one
+transaction). The extraction flow runs it for one character with each step a Prefect task
+(``tasks.extraction.AS_TASKS``); backfill chunks and the burst sweep run it inline for many
+(:data:`INLINE`). Every character it begins ends in a terminal status: a missing source
+image, a bad image or rejected faces are a typed :class:`Failure` written like any outcome;
+any other error fails every character not yet written and propagates as
+:class:`ExtractionFailed`. See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import NoReturn, TypeVar
+
+from likeness.config import get_settings
+from likeness.db import repository
+from likeness.db.extraction_locks import holding_extraction_locks
+from likeness.db.models import Status
+from likeness.db.repository import ExtractionJob
+from likeness.db.session import transaction
+from likeness.domain.decisions import Outcome, decide_outcome
+from likeness.domain.events import PublishedEvent
+from likeness.domain.failures import Failure, FailureKind
+from likeness.domain.record import write_failure, write_outcome
+from likeness.expectations.face_checks import CheckedImage, check_face_batch
+from likeness.expectations.runner import CheckResult
+from likeness.face.engine import get_face_engine
+from likeness.face.errors import ImageError, ModelPackError
+from likeness.face.image_loading import load_source_image
+from likeness.face.types import Face
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+@dataclass(frozen=True)
+class Extracted:
+    source_size: tuple[int, int]  # width, height of the upright source image
+    faces: list[Face]
+
+
+@dataclass
+class Detected:
+    job: ExtractionJob
+    source_size: tuple[int, int]
+    faces: list[Face]
+    outcome: Outcome
+
+
+@dataclass
+class Begun:
+    jobs: list[ExtractionJob] = field(default_factory=list)
+    failures: dict[int, Failure] = field(default_factory=dict)
+    refused: dict[int, str] = field(default_factory=dict)  # deleted, or nothing requested
+
+
+@dataclass
+class BatchResult:
+    statuses: dict[int, str] = field(default_factory=dict)
+    failures: dict[int, Failure] = field(default_factory=dict)
+    face_count: int = 0
+    events: list[PublishedEvent] = field(default_factory=list)
+    refused: dict[int, str] = field(default_factory=dict)
+
+
+class ExtractionFailed(RuntimeError):
+    """An error that was not the image's: every character not yet written was failed with
+    it. ``events`` are the committed failure events, for the caller to announce."""
+
+    def __init__(self, failure: Failure, events: list[PublishedEvent]) -> None:
+        super().__init__(failure.reason)
+        self.failure = failure
+        self.events = events
+
+
+def begin(character_ids: Sequence[int], requested: bool) -> Begun:
+    """Mark the characters ``extracting`` and read their jobs, in one transaction. With
+    ``requested`` (a run someone asked for) only a requested extraction begins; a backfill
+    re-extracts any character except an erased one."""
+    begun = Begun()
+    with transaction() as session:
+        for character_id in character_ids:
+            try:
+                begun.jobs.append(
+                    repository.begin_extraction(
+                        session, character_id=character_id, requested=requested
+                    )
+                )
+            except repository.NoSourceImage as error:
+                begun.failures[character_id] = Failure(FailureKind.NO_SOURCE_IMAGE, str(error))
+            except (repository.NotFound, repository.NotRequested) as refusal:
+                begun.refused[character_id] = str(refusal)
+    return begun
+
+
+def side_by_side(
+    items: Iterable[Item], work: Callable[[Item], Result], streams: int
+) -> Iterator[tuple[Item, Result]]:
+    """``work`` on each item, ``streams`` at a time in threads, results in the items' order;
+    at most one result waits while every stream is busy, so memory stays bounded."""
+    with ThreadPoolExecutor(max_workers=streams, thread_name_prefix="extract") as pool:
+        pending: deque[tuple[Item, Future[Result]]] = deque()
+        for item in items:
+            pending.append((item, pool.submit(work, item)))
+            if len(pending) > streams:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+
+def extract(jobs: Sequence[ExtractionJob]) -> list[tuple[ExtractionJob, Extracted | ImageError]]:
+    """Each job's faces, in order, from images decoded and detected side by side
+    (``extraction_streams``); pixels are dropped once their faces are known."""
+    settings, engine = get_settings(), get_face_engine()
+
+    def one(job: ExtractionJob) -> Extracted | ImageError:
+        try:
+            image = load_source_image(job.image_path, settings)
+        except ImageError as error:
+            return error
+        return Extracted(image.source_size, engine.detect_image(image))
+
+    return list(side_by_side(jobs, one, settings.resolved_extraction_streams))
+
+
+def decide(job: ExtractionJob, found: Extracted) -> Detected:
+    outcome = decide_outcome(found.faces, job.config, job.chosen_box)
+    return Detected(job, found.source_size, found.faces, outcome)
+
+
+def check(
+    detected: Sequence[Detected], report: Callable[[CheckResult], None] = lambda _: None
+) -> dict[int, Failure]:
+    """Characters whose faces fail the face-batch suite, with the failed expectations;
+    ``report`` sees the result of the whole batch's run.
+
+    One run for the whole batch; only when it fails is each character checked alone, to
+    find which ones (so one bad image does not reject the rest)."""
+    settings = get_settings()
+
+    def failed(items: Sequence[Detected], whole: bool = False) -> list[str]:
+        images = [
+            CheckedImage(
+                item.job.character_id, item.source_size, item.faces, item.outcome.primary_index
+            )
+            for item in items
+            if item.faces
+        ]
+        if not images:
+            return []
+        result = check_face_batch(images, settings)
+        if whole:
+            report(result)
+        return result.failures
+
+    if not failed(detected, whole=True):
+        return {}
+    failures = {}
+    for item in detected:
+        expectations = failed([item])
+        if expectations:
+            failures[item.job.character_id] = Failure.data_check(expectations)
+    return failures
+
+
+def write(
+    detected: Sequence[Detected],
+    failures: dict[int, Failure],
+    backfill_job_id: int | None,
+    model_id: str,
+) -> BatchResult:
+    """Every outcome and failure, their events and the backfill's items, in one transaction."""
+    result = BatchResult(failures=dict(failures))
+    with transaction() as session:
+        for item in detected:
+            if item.job.character_id in failures:
+                continue
+            result.events += write_outcome(
+                session,
+                character_id=item.job.character_id,
+                faces=item.faces,
+                outcome=item.outcome,
+                model_id=model_id,
+                drift_level=item.job.config.drift_threshold,
+            )
+            result.statuses[item.job.character_id] = item.outcome.status.value
+            result.face_count += len(item.faces)
+        for character_id, failure in failures.items():
+            result.events += write_failure(
+                session, character_id=character_id, reason=failure.reason
+            )
+            result.statuses[character_id] = Status.FAILED.value
+        if backfill_job_id is not None:
+            repository.mark_backfill_items(
+                session,
+                job_id=backfill_job_id,
+                statuses=result.statuses,
+                failures={cid: failure.kind.value for cid, failure in failures.items()},
+            )
+    return result
+
+
+def write_failures(failures: dict[int, Failure]) -> list[PublishedEvent]:
+    """Status ``failed`` with each reason, in one transaction (after an error that stopped
+    the pipeline)."""
+    with transaction() as session:
+        return [
+            event
+            for character_id, failure in failures.items()
+            for event in write_failure(session, character_id=character_id, reason=failure.reason)
+        ]
+
+
+@dataclass(frozen=True)
+class Steps:
+    """How each step runs: inline, or as a Prefect task (``tasks.extraction``)."""
+
+    begin: Callable[[Sequence[int], bool], Begun]
+    extract: Callable[[Sequence[ExtractionJob]], list[tuple[ExtractionJob, Extracted | ImageError]]]
+    decide: Callable[[ExtractionJob, Extracted], Detected]
+    check: Callable[[Sequence[Detected]], dict[int, Failure]]
+    write: Callable[[Sequence[Detected], dict[int, Failure], int | None, str], BatchResult]
+    fail: Callable[[dict[int, Failure]], list[PublishedEvent]]
+
+
+INLINE = Steps(begin, extract, decide, check, write, write_failures)
+
+
+def run(
+    character_ids: Sequence[int],
+    *,
+    requested: bool,
+    backfill_job_id: int | None = None,
+    steps: Steps = INLINE,
+) -> BatchResult:
+    """The pipeline over characters whose extraction locks the caller holds."""
+    begun = steps.begin(character_ids, requested)
+    try:
+        failures = dict(begun.failures)
+        detected = []
+        extracted = steps.extract(begun.jobs) if begun.jobs else []
+        for job, found in extracted:
+            if isinstance(found, ImageError):
+                failures[job.character_id] = Failure(FailureKind.IMAGE, found.message)
+            else:
+                detected.append(steps.decide(job, found))
+        failures |= steps.check(detected) if detected else {}
+        model_id = get_settings().model_pack
+        result = steps.write(detected, failures, backfill_job_id, model_id)
+    except ModelPackError as error:
+        _abort(begun, Failure.model(error), steps, error)
+    except Exception as error:
+        _abort(begun, Failure.unexpected(error), steps, error)
+    result.refused = begun.refused
+    return result
+
+
+def _abort(begun: Begun, failure: Failure, steps: Steps, error: Exception) -> NoReturn:
+    unwritten = {job.character_id: failure for job in begun.jobs} | begun.failures
+    raise ExtractionFailed(failure, steps.fail(unwritten)) from error
+
+
+def extract_batch(
+    character_ids: Sequence[int], *, backfill_job_id: int | None = None
+) -> BatchResult:
+    """The pipeline inline over many characters, waiting for their extraction locks."""
+    with holding_extraction_locks(character_ids, wait=True):
+        return run(
+            character_ids, requested=backfill_job_id is None, backfill_job_id=backfill_job_id
+        )

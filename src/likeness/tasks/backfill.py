@@ -1,0 +1,69 @@
+"""Tasks of the backfill: open and finish its job, extract one chunk."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from likeness.config import get_settings
+from likeness.db import repository
+from likeness.db.session import transaction
+from likeness.domain.failures import FailureKind
+from likeness.pipeline import BatchResult, ExtractionFailed, extract_batch
+from likeness.tasks.notify import notify
+from likeness.tasks.retry import database_task
+
+
+@database_task("open_backfill_job")
+def open_backfill_job(scope: str, project: str | None) -> tuple[int, list[int], bool]:
+    """The job (resumed when an unfinished one exists) and the characters still to do."""
+    with transaction() as session:
+        job, resumed = repository.open_backfill_job(
+            session,
+            scope=repository.Scope(scope),
+            model_id=get_settings().model_pack,
+            project=project,
+        )
+        return job.id, repository.backfill_todo(session, job_id=job.id), resumed
+
+
+@task(name="extract_chunk", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 8])
+def extract_chunk(job_id: int, character_ids: list[int]) -> BatchResult:
+    """One chunk: decode, detect, check and write; its items are marked done with it."""
+    try:
+        result = extract_batch(character_ids, backfill_job_id=job_id)
+    except ExtractionFailed as failed:
+        notify(failed.events)
+        raise
+    checks = {
+        cid: failure.reason
+        for cid, failure in result.failures.items()
+        if failure.kind is FailureKind.DATA_CHECK
+    }
+    if checks:
+        create_markdown_artifact(
+            key=f"backfill-{job_id}-data-checks",
+            markdown="| character | failed expectations |\n|---|---|\n"
+            + "\n".join(f"| {cid} | {reason} |" for cid, reason in sorted(checks.items())),
+            description="Great Expectations face-batch failures: these faces were not written",
+        )
+    return result
+
+
+@database_task("finish_backfill_job")
+def finish_backfill_job(job_id: int) -> tuple[dict[str, int], dict[int, tuple[str, str | None]]]:
+    """Close the job once nothing is left to do; the counts and the failures (reason, kind)."""
+    with transaction() as session:
+        counts = repository.backfill_counts(session, job_id=job_id)
+        if counts.get("todo"):
+            raise BackfillIncomplete(
+                f"{counts['todo']} character(s) of backfill job {job_id} were not processed: "
+                "run the backfill again to resume"
+            )
+        repository.finish_backfill_job(session, job_id=job_id)
+        return counts, repository.backfill_failures(session, job_id=job_id)
+
+
+class BackfillIncomplete(RuntimeError):
+    pass
