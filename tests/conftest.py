@@ -21,7 +21,7 @@ from likeness.db.embedded import ensure_embedded_postgres, stop_embedded_postgre
 from likeness.db.models import STATUS_BY_ID, STATUS_IDS, Status
 from likeness.db.session import engine_for, normalise_url
 from likeness.face.engine import FaceEngine, get_face_engine
-from likeness.stack import (
+from likeness.orchestration.stack import (
     free_port,
     prefect_env,
     running,
@@ -157,7 +157,7 @@ def prefect_server(stack_env: dict[str, str], likeness_home: Path) -> Iterator[P
     """A real Prefect server with the deployments of deployments/prefect.yaml."""
     server = PrefectServer(stack_env, likeness_home / "prefect.log")
     with running(server.processes):
-        from likeness.deploy import register_deployments
+        from likeness.orchestration.deploy import register_deployments
 
         register_deployments()
         yield server

@@ -117,7 +117,7 @@ def count_faces() -> int:
 
 
 def runs_of(character_id: int) -> list[FlowRun]:
-    """The deployment runs queued for a character (tagged by likeness.orchestration)."""
+    """The deployment runs queued for a character (tagged by likeness.orchestration.runs)."""
     with get_client(sync_client=True) as client:
         return client.read_flow_runs(
             flow_run_filter=FlowRunFilter(

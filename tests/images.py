@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from likeness.samples import (
+from likeness.devtools.samples import (
     LOW_CONFIDENCE_FACE_IN_PLAYERS,
     YAO_MING_IN_PLAYERS,
     blank_image,

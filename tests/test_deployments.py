@@ -15,7 +15,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 
-from likeness.deploy import register_deployments
+from likeness.orchestration.deploy import register_deployments
 
 SCHEDULED = {"nightly", "reaper"}
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from likeness.stack import free_port
+from likeness.orchestration.stack import free_port
 from tests import images
 from tests.factories import wait_until
 

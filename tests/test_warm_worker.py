@@ -33,9 +33,9 @@ from likeness.api.app import create_app
 from likeness.config import get_settings
 from likeness.db.models import Status
 from likeness.db.session import engine_for
-from likeness.orchestration import start_extraction
-from likeness.stack import free_port, running, start_api, start_worker
-from likeness.warm_worker import WarmWorker
+from likeness.orchestration.runs import start_extraction
+from likeness.orchestration.stack import free_port, running, start_api, start_worker
+from likeness.orchestration.warm_worker import WarmWorker
 from tests import images
 from tests.conftest import PrefectServer, Worker, patient
 from tests.factories import (

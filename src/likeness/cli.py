@@ -60,7 +60,7 @@ def use_prefect() -> bool:
     """Point this command at the Prefect server of the ``likeness up`` running on the same
     data directory (True: its workers are there too), or else the server of
     ``PREFECT_API_URL``, or a temporary one started by Prefect, saying so (False)."""
-    from likeness.stack import running_stack
+    from likeness.orchestration.stack import running_stack
 
     if "PREFECT_API_URL" in os.environ:
         return False
@@ -159,53 +159,44 @@ def backfill(
     directory; without one, a temporary Prefect server and this process's own models.
     Interrupted (Ctrl-C, crash)? Run it again: it resumes where it stopped.
     """
-    import threading
-
     stack = use_prefect()  # before Prefect is imported: it reads its settings then
 
     from likeness.db import repository
     from likeness.db.session import transaction
     from likeness.flows.backfill import backfill_embeddings
+    from likeness.orchestration.progress import run_with_progress
 
     try:
         chosen = repository.Scope(scope)
     except ValueError as error:
         errors.print(f"[red]unknown scope {scope!r}: use missing, failed, stale or all[/red]")
         raise typer.Exit(2) from error
-    outcome: dict[str, Any] = {}
 
-    def run_backfill() -> None:
-        try:
-            outcome["counts"] = backfill_embeddings(
-                chosen.value, project, chunk_size, stack if fan_out is None else fan_out
-            )
-        except BaseException as error:  # reported below, in the main thread
-            outcome["error"] = error
+    def job_progress() -> tuple[int, int] | None:
+        with transaction() as session:
+            counts = repository.latest_backfill_counts(session, scope=chosen, project=project)
+        done = sum(n for status, n in counts.items() if status != "todo")
+        return (done, sum(counts.values())) if counts else None
 
-    worker = threading.Thread(target=run_backfill, name="backfill", daemon=True)
-    worker.start()
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=errors) as progress:
-        bar = progress.add_task(f"backfill {chosen}", total=None)
-        while worker.is_alive():
-            worker.join(timeout=0.5)
-            with transaction() as session:
-                counts = repository.latest_backfill_counts(session, scope=chosen, project=project)
-            if counts:
-                progress.update(
-                    bar,
-                    total=sum(counts.values()),
-                    completed=sum(n for s, n in counts.items() if s != "todo"),
-                )
-    if "error" in outcome:
-        errors.print(f"[red]backfill failed: {explain(outcome['error'])}[/red]")
-        raise typer.Exit(1)
-    counts = outcome["counts"]
+    try:
+        with Progress(*columns, console=errors) as progress:
+            bar = progress.add_task(f"backfill {chosen}", total=None)
+            counts = run_with_progress(
+                lambda: backfill_embeddings(
+                    chosen.value, project, chunk_size, stack if fan_out is None else fan_out
+                ),
+                job_progress,
+                lambda done, total: progress.update(bar, total=total, completed=done),
+            )
+    except Exception as error:
+        errors.print(f"[red]backfill failed: {explain(error)}[/red]")
+        raise typer.Exit(1) from error
     summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
     total = sum(counts.values())
     console.print(f"backfill {chosen}: {total} character(s) — {summary or 'nothing to do'}")
@@ -219,9 +210,13 @@ def similar(
 ) -> None:
     """Characters that look like CHARACTER_ID: nearest first, with cosine distance."""
     from likeness.db import repository
+    from likeness.db.session import transaction
 
     try:
-        found = repository.find_similar(character_id=character_id, k=k, max_distance=max_distance)
+        with transaction() as session:
+            found = repository.similar_characters(
+                session, character_id=character_id, k=k, max_distance=max_distance
+            )
     except (repository.NotFound, repository.NoEmbedding) as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from error
@@ -258,10 +253,10 @@ def reap(
     """Re-queue characters a lost run left `extracting` (the scheduled reaper, now)."""
     use_prefect()  # before Prefect is imported: it reads its settings then
 
-    from likeness.reaper import reap_stuck_extractions
+    from likeness.orchestration.reconciler import requeue_lost_extractions
 
     seconds = get_settings().stuck_after_s if stuck_after is None else stuck_after
-    reaped = reap_stuck_extractions(timedelta(seconds=seconds))
+    reaped = requeue_lost_extractions(timedelta(seconds=seconds))
     for item in reaped:
         if item.flow_run_id is None:
             errors.print(f"[red]character {item.character_id}: {item.error}[/red]")
@@ -300,21 +295,13 @@ def status() -> None:
 def demo(
     project: Annotated[str, typer.Option(help="Project for the sample characters.")] = "demo",
 ) -> None:
-    """Migrate, import the sample photos (once), extract them through Prefect, show the table."""
-    from likeness.db import migrate
-    from likeness.db.repository import character_overview
-    from likeness.db.session import transaction
-    from likeness.importing import import_images
-    from likeness.samples import demo_images
+    """Import the sample photos (once), extract them through Prefect, show the table."""
+    from likeness.devtools.samples import import_demo_once
 
     settings = get_settings()
-    migrate.upgrade()
-    with transaction() as session:
-        already = any(row.project == project for row in character_overview(session))
-    if not already:
-        photos = demo_images(settings.home / "demo-inputs")
-        import_images(photos, project=project, storage_root=settings.resolved_storage_root)
-        console.print(f"imported {len(photos)} sample images into project {project!r}")
+    imported = import_demo_once(settings, project)
+    if imported:
+        console.print(f"imported {imported} sample images into project {project!r}")
     backfill(scope="missing", project=project)
     status()
     console.print(f"data directory: {settings.home}")
@@ -379,7 +366,7 @@ def report_unowned_photos(*, delete: bool) -> int:
 @app.command()
 def deploy() -> None:
     """Create work pool "gpu" and register the deployments of deployments/prefect.yaml."""
-    from likeness.deploy import register_deployments
+    from likeness.orchestration.deploy import register_deployments
 
     for name in register_deployments():
         console.print(f"deployment {name} on work pool gpu")
@@ -389,7 +376,7 @@ def deploy() -> None:
 def worker() -> None:
     """A warm extraction worker on work pool "gpu" (uses PREFECT_API_URL): loads the models
     once, then runs flow runs until SIGTERM or Ctrl-C, finishing the runs in hand."""
-    from likeness.warm_worker import WarmWorker
+    from likeness.orchestration.warm_worker import WarmWorker
 
     logging.getLogger("likeness.worker").setLevel(logging.INFO)
     for handler in logging.getLogger().handlers:
@@ -408,7 +395,7 @@ def up(
     from likeness.db import migrate
     from likeness.db.embedded import embedded_running, stop_embedded_postgres
     from likeness.db.session import database_url
-    from likeness.stack import (
+    from likeness.orchestration.stack import (
         Supervisor,
         Watchdog,
         announced,
@@ -512,22 +499,14 @@ def queue_demo(settings: Any, project: str = "demo") -> None:
     from likeness.db import repository
     from likeness.db.models import Status
     from likeness.db.session import transaction
-    from likeness.importing import import_images
-    from likeness.orchestration import start_extraction
-    from likeness.samples import demo_images
+    from likeness.devtools.samples import import_demo_once
+    from likeness.orchestration.requests import start_or_leave_pending
 
-    with transaction() as session:
-        known = {row.project for row in repository.character_overview(session)}
-    if project not in known:
-        import_images(
-            demo_images(settings.home / "demo-inputs"),
-            project=project,
-            storage_root=settings.resolved_storage_root,
-        )
+    import_demo_once(settings, project)
     with transaction() as session:
         pending = repository.list_characters(session, status=Status.PENDING)
     for character in pending:
-        start_extraction(character.id, idempotency_key=f"demo-{character.id}")
+        start_or_leave_pending(character)
     console.print(f"queued {len(pending)} sample extraction(s) on work pool gpu")
 
 
@@ -549,8 +528,9 @@ def bench(
     started as `likeness up` starts it, in a scratch database."""
     import tempfile
 
-    from likeness import bench as b
-    from likeness.bench_load import concurrent_uploads, latency
+    from likeness.devtools import bench as b
+    from likeness.devtools import bench_report as report
+    from likeness.devtools.bench_load import concurrent_uploads, latency
 
     if only not in (None, "throughput", "search", "latency", "load"):
         errors.print(f"[red]unknown --only {only!r}: throughput, search, latency or load[/red]")
@@ -577,87 +557,15 @@ def bench(
         if only in (None, "load"):
             load = concurrent_uploads(url, paths, uploads, load_workers)
     if only in (None, "throughput"):
-        print_throughput(a, bb, c, d)
+        report.print_throughput(console, a, bb, c, d)
     if only in (None, "search"):
-        print_search(vectors, queries, build, search)
+        report.print_search(console, vectors, queries, build, search)
     if only in (None, "latency"):
-        print_latency(latencies)
+        report.print_latency(console, latencies)
     if only in (None, "load"):
-        print_load(load, load_workers)
+        report.print_load(console, load, load_workers)
         if load.lost or load.extra_runs or load.accepted < load.uploads:
             raise typer.Exit(1)
-
-
-def print_throughput(a: Any, bb: Any, backfill: list[Any], d: Any) -> None:
-    table = Table("measure", "images", "images/s", "ms/image", "peak RSS MB")
-    c = backfill[0]  # the steady state, when the run had more than one chunk
-    for m in (a, bb, *backfill, d):
-        table.add_row(
-            m.name,
-            str(m.images),
-            f"{m.images_per_second:.2f}",
-            f"{m.ms_per_image:.1f}",
-            f"{m.peak_rss_mb:.0f}",
-        )
-    console.print(table)
-    ratios = Table("ratio", "measured", "target")
-    ratios.add_row("c / a", f"{c.images_per_second / a.images_per_second:.1f}x", ">= 15x")
-    ratios.add_row("c / b", f"{c.images_per_second / bb.images_per_second:.2f}x", ">= 1.3x")
-    ratios.add_row("d / c", f"{d.images_per_second / c.images_per_second:.2f}x", "<= 1.15x")
-    console.print(ratios)
-
-
-def print_search(vectors: int, queries: int, build: float, search: list[Any]) -> None:
-    search_table = Table("hnsw.ef_search", "p50 ms", "p99 ms", "recall@10")
-    for row in search:
-        search_table.add_row(
-            str(row.ef_search), f"{row.p50_ms:.2f}", f"{row.p99_ms:.2f}", f"{row.recall_at_10:.3f}"
-        )
-    console.print(
-        f"similarity: {vectors} synthetic 512-d vectors, HNSW build {build:.0f}s, "
-        f"{queries} queries (targets p50 ≤ 3 ms, p99 ≤ 10 ms, recall@10 ≥ 0.95)"
-    )
-    console.print(search_table)
-
-
-def print_latency(results: list[Any]) -> None:
-    console.print(
-        "latency: 20 different photos (1-2.5 MP) uploaded one at a time, POST to terminal "
-        "status read through the API; one warm worker (targets p50 ≤ 1.0 s, p90 ≤ 1.5 s)"
-    )
-    table = Table("uploads", "p50 s", "p90 s", "max s")
-    for result in results:
-        table.add_row(
-            result.label,
-            f"{result.percentile(50):.2f}",
-            f"{result.percentile(90):.2f}",
-            f"{max(result.seconds):.2f}",
-        )
-    console.print(table)
-    steps = Table("step (median of the runs alone)", "s")
-    for name, seconds in results[0].steps.items():
-        steps.add_row(name, f"{seconds:.3f}")
-    console.print(steps)
-
-
-def print_load(load: Any, workers: int) -> None:
-    console.print(
-        f"load: {load.uploads} uploads sent at once through the API on loopback, "
-        f"{workers} warm worker(s); the same photos through the backfill: "
-        f"{load.backfill_per_second:.2f} characters/s"
-    )
-    table = Table("accepted", "terminal", "lost", "duplicate runs", "uploads/s", "p50 s", "p95 s")
-    table.add_row(
-        str(load.accepted),
-        str(load.terminal),
-        str(load.lost),
-        str(load.extra_runs),
-        f"{load.uploads_per_second:.2f}",
-        f"{load.percentile(50):.1f}",
-        f"{load.percentile(95):.1f}",
-    )
-    console.print(table)
-    console.print("statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(load.statuses.items())))
 
 
 @db_app.command("upgrade")

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
 
     # Data-quality bounds, from the 35 faces of the sample photos with buffalo_s (README):
     # mean confidence 0.786, median 0.838, 23% below 0.7, mean cosine between different
-    # people 0.036 (a collapsed model gives ~1); `python -m likeness.calibration` measures.
+    # people 0.036 (a collapsed model gives ~1); `python -m likeness.devtools.calibration` measures.
     dq_confidence_mean_min: float = Field(default=0.65, ge=0, le=1)
     dq_confidence_median_min: float = Field(default=0.7, ge=0, le=1)
     dq_low_confidence_share_max: float = Field(default=0.4, ge=0, le=1)

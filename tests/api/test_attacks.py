@@ -25,7 +25,12 @@ from likeness.db.models import Character, Status
 from likeness.db.session import transaction
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.replace import handle_source_image_replaced
-from likeness.stack import Watchdog, database_answers, free_port, start_embedded_postgres
+from likeness.orchestration.stack import (
+    Watchdog,
+    database_answers,
+    free_port,
+    start_embedded_postgres,
+)
 from likeness.storage import stored_files
 from tests import images
 from tests.api.conftest import TOKEN

@@ -13,7 +13,7 @@ from prefect import get_client
 
 from likeness.db.models import Status
 from likeness.flows.extract import extract_character_embedding
-from likeness.reaper import reap_stuck_extractions
+from likeness.orchestration.reconciler import requeue_lost_extractions
 from tests import images
 from tests.factories import (
     count_faces,
@@ -263,7 +263,7 @@ def test_prefect_unreachable_keeps_the_upload_pending_for_the_reconciler(
     assert client.get(f"/api/characters/{character_id}").json()["error"] is None
 
     # Prefect answers again: the reconciler (every worker runs it) starts the run.
-    [reaped] = reap_stuck_extractions(timedelta(0))
+    [reaped] = requeue_lost_extractions(timedelta(0))
     assert reaped.character_id == character_id and reaped.flow_run_id is not None
     assert wait_for_terminal_status(character_id) is Status.COMPLETED
 

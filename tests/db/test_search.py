@@ -45,7 +45,10 @@ def test_a_search_is_one_statement_with_exact_distances_nearest_first() -> None:
 
     event.listen(get_database_engine(), "before_cursor_execute", count)
     try:
-        found = repository.find_similar(character_id=query, k=10, max_distance=None)
+        with transaction() as session:
+            found = repository.similar_characters(
+                session, character_id=query, k=10, max_distance=None
+            )
     finally:
         event.remove(get_database_engine(), "before_cursor_execute", count)
 

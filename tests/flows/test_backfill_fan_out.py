@@ -10,10 +10,10 @@ from prefect import get_client
 
 from likeness.config import get_settings
 from likeness.db.models import Status
-from likeness.deploy import register_deployments
-from likeness.deployment_names import GPU_CONCURRENCY_LIMIT
 from likeness.flows.backfill import backfill_embeddings
-from likeness.stack import running, start_worker
+from likeness.orchestration.deploy import register_deployments
+from likeness.orchestration.deployment_names import GPU_CONCURRENCY_LIMIT
+from likeness.orchestration.stack import running, start_worker
 from tests import images
 from tests.conftest import patient
 from tests.factories import load_character, new_character, wait_until

@@ -31,9 +31,9 @@ from likeness.db.session import engine_for
 from likeness.face.model_pack import resolve_model_pack
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.reaper import reap_stuck_extractions
-from likeness.orchestration import start_extraction
+from likeness.orchestration.runs import start_extraction
+from likeness.orchestration.stack import running, start_worker
 from likeness.pipeline import begin
-from likeness.stack import running, start_worker
 from tests import images
 from tests.conftest import Worker
 from tests.factories import (

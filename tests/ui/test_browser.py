@@ -17,7 +17,7 @@ from likeness.db import repository
 from likeness.db.models import Status
 from likeness.db.session import transaction
 from likeness.flows.extract import extract_character_embedding
-from likeness.stack import free_port
+from likeness.orchestration.stack import free_port
 from tests import images
 from tests.api.conftest import TOKEN
 from tests.conftest import api_process

@@ -30,7 +30,7 @@ from likeness.db.models import Character, Status
 from likeness.db.session import transaction
 from likeness.domain import erasure, record
 from likeness.face.errors import ImageError
-from likeness.orchestration import RunNotStarted, start_extraction, start_replacement
+from likeness.orchestration.requests import start_or_leave_pending
 from likeness.storage import discard, open_inside
 
 log = logging.getLogger(__name__)
@@ -40,26 +40,9 @@ router = APIRouter(prefix="/api/characters", tags=["characters"])
 ImageUpload = Annotated[UploadFile, File(description="JPEG, PNG, GIF, BMP, TIFF or WebP")]
 
 
-def start_run(character: Character, new_image_path: str | None = None) -> ExtractionStarted:
-    """Start the run for a character just committed as ``pending``: the replacement flow
-    when ``new_image_path`` replaces its image, else the extraction flow.
-
-    The key ties the run to this request's state change, so a retried call cannot start a
-    second run. If Prefect is unreachable the request is still accepted: the character
-    stays ``pending`` (the database is the truth) and the workers' reconciler starts its
-    run once Prefect answers again.
-    """
-    key = f"{character.id}-{character.updated_at.isoformat()}"
-    try:
-        if new_image_path and new_image_path != character.source_image_path:
-            run_id = start_replacement(
-                character.id, new_image_path, idempotency_key=f"replace-{key}"
-            )
-        else:
-            run_id = start_extraction(character.id, idempotency_key=f"extract-{key}")
-    except RunNotStarted as error:
-        log.warning("character %d stays pending for the reconciler: %s", character.id, error)
-        return ExtractionStarted(character_id=character.id, status="pending", flow_run_id=None)
+def started(character: Character) -> ExtractionStarted:
+    """Start the run of a request just committed (see ``orchestration.requests``)."""
+    run_id = start_or_leave_pending(character)
     return ExtractionStarted(character_id=character.id, status="pending", flow_run_id=run_id)
 
 
@@ -101,9 +84,8 @@ def create_character(
     except BaseException:
         discard([path])  # no face photo outlives a character that was never created
         raise
-    started = start_run(character)
     return CharacterCreated(
-        **CharacterOut.of(character).model_dump(), flow_run_id=started.flow_run_id
+        **CharacterOut.of(character).model_dump(), flow_run_id=started(character).flow_run_id
     )
 
 
@@ -163,7 +145,7 @@ def replace_source_image(character_id: RowId, image: ImageUpload) -> ExtractionS
     except BaseException:
         discard([path])  # nothing kept from a refused replacement
         raise
-    return start_run(character, str(path))
+    return started(character)
 
 
 @router.post(
@@ -174,7 +156,7 @@ def replace_source_image(character_id: RowId, image: ImageUpload) -> ExtractionS
 def extract_embedding(character_id: RowId) -> ExtractionStarted:
     with transaction() as session:
         character = repository.request_extraction(session, character_id=character_id)
-    return start_run(character)
+    return started(character)
 
 
 @router.get("/{character_id}/embedding-status", response_model=EmbeddingStatusOut)
@@ -234,7 +216,10 @@ def similar(
     max_distance: Annotated[float | None, Query(ge=0.0, le=2.0)] = None,
 ) -> list[SimilarOut]:
     """Nearest characters by cosine distance (same model pack only), nearest first."""
-    found = repository.find_similar(character_id=character_id, k=k, max_distance=max_distance)
+    with transaction() as session:
+        found = repository.similar_characters(
+            session, character_id=character_id, k=k, max_distance=max_distance
+        )
     return [
         SimilarOut(character_id=s.id, name=s.name, project_id=s.project_id, distance=s.distance)
         for s in found

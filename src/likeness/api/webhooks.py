@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from likeness.api.characters import start_run
 from likeness.api.schemas import WebhookIn, WebhookOut
 from likeness.api.webhook_signature import SignatureRejected, verify
 from likeness.config import get_settings
@@ -19,6 +18,7 @@ from likeness.db import repository
 from likeness.db.extraction_locks import holding_delivery_lock
 from likeness.db.session import transaction
 from likeness.face.errors import ImageOutsideStorage
+from likeness.orchestration.requests import start_or_leave_pending
 from likeness.storage import in_project_folder, resolve_inside
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -97,17 +97,14 @@ def first_or_duplicate(delivery: WebhookIn, image: Path) -> WebhookOut | JSONRes
         repository.record_webhook_delivery(
             session, delivery_id=delivery.delivery_id, character_id=character.id
         )
-    started = start_run(character, str(image))
+    run_id = start_or_leave_pending(character)
     with transaction() as session:
         repository.record_webhook_delivery(
-            session,
-            delivery_id=delivery.delivery_id,
-            character_id=character.id,
-            flow_run_id=started.flow_run_id,
+            session, delivery_id=delivery.delivery_id, character_id=character.id, flow_run_id=run_id
         )
     return WebhookOut(
         delivery_id=delivery.delivery_id,
         character_id=character.id,
-        flow_run_id=started.flow_run_id,
+        flow_run_id=run_id,
         duplicate=False,
     )

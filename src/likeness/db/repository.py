@@ -37,7 +37,6 @@ from likeness.db.models import (
     StudioSettings,
     WebhookDelivery,
 )
-from likeness.db.session import transaction
 from likeness.domain.policy import CONFIG_FIELDS, EmbeddingConfig, EmbeddingConfigOverride
 from likeness.face.types import BoundingBox, Face
 
@@ -742,16 +741,6 @@ def similar_characters(
         if character.face_embedding is None or character.embedding_model is None:
             raise NoEmbedding(f"character {character_id} has no embedding yet")
     return found
-
-
-def find_similar(
-    *, character_id: int, k: int, max_distance: float | None
-) -> list[SimilarCharacter]:
-    """:func:`similar_characters` in its own transaction."""
-    with transaction() as session:
-        return similar_characters(
-            session, character_id=character_id, k=k, max_distance=max_distance
-        )
 
 
 def add_outbox_event(

@@ -14,10 +14,10 @@ from prefect.artifacts import (
 )
 from prefect.concurrency.sync import concurrency
 
-from likeness.deploy import ensure_gpu_limit_exists
-from likeness.deployment_names import GPU_CONCURRENCY_LIMIT
 from likeness.domain.failures import FacesRejected, FailureKind
-from likeness.orchestration import fan_out
+from likeness.orchestration.deploy import ensure_gpu_limit_exists
+from likeness.orchestration.deployment_names import GPU_CONCURRENCY_LIMIT
+from likeness.orchestration.runs import fan_out
 from likeness.tasks.backfill import extract_chunk, finish_backfill_job, open_backfill_job
 from likeness.tasks.notify import notify
 

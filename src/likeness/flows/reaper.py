@@ -7,8 +7,7 @@ from datetime import timedelta
 from prefect import flow, get_run_logger
 
 from likeness.config import get_settings
-from likeness.reaper import log_reaped
-from likeness.reaper import reap_stuck_extractions as reap
+from likeness.orchestration.reconciler import log_reaped, requeue_lost_extractions
 
 
 @flow(name="reap-stuck-extractions")
@@ -17,6 +16,6 @@ def reap_stuck_extractions(stuck_after_s: int | None = None) -> list[int]:
     ``LIKENESS_STUCK_AFTER_S``); returns their ids."""
     seconds = get_settings().stuck_after_s if stuck_after_s is None else stuck_after_s
     stuck_after = timedelta(seconds=seconds)
-    requeued = reap(stuck_after)
+    requeued = requeue_lost_extractions(stuck_after)
     log_reaped(requeued, get_run_logger())
     return [item.character_id for item in requeued]

@@ -9,7 +9,7 @@ from prefect import get_run_logger, tags, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from likeness.orchestration import claim_waiting_extractions, complete_claimed
+from likeness.orchestration.runs import claim_waiting_extractions, complete_claimed
 from likeness.pipeline import BatchResult, ExtractionFailed, extract_batch
 from likeness.tasks.notify import notify
 

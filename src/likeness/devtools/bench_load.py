@@ -31,7 +31,7 @@ from likeness.db.models import STATUS_BY_ID
 from likeness.db.prefect_database import drop_prefect_database
 from likeness.db.repository import IN_PROGRESS
 from likeness.db.session import engine_for
-from likeness.stack import (
+from likeness.orchestration.stack import (
     free_port,
     prefect_env,
     running,

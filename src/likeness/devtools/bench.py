@@ -96,9 +96,9 @@ def studio_photos(work_dir: Path) -> list[Path]:
     varied JPEG qualities; every 4th is stored sideways with an EXIF orientation tag."""
     from PIL import Image
 
+    from likeness.devtools.samples import sample_photos
     from likeness.face.engine import get_face_engine
     from likeness.face.image_loading import load_configured
-    from likeness.samples import sample_photos
 
     photos, engine, settings = sample_photos(), get_face_engine(), get_settings()
     portraits = []
@@ -148,7 +148,7 @@ def varied_photos(work_dir: Path, count: int) -> list[Path]:
     mirrored, re-encoded), as studio source images are."""
     from PIL import Image, ImageOps
 
-    from likeness.samples import sample_photos
+    from likeness.devtools.samples import sample_photos
 
     sources = [path for name, path in sorted(sample_photos().items()) if name.endswith(".jpg")]
     made = []

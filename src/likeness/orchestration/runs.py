@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from likeness.deployment_names import (
+from likeness.orchestration.deployment_names import (
     BACKFILL_CHUNK_DEPLOYMENT,
     EXTRACT_DEPLOYMENT,
     REPLACE_DEPLOYMENT,

@@ -24,10 +24,10 @@ from prefect.utilities.asyncutils import run_coro_as_sync
 from prefect.utilities.callables import parameter_schema
 
 from likeness.config import get_settings
-from likeness.deployment_names import GPU_CONCURRENCY_LIMIT, QUEUE_PRIORITIES
+from likeness.orchestration.deployment_names import GPU_CONCURRENCY_LIMIT, QUEUE_PRIORITIES
 
 # The repository's deployments/prefect.yaml links here, for `prefect deploy` users.
-PREFECT_YAML = Path(__file__).resolve().parent / "deployments" / "prefect.yaml"
+PREFECT_YAML = Path(__file__).resolve().parents[1] / "deployments" / "prefect.yaml"
 
 
 @dataclass(frozen=True)

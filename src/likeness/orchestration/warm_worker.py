@@ -10,8 +10,8 @@ slot. Several workers on several machines share the work through the Prefect ser
 PostgreSQL alone: claiming a run is a state change the server grants to one of them.
 
 It heartbeats as a Prefect worker (the pool's Workers tab), reconciles lost requests every
-few seconds (``likeness.reaper``), and on SIGTERM or Ctrl-C stops claiming, finishes the
-runs it has and exits.
+few seconds (``orchestration.reconciler``), and on SIGTERM or Ctrl-C stops claiming,
+finishes the runs it has and exits.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ from prefect.flow_engine import run_flow
 from prefect.flows import load_flow_from_entrypoint
 
 from likeness.config import Settings
-from likeness.deploy import read_deployments
-from likeness.deployment_names import INTERACTIVE_QUEUE, WORK_POOL
 from likeness.face.errors import ModelPackError
-from likeness.orchestration import RunNotStarted, claim_run, crash_runs
+from likeness.orchestration.deploy import read_deployments
+from likeness.orchestration.deployment_names import INTERACTIVE_QUEUE, WORK_POOL
+from likeness.orchestration.runs import RunNotStarted, claim_run, crash_runs
 
 log = logging.getLogger("likeness.worker")
 
@@ -243,12 +243,12 @@ class WarmWorker:
             self.stopping.wait(HEARTBEAT_S)
 
     def _reconcile_loop(self) -> None:
-        from likeness.reaper import log_reaped, reap_stuck_extractions
+        from likeness.orchestration.reconciler import log_reaped, requeue_lost_extractions
 
         grace = timedelta(seconds=self.settings.stuck_after_s)
         while not self.stopping.wait(self.settings.reconcile_every_s):
             try:
-                log_reaped(reap_stuck_extractions(grace), log)
+                log_reaped(requeue_lost_extractions(grace), log)
             except Exception as error:  # the database restarting: next pass
                 log.warning("reconcile pass failed: %s", error)
 

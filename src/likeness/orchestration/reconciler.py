@@ -21,13 +21,8 @@ from uuid import UUID
 from likeness.db import repository
 from likeness.db.extraction_locks import held_extraction_locks
 from likeness.db.session import transaction
-from likeness.orchestration import (
-    RunNotStarted,
-    crash_runs,
-    live_runs_of,
-    start_extraction,
-    start_replacement,
-)
+from likeness.orchestration.requests import start_requested_run
+from likeness.orchestration.runs import RunNotStarted, crash_runs, live_runs_of
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -45,7 +40,7 @@ class Reaped:
     error: str | None = None
 
 
-def reap_stuck_extractions(grace: timedelta) -> list[Reaped]:
+def requeue_lost_extractions(grace: timedelta) -> list[Reaped]:
     """Start again every character whose request or run was lost (see the module)."""
     before = datetime.now(UTC) - grace
     with transaction() as session:
@@ -104,14 +99,8 @@ def requeue(
                 f"reaped: character {character_id} had no live run for {grace}; "
                 "the run's process is taken as lost",
             )
-            # One key per claim: a retried pass cannot queue a second run for one claim.
-            key = f"reap-{character_id}-{character.updated_at.isoformat()}"
-            if character.pending_source_image_path:
-                run_id = start_replacement(
-                    character_id, character.pending_source_image_path, idempotency_key=key
-                )
-            else:
-                run_id = start_extraction(character_id, idempotency_key=key)
+            # The claim renewed updated_at: a retried pass cannot queue a second run for it.
+            run_id = start_requested_run(character)
     except RunNotStarted as error:
         return Reaped(character_id, [], None, str(error))
     return Reaped(character_id, crashed, run_id)

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from likeness.config import Settings
 from likeness.face.model_pack import vectron_model_dir
 
 # Boxes (x, y, width, height) in players.jpg: Yao Ming's face, and a small face SCRFD
@@ -70,3 +71,18 @@ def demo_images(folder: Path) -> list[Path]:
         blank_image(folder / "blank.png"),
         truncated_jpeg(folder / "corrupt.jpg"),
     ]
+
+
+def import_demo_once(settings: Settings, project: str) -> int:
+    """Import the demo images as characters of ``project`` unless that project exists;
+    returns how many were imported."""
+    from likeness.db import repository
+    from likeness.db.session import transaction
+    from likeness.importing import import_images
+
+    with transaction() as session:
+        if any(row.project == project for row in repository.character_overview(session)):
+            return 0
+    photos = demo_images(settings.home / "demo-inputs")
+    import_images(photos, project=project, storage_root=settings.resolved_storage_root)
+    return len(photos)

@@ -1,0 +1,82 @@
+"""The tables `likeness bench` prints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def print_throughput(console: Console, a: Any, bb: Any, backfill: list[Any], d: Any) -> None:
+    table = Table("measure", "images", "images/s", "ms/image", "peak RSS MB")
+    c = backfill[0]  # the steady state, when the run had more than one chunk
+    for m in (a, bb, *backfill, d):
+        table.add_row(
+            m.name,
+            str(m.images),
+            f"{m.images_per_second:.2f}",
+            f"{m.ms_per_image:.1f}",
+            f"{m.peak_rss_mb:.0f}",
+        )
+    console.print(table)
+    ratios = Table("ratio", "measured", "target")
+    ratios.add_row("c / a", f"{c.images_per_second / a.images_per_second:.1f}x", ">= 15x")
+    ratios.add_row("c / b", f"{c.images_per_second / bb.images_per_second:.2f}x", ">= 1.3x")
+    ratios.add_row("d / c", f"{d.images_per_second / c.images_per_second:.2f}x", "<= 1.15x")
+    console.print(ratios)
+
+
+def print_search(
+    console: Console, vectors: int, queries: int, build: float, search: list[Any]
+) -> None:
+    search_table = Table("hnsw.ef_search", "p50 ms", "p99 ms", "recall@10")
+    for row in search:
+        search_table.add_row(
+            str(row.ef_search), f"{row.p50_ms:.2f}", f"{row.p99_ms:.2f}", f"{row.recall_at_10:.3f}"
+        )
+    console.print(
+        f"similarity: {vectors} synthetic 512-d vectors, HNSW build {build:.0f}s, "
+        f"{queries} queries (targets p50 ≤ 3 ms, p99 ≤ 10 ms, recall@10 ≥ 0.95)"
+    )
+    console.print(search_table)
+
+
+def print_latency(console: Console, results: list[Any]) -> None:
+    console.print(
+        "latency: 20 different photos (1-2.5 MP) uploaded one at a time, POST to terminal "
+        "status read through the API; one warm worker (targets p50 ≤ 1.0 s, p90 ≤ 1.5 s)"
+    )
+    table = Table("uploads", "p50 s", "p90 s", "max s")
+    for result in results:
+        table.add_row(
+            result.label,
+            f"{result.percentile(50):.2f}",
+            f"{result.percentile(90):.2f}",
+            f"{max(result.seconds):.2f}",
+        )
+    console.print(table)
+    steps = Table("step (median of the runs alone)", "s")
+    for name, seconds in results[0].steps.items():
+        steps.add_row(name, f"{seconds:.3f}")
+    console.print(steps)
+
+
+def print_load(console: Console, load: Any, workers: int) -> None:
+    console.print(
+        f"load: {load.uploads} uploads sent at once through the API on loopback, "
+        f"{workers} warm worker(s); the same photos through the backfill: "
+        f"{load.backfill_per_second:.2f} characters/s"
+    )
+    table = Table("accepted", "terminal", "lost", "duplicate runs", "uploads/s", "p50 s", "p95 s")
+    table.add_row(
+        str(load.accepted),
+        str(load.terminal),
+        str(load.lost),
+        str(load.extra_runs),
+        f"{load.uploads_per_second:.2f}",
+        f"{load.percentile(50):.1f}",
+        f"{load.percentile(95):.1f}",
+    )
+    console.print(table)
+    console.print("statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(load.statuses.items())))

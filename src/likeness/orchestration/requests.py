@@ -1,0 +1,42 @@
+"""A requested extraction becomes a run here, and only here: the API, the webhook, the demo
+and the reconciler all start runs through these two functions.
+
+The request itself (the character committed ``pending``, with the image it is for) is the
+caller's transaction; the run's idempotency key is tied to that state change, so a retried
+call never starts a second run for one request.
+"""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from likeness.db.models import Character
+from likeness.orchestration.runs import RunNotStarted, start_extraction, start_replacement
+
+log = logging.getLogger(__name__)
+
+
+def start_requested_run(character: Character) -> UUID:
+    """The run for a character committed as ``pending``: the replacement flow when a new
+    image awaits it, else the extraction flow. :class:`RunNotStarted` when Prefect cannot
+    be reached or refuses."""
+    state = f"{character.id}-{character.updated_at.isoformat()}"
+    if character.pending_source_image_path:
+        return start_replacement(
+            character.id,
+            character.pending_source_image_path,
+            idempotency_key=f"replace-{state}",
+        )
+    return start_extraction(character.id, idempotency_key=f"extract-{state}")
+
+
+def start_or_leave_pending(character: Character) -> UUID | None:
+    """:func:`start_requested_run`; when Prefect cannot be reached the request still
+    stands: the character stays ``pending`` (the database is the truth) and the workers'
+    reconciler starts its run once Prefect answers again. Returns the run id, if started."""
+    try:
+        return start_requested_run(character)
+    except RunNotStarted as error:
+        log.warning("character %d stays pending for the reconciler: %s", character.id, error)
+        return None
