@@ -14,9 +14,9 @@ from likeness.devtools.samples import (
     YAO_MING_IN_PLAYERS,
     blank_image,
     crop_square,
-    sample_photos,
     truncated_jpeg,
 )
+from likeness.face.model_pack import sample_photos
 
 __all__ = [
     "LOW_CONFIDENCE_FACE_IN_PLAYERS",

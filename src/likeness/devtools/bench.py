@@ -96,9 +96,9 @@ def studio_photos(work_dir: Path) -> list[Path]:
     varied JPEG qualities; every 4th is stored sideways with an EXIF orientation tag."""
     from PIL import Image
 
-    from likeness.devtools.samples import sample_photos
     from likeness.face.engine import get_face_engine
     from likeness.face.image_loading import load_configured
+    from likeness.face.model_pack import sample_photos
 
     photos, engine, settings = sample_photos(), get_face_engine(), get_settings()
     portraits = []
@@ -148,7 +148,7 @@ def varied_photos(work_dir: Path, count: int) -> list[Path]:
     mirrored, re-encoded), as studio source images are."""
     from PIL import Image, ImageOps
 
-    from likeness.devtools.samples import sample_photos
+    from likeness.face.model_pack import sample_photos
 
     sources = [path for name, path in sorted(sample_photos().items()) if name.endswith(".jpg")]
     made = []
@@ -276,18 +276,12 @@ def backfill_end_to_end(paths: list[Path], rounds: int, url: str) -> list[Measur
 @contextmanager
 def scratch_database() -> Iterator[str]:
     """A fresh, migrated database on the configured server for the run, dropped afterwards."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
     from likeness.db import migrate
+    from likeness.db.databases import create_database, drop_database
     from likeness.db.session import database_url
 
     admin_url = database_url()
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {SCRATCH_DATABASE} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {SCRATCH_DATABASE}"))
-    url = make_url(admin_url).set(database=SCRATCH_DATABASE).render_as_string(hide_password=False)
+    url = create_database(admin_url, SCRATCH_DATABASE, fresh=True)
     migrate.upgrade(url)
     previous = os.environ.get("LIKENESS_DATABASE_URL")
     os.environ["LIKENESS_DATABASE_URL"] = url
@@ -300,9 +294,7 @@ def scratch_database() -> Iterator[str]:
         else:
             os.environ["LIKENESS_DATABASE_URL"] = previous
         get_settings.cache_clear()
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {SCRATCH_DATABASE} WITH (FORCE)"))
-        admin.dispose()
+        drop_database(admin_url, SCRATCH_DATABASE)
 
 
 def machine() -> str:

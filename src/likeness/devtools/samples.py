@@ -1,40 +1,20 @@
-"""The real photos that ship inside installed wheels, used by the demo, tests and bench."""
+"""Test material made from the sample photos (crops, a blank and a truncated file), the
+demo's images, and their import."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from likeness.config import Settings
-from likeness.face.model_pack import vectron_model_dir
+from likeness.face.model_pack import sample_photos
 
 # Boxes (x, y, width, height) in players.jpg: Yao Ming's face, and a small face SCRFD
 # finds with confidence about 0.67 (below the 0.7 default threshold).
 YAO_MING_IN_PLAYERS = (721, 142, 44, 50)
 LOW_CONFIDENCE_FACE_IN_PLAYERS = (179, 267, 22, 28)
-
-
-def insightface_images_dir() -> Path:
-    spec = importlib.util.find_spec("insightface")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("insightface is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "data" / "images"
-
-
-def sample_photos() -> dict[str, Path]:
-    """Name -> path: t1 (6 faces), Tom_Hanks_54745 (112x112 close-up, 1 face),
-    yaoming (1), gdp (5), players (22, several below the 0.7 threshold)."""
-    insightface_dir, vectron_dir = insightface_images_dir(), vectron_model_dir()
-    return {
-        "t1.jpg": insightface_dir / "t1.jpg",
-        "Tom_Hanks_54745.png": insightface_dir / "Tom_Hanks_54745.png",
-        "yaoming.jpg": vectron_dir / "yaoming.jpg",
-        "gdp.jpg": vectron_dir / "gdp.jpg",
-        "players.jpg": vectron_dir / "players.jpg",
-    }
 
 
 def crop_square(source: Path, box: tuple[int, int, int, int], scale: float, target: Path) -> Path:

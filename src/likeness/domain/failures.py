@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from likeness.expectations.runner import DATA_CHECK_FAILED
+# How a failed data check is reported on a character and in errors.
+DATA_CHECK_FAILED = "data check failed: "
 
 
 class FailureKind(StrEnum):

@@ -38,8 +38,8 @@ def check_face_batch(images: Sequence[CheckedImage], settings: Settings) -> Chec
 def warm_up(engine: FaceEngine, settings: Settings) -> None:
     """Run both models and the face-batch suite once on a sample photo, so that the first
     real image of a worker pays for neither onnxruntime's nor Great Expectations' setup."""
-    from likeness.devtools.samples import sample_photos
     from likeness.face.image_loading import load_configured
+    from likeness.face.model_pack import sample_photos
 
     image = load_configured(sample_photos()["yaoming.jpg"], settings)
     faces = engine.detect_image(image)

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, cast
 
-import pandas as pd
-
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no network calls from the checks
-
 import great_expectations as gx
+import pandas as pd
 from great_expectations.checkpoint import UpdateDataDocsAction
 from great_expectations.data_context import AbstractDataContext
 from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -22,8 +18,6 @@ from great_expectations.datasource.fluent import PandasDatasource
 
 log = logging.getLogger(__name__)
 DATASOURCE = "likeness"
-# How a failed check is reported on a character and in errors.
-DATA_CHECK_FAILED = "data check failed: "
 
 
 @dataclass(frozen=True)
@@ -69,7 +63,9 @@ class CheckResult:
 
 
 def _quiet(context: AbstractDataContext) -> AbstractDataContext:
+    """No progress bars in logs, no analytics calls over the network."""
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.enable_analytics(False)
     return context
 
 

@@ -58,3 +58,24 @@ def _assemble_bundled_pack(pack_dir: Path) -> None:
         partial = target.with_suffix(".partial")
         shutil.copyfile(source / source_name, partial)
         partial.replace(target)  # atomic: concurrent workers never see half a file
+
+
+def insightface_images_dir() -> Path:
+    spec = importlib.util.find_spec("insightface")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("insightface is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "images"
+
+
+def sample_photos() -> dict[str, Path]:
+    """The real photos that ship inside the model wheels (the demo, the warm-up, tests and
+    the bench use them). Name -> path: t1 (6 faces), Tom_Hanks_54745 (112x112 close-up, 1 face),
+    yaoming (1), gdp (5), players (22, several below the 0.7 threshold)."""
+    insightface_dir, vectron_dir = insightface_images_dir(), vectron_model_dir()
+    return {
+        "t1.jpg": insightface_dir / "t1.jpg",
+        "Tom_Hanks_54745.png": insightface_dir / "Tom_Hanks_54745.png",
+        "yaoming.jpg": vectron_dir / "yaoming.jpg",
+        "gdp.jpg": vectron_dir / "gdp.jpg",
+        "players.jpg": vectron_dir / "players.jpg",
+    }

@@ -12,13 +12,14 @@ from prefect.cache_policies import NO_CACHE
 from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.session import transaction
+from likeness.domain.failures import DATA_CHECK_FAILED
 from likeness.expectations.frames import character_frame, comparable
-from likeness.expectations.runner import DATA_CHECK_FAILED, CheckResult, run_with_data_docs
+from likeness.expectations.runner import CheckResult, run_with_data_docs
 from likeness.expectations.suites import consistency_suite, distribution_suite
 
 
 class DataQualityFailed(RuntimeError):
-    pass
+    """The stored embeddings fail the distribution or consistency suite."""
 
 
 @task(name="load_character_table", cache_policy=NO_CACHE)

@@ -1,4 +1,5 @@
-"""Alembic environment: the URL comes from likeness settings (or the caller's config)."""
+"""Alembic environment: the URL comes from the caller's config (``likeness.db.migrate``);
+importing this starts nothing."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from likeness.db.models import Base
-from likeness.db.session import database_url
 
-config = context.config
-url = config.get_main_option("sqlalchemy.url") or database_url()
+url = context.config.get_main_option("sqlalchemy.url")
+if not url:
+    raise RuntimeError("run the migrations with `likeness db upgrade`, which names the database")
 
 if context.is_offline_mode():
     context.configure(url=url, target_metadata=Base.metadata, literal_binds=True)

@@ -1,0 +1,52 @@
+"""Databases on a PostgreSQL server: created when missing, created anew, dropped."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger(__name__)
+
+
+def normalise_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain ``postgresql://`` URLs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@contextmanager
+def server_connection(url: str) -> Iterator[Connection]:
+    """An autocommit connection to the server of ``url`` (CREATE and DROP DATABASE cannot
+    run in a transaction), closed with its engine."""
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            yield connection
+    finally:
+        admin.dispose()
+
+
+def create_database(url: str, name: str, *, fresh: bool = False) -> str:
+    """Create database ``name`` beside the one of ``url`` unless it exists (anew with
+    ``fresh``); returns its URL."""
+    with server_connection(url) as connection:
+        if fresh:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        exists = connection.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        ).first()
+        if exists is None:
+            log.info("creating database %s", name)
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str, name: str) -> None:
+    with server_connection(url) as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -1,0 +1,175 @@
+"""The repository: every read and write the pipeline makes, keyword-only and parameterised,
+one module per concern.
+
+Callers own the transaction (see :func:`likeness.db.session.transaction`): every function
+takes the caller's session and nothing here commits, so several calls compose into one
+atomic change.
+"""
+
+from __future__ import annotations
+
+from likeness.db.repository.backfill import (
+    Scope as Scope,
+)
+from likeness.db.repository.backfill import (
+    backfill_counts as backfill_counts,
+)
+from likeness.db.repository.backfill import (
+    backfill_failures as backfill_failures,
+)
+from likeness.db.repository.backfill import (
+    backfill_todo as backfill_todo,
+)
+from likeness.db.repository.backfill import (
+    characters_in_scope as characters_in_scope,
+)
+from likeness.db.repository.backfill import (
+    finish_backfill_job as finish_backfill_job,
+)
+from likeness.db.repository.backfill import (
+    latest_backfill_counts as latest_backfill_counts,
+)
+from likeness.db.repository.backfill import (
+    mark_backfill_items as mark_backfill_items,
+)
+from likeness.db.repository.backfill import (
+    open_backfill_job as open_backfill_job,
+)
+from likeness.db.repository.characters import (
+    IN_PROGRESS as IN_PROGRESS,
+)
+from likeness.db.repository.characters import (
+    CharacterOverview as CharacterOverview,
+)
+from likeness.db.repository.characters import (
+    character_overview as character_overview,
+)
+from likeness.db.repository.characters import (
+    create_character as create_character,
+)
+from likeness.db.repository.characters import (
+    get_character as get_character,
+)
+from likeness.db.repository.characters import (
+    list_characters as list_characters,
+)
+from likeness.db.repository.characters import (
+    set_embedding as set_embedding,
+)
+from likeness.db.repository.characters import (
+    set_status as set_status,
+)
+from likeness.db.repository.errors import (
+    Conflict as Conflict,
+)
+from likeness.db.repository.errors import (
+    NoEmbedding as NoEmbedding,
+)
+from likeness.db.repository.errors import (
+    NoSourceImage as NoSourceImage,
+)
+from likeness.db.repository.errors import (
+    NotFound as NotFound,
+)
+from likeness.db.repository.errors import (
+    NotRequested as NotRequested,
+)
+from likeness.db.repository.extraction import (
+    ExtractionJob as ExtractionJob,
+)
+from likeness.db.repository.extraction import (
+    begin_extraction as begin_extraction,
+)
+from likeness.db.repository.extraction import (
+    claim_lost_extraction as claim_lost_extraction,
+)
+from likeness.db.repository.extraction import (
+    request_extraction as request_extraction,
+)
+from likeness.db.repository.extraction import (
+    unfinished_since as unfinished_since,
+)
+from likeness.db.repository.faces import (
+    face_to_select as face_to_select,
+)
+from likeness.db.repository.faces import (
+    faces_of_character as faces_of_character,
+)
+from likeness.db.repository.faces import (
+    make_primary as make_primary,
+)
+from likeness.db.repository.faces import (
+    primary_face_box as primary_face_box,
+)
+from likeness.db.repository.faces import (
+    store_detected_faces as store_detected_faces,
+)
+from likeness.db.repository.history import (
+    archive_embedding as archive_embedding,
+)
+from likeness.db.repository.history import (
+    erase_biometrics as erase_biometrics,
+)
+from likeness.db.repository.history import (
+    history_of as history_of,
+)
+from likeness.db.repository.history import (
+    latest_drift as latest_drift,
+)
+from likeness.db.repository.history import (
+    mark_quality_scores_stale as mark_quality_scores_stale,
+)
+from likeness.db.repository.history import (
+    owned_image_paths as owned_image_paths,
+)
+from likeness.db.repository.history import (
+    record_drift as record_drift,
+)
+from likeness.db.repository.outbox import (
+    EVENT_CHANNEL as EVENT_CHANNEL,
+)
+from likeness.db.repository.outbox import (
+    OUTBOX_LOCK_KEY as OUTBOX_LOCK_KEY,
+)
+from likeness.db.repository.outbox import (
+    add_outbox_event as add_outbox_event,
+)
+from likeness.db.repository.outbox import (
+    events_after as events_after,
+)
+from likeness.db.repository.projects import (
+    effective_config as effective_config,
+)
+from likeness.db.repository.projects import (
+    get_or_create_project as get_or_create_project,
+)
+from likeness.db.repository.projects import (
+    project_name as project_name,
+)
+from likeness.db.repository.projects import (
+    project_override as project_override,
+)
+from likeness.db.repository.projects import (
+    studio_config as studio_config,
+)
+from likeness.db.repository.projects import (
+    update_project_override as update_project_override,
+)
+from likeness.db.repository.projects import (
+    update_studio_config as update_studio_config,
+)
+from likeness.db.repository.search import (
+    RERANK_FACTOR as RERANK_FACTOR,
+)
+from likeness.db.repository.search import (
+    SimilarCharacter as SimilarCharacter,
+)
+from likeness.db.repository.search import (
+    similar_characters as similar_characters,
+)
+from likeness.db.repository.webhooks import (
+    find_webhook_delivery as find_webhook_delivery,
+)
+from likeness.db.repository.webhooks import (
+    record_webhook_delivery as record_webhook_delivery,
+)

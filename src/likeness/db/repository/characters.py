@@ -1,0 +1,109 @@
+"""Character rows: create, read, list, and their status and embedding columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from likeness.db.embedding_columns import EmbeddingColumns
+from likeness.db.models import (
+    STATUS_IDS,
+    Character,
+    DetectedFace,
+    Project,
+    Status,
+)
+from likeness.db.repository.errors import NotFound
+
+IN_PROGRESS = (STATUS_IDS[Status.PENDING], STATUS_IDS[Status.EXTRACTING])
+
+
+def create_character(
+    session: Session, *, project_id: int, name: str, source_image_path: str | None
+) -> Character:
+    character = Character(project_id=project_id, name=name, source_image_path=source_image_path)
+    session.add(character)
+    session.flush()
+    return character
+
+
+def get_character(session: Session, *, character_id: int, lock: bool = False) -> Character:
+    query = select(Character).where(Character.id == character_id)
+    if lock:
+        query = query.with_for_update()
+    character = session.scalar(query)
+    if character is None:
+        raise NotFound(f"character {character_id} not found")
+    return character
+
+
+def list_characters(
+    session: Session, *, project_id: int | None = None, status: Status | None = None
+) -> list[Character]:
+    query = select(Character).order_by(Character.id)
+    if project_id is not None:
+        query = query.where(Character.project_id == project_id)
+    if status is not None:
+        query = query.where(Character.embedding_status_id == STATUS_IDS[status])
+    return list(session.scalars(query))
+
+
+def set_status(
+    session: Session, *, character_id: int, status: Status, error: str | None = None
+) -> None:
+    session.execute(
+        update(Character)
+        .where(Character.id == character_id)
+        .values(embedding_status_id=STATUS_IDS[status], embedding_error=error)
+    )
+
+
+def set_embedding(
+    session: Session, *, character_id: int, columns: EmbeddingColumns, status: Status
+) -> None:
+    """Set every embedding column of the character at once, with its status."""
+    session.execute(
+        update(Character)
+        .where(Character.id == character_id)
+        .values(**columns.values(), embedding_status_id=STATUS_IDS[status], embedding_error=None)
+    )
+
+
+@dataclass(frozen=True)
+class CharacterOverview:
+    id: int
+    name: str
+    project: str
+    status: Status
+    confidence: float | None
+    face_count: int
+    model: str | None
+    error: str | None
+
+
+def character_overview(session: Session) -> list[CharacterOverview]:
+    face_count = (
+        select(func.count(DetectedFace.id))
+        .where(DetectedFace.character_id == Character.id)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Character, Project.name, face_count)
+        .join(Project, Project.id == Character.project_id)
+        .order_by(Character.id)
+    )
+    return [
+        CharacterOverview(
+            id=character.id,
+            name=character.name,
+            project=project,
+            status=character.status,
+            confidence=character.face_detection_confidence,
+            face_count=faces,
+            model=character.embedding_model,
+            error=character.embedding_error,
+        )
+        for character, project, faces in rows
+    ]

@@ -1,0 +1,112 @@
+"""The import rules of docs/architecture.md, read from the source: no database needed."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SOURCE = Path(__file__).resolve().parents[1] / "src" / "likeness"
+
+# Package (or module) -> what it may import of likeness besides itself, and whether it may
+# import Prefect. The most specific prefix applies. Keep in step with docs/architecture.md.
+RULES: dict[str, tuple[set[str], bool]] = {
+    "likeness.config": (set(), False),
+    "likeness.storage": ({"likeness.face.errors"}, False),
+    "likeness.face": ({"likeness.config", "likeness.storage"}, False),
+    "likeness.db": ({"likeness.config", "likeness.face.types", "likeness.domain.policy"}, False),
+    "likeness.domain": ({"likeness.config", "likeness.db", "likeness.face.types"}, False),
+    "likeness.domain.erasure": ({"likeness.db", "likeness.storage"}, False),
+    "likeness.expectations": ({"likeness.config", "likeness.db.models", "likeness.face"}, False),
+    "likeness.importing": ({"likeness.db", "likeness.storage"}, False),
+    "likeness.pipeline": (
+        {"likeness.config", "likeness.db", "likeness.domain", "likeness.expectations"}
+        | {"likeness.face"},
+        False,
+    ),
+    "likeness.orchestration": (
+        {"likeness.config", "likeness.db", "likeness.expectations", "likeness.face"},
+        True,
+    ),
+    "likeness.tasks": (
+        {"likeness.config", "likeness.db", "likeness.domain", "likeness.expectations"}
+        | {"likeness.face", "likeness.pipeline", "likeness.orchestration"},
+        True,
+    ),
+    "likeness.flows": (
+        {"likeness.config", "likeness.db", "likeness.domain", "likeness.expectations"}
+        | {"likeness.orchestration", "likeness.tasks"},
+        True,
+    ),
+    "likeness.api": (
+        {"likeness.config", "likeness.db", "likeness.domain", "likeness.face.errors"}
+        | {"likeness.storage", "likeness.orchestration.requests"},
+        False,
+    ),
+}
+ANYTHING = ("likeness.cli", "likeness.__main__", "likeness.devtools")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SOURCE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from likeness import pipeline` imports likeness.pipeline
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+def rule_for(module: str) -> tuple[str, set[str], bool]:
+    owners = [prefix for prefix in RULES if module == prefix or module.startswith(prefix + ".")]
+    if not owners:
+        raise AssertionError(f"{module} is in no package of docs/architecture.md")
+    prefix = max(owners, key=len)
+    allowed, prefect = RULES[prefix]
+    return prefix, allowed, prefect
+
+
+def within(name: str, prefixes: set[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+MODULES = sorted(
+    (module_name(path), path)
+    for path in SOURCE.rglob("*.py")
+    if module_name(path) != "likeness"
+    and not module_name(path).startswith(ANYTHING)
+    and "migrations" not in path.parts
+)
+
+
+@pytest.mark.parametrize(("module", "path"), MODULES, ids=[name for name, _ in MODULES])
+def test_each_module_imports_only_what_its_package_may(module: str, path: Path) -> None:
+    prefix, allowed, prefect = rule_for(module)
+    home = prefix.split(".")[:2]
+    wrong = [
+        name
+        for name in imports_of(path)
+        if (name.startswith("likeness.") and name.split(".")[:2] != home)
+        and not within(name, allowed)
+    ]
+    assert not wrong, f"{module} may not import {wrong} (see docs/architecture.md)"
+    if not prefect:
+        assert not any(name.split(".")[0] == "prefect" for name in imports_of(path)), (
+            f"{module} may not import Prefect"
+        )
+
+
+def test_nothing_but_the_command_line_imports_the_developer_tools() -> None:
+    users = [
+        module
+        for module, path in MODULES
+        if any(name.startswith("likeness.devtools") for name in imports_of(path))
+    ]
+    assert users == []
