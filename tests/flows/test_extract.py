@@ -1,5 +1,5 @@
 """The extraction flow through a real Prefect server, real PostgreSQL and real models:
-DESIGN.md's status lifecycle case by case."""
+the status lifecycle (docs/architecture.md) case by case."""
 
 from __future__ import annotations
 
