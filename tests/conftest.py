@@ -48,6 +48,8 @@ WRITTEN_TABLES = (
     "embedding_history, detected_faces, characters, projects"
 )
 
+WaitForTerminal = Callable[..., Status]  # the wait_for_terminal_status fixture
+
 
 @pytest.fixture(scope="session")
 def likeness_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -229,7 +231,7 @@ def live_api(prefect_server: object, likeness_home: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def wait_for_terminal_status(database_url: str) -> Callable[[int], Status]:
+def wait_for_terminal_status(database_url: str) -> WaitForTerminal:
     """Wait (bounded) until the worker has taken the character to a terminal status."""
 
     def wait(character_id: int, timeout: float = 180) -> Status:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -35,7 +35,7 @@ from likeness.orchestration.runs import start_extraction
 from likeness.orchestration.stack import running, start_worker
 from likeness.pipeline import begin
 from tests import images
-from tests.conftest import Worker
+from tests.conftest import WaitForTerminal, Worker
 from tests.factories import (
     events_of,
     faces_of,
@@ -49,8 +49,6 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "face_engine")
-
-WaitForTerminal = Callable[..., Status]
 
 
 @contextmanager

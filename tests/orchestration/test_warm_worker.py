@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from likeness.orchestration.runs import start_extraction
 from likeness.orchestration.stack import free_port, running, start_api, start_worker
 from likeness.orchestration.warm_worker import WarmWorker
 from tests import images
-from tests.conftest import PrefectServer, Worker, patient
+from tests.conftest import PrefectServer, WaitForTerminal, Worker, patient
 from tests.factories import (
     load_character,
     new_character,
@@ -49,7 +48,6 @@ from tests.factories import (
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "face_engine")
 
-WaitForTerminal = Callable[..., Status]
 # A reconciler that takes a character as lost after 2 s without a live run, every second.
 EAGER = {"LIKENESS_STUCK_AFTER_S": "2", "LIKENESS_RECONCILE_EVERY_S": "1"}
 
