@@ -138,3 +138,23 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"not {what} after {timeout} s")
         time.sleep(0.05)
+
+
+def extracted_cast(folder: Path, project: str = "cast") -> dict[str, int]:
+    """Three extracted characters of ``project``: Yao Ming's portrait, his face cut from the
+    team photo (the same person: cosine 0.65) and Tom Hanks. Name -> id."""
+    from likeness.flows.extract import extract_character_embedding
+    from tests import images
+
+    yao_in_team = images.crop_square(
+        images.photo("players.jpg"), images.YAO_MING_IN_PLAYERS, 1.0, folder / "yao.png"
+    )
+    files = {
+        "Yao": images.photo("yaoming.jpg"),
+        "Yao in the team": yao_in_team,
+        "Hanks": images.photo("Tom_Hanks_54745.png"),
+    }
+    ids = {name: new_character(path, name=name, project=project) for name, path in files.items()}
+    for character_id in ids.values():
+        assert extract_character_embedding(character_id) == "completed"
+    return ids

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from sqlalchemy import event, text, update
 
 from likeness.config import get_settings
@@ -15,8 +16,8 @@ from likeness.db.session import get_database_engine, transaction
 from tests.factories import new_character
 
 
-def with_embedding(vector: np.ndarray, model: str = "buffalo_s") -> int:
-    character_id = new_character(None)
+def with_embedding(vector: np.ndarray, model: str = "buffalo_s", project: str = "test") -> int:
+    character_id = new_character(None, project=project)
     with transaction() as session:
         session.execute(
             update(Character)
@@ -75,3 +76,33 @@ def test_the_index_settings_come_with_every_pooled_connection() -> None:
 
     assert ef_search == str(get_settings().hnsw_ef_search)
     assert iterative == "relaxed_order"
+
+
+def test_duplicates_are_the_projects_close_pairs_once_each_closest_first() -> None:
+    rng = np.random.default_rng(11)
+    a, b, c = (rng.standard_normal(512) for _ in range(3))
+    vectors = {"a": a, "a2": a + 0.3 * rng.standard_normal(512), "b": b}
+    vectors["b2"] = b + 0.6 * rng.standard_normal(512)
+    vectors["c"] = c
+    ids = {name: with_embedding(vector) for name, vector in vectors.items()}
+    with_embedding(a, project="other")  # another project's character is never paired
+    with_embedding(a, model="buffalo_l")  # nor one of another model pack
+    with transaction() as session:
+        project_id = repository.get_character(session, character_id=ids["a"]).project_id
+
+        pairs = repository.duplicate_pairs(session, project_id=project_id, max_distance=0.5)
+        strict = repository.duplicate_pairs(session, project_id=project_id, max_distance=0.1)
+
+    def exact(x: str, y: str) -> float:
+        u, v = vectors[x] / np.linalg.norm(vectors[x]), vectors[y] / np.linalg.norm(vectors[y])
+        return float(1 - u @ v)
+
+    assert [(p.first_id, p.second_id) for p in pairs] == [
+        (ids["a"], ids["a2"]),
+        (ids["b"], ids["b2"]),
+    ]
+    assert [p.first_name for p in pairs] == ["character", "character"]
+    assert pairs[0].distance == pytest.approx(exact("a", "a2"), abs=1e-6)
+    assert pairs[1].distance == pytest.approx(exact("b", "b2"), abs=1e-6)
+    assert strict == [p for p in pairs if p.distance <= 0.1]
+    assert exact("a", "c") > 0.5 and exact("b", "c") > 0.5

@@ -21,7 +21,7 @@ from likeness.orchestration.stack import free_port
 from tests import images
 from tests.api.conftest import TOKEN
 from tests.conftest import api_process
-from tests.factories import faces_of, load_character, new_character
+from tests.factories import extracted_cast, faces_of, load_character, new_character
 
 CHROMIUM = os.environ.get("LIKENESS_CHROMIUM", "/usr/bin/chromium")
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
@@ -234,3 +234,30 @@ def test_a_long_failure_reason_keeps_its_card_tidy_and_opens_in_one_click(
 
     expect(card.locator(".reason p")).to_have_text(reason)
     assert card.evaluate("c => c.scrollWidth <= c.clientWidth")
+
+
+def test_likely_duplicates_are_shown_side_by_side(
+    page: Page, live_server: str, tmp_path: Path
+) -> None:
+    OUTPUT.mkdir(exist_ok=True)
+    extracted_cast(tmp_path)
+    with transaction() as session:
+        project_id = repository.project_id_of(session, name="cast")
+
+    page.goto(f"{live_server}/")
+    page.get_by_role("link", name="Duplicates").click()
+    page.select_option("select[name=project_id]", str(project_id))
+    page.get_by_role("button", name="Show").click()
+
+    pair = page.locator(".pair")
+    expect(pair).to_have_count(1)
+    expect(pair.locator("a span")).to_have_text(["Yao", "Yao in the team"])
+    expect(pair.locator(".distance")).to_contain_text("similarity 0.6")
+    for image in pair.locator("img").all():
+        assert image.evaluate("img => img.complete && img.naturalWidth > 0")
+    page.screenshot(path=str(OUTPUT / "ui-duplicates.png"), full_page=True)
+
+    page.fill("input[name=max_distance]", "0.2")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator(".pair")).to_have_count(0)
+    expect(page.locator(".empty")).to_be_visible()

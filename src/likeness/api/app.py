@@ -7,7 +7,15 @@ from pathlib import Path
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from likeness.api import characters, embedding_config, event_feed, health, ui, webhooks
+from likeness.api import (
+    characters,
+    embedding_config,
+    event_feed,
+    health,
+    projects,
+    ui,
+    webhooks,
+)
 from likeness.api.auth import require_token
 from likeness.api.docs import install_docs
 from likeness.api.errors import install_error_handlers
@@ -27,6 +35,7 @@ def create_app() -> FastAPI:
     app.include_router(characters.router, dependencies=protected)
     app.include_router(event_feed.router, dependencies=protected)
     app.include_router(embedding_config.router, dependencies=protected)
+    app.include_router(projects.router, dependencies=protected)
     app.include_router(ui.router)  # its pages send a browser without the token to /login
     app.include_router(ui.login_router)
     app.include_router(webhooks.router)  # signed with HMAC instead

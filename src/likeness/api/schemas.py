@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from likeness.api.params import MAX_ROW_ID, NO_NUL
 from likeness.db.models import Character, DetectedFace, EmbeddingHistory
+from likeness.db.repository import DuplicatePair
 from likeness.domain.decisions import identity_changed
 
 
@@ -156,6 +157,25 @@ class SimilarOut(BaseModel):
     name: str
     project_id: int
     distance: float = Field(description="Cosine distance: 0 same direction, 2 opposite.")
+
+
+class CharacterRef(BaseModel):
+    character_id: int
+    name: str
+
+
+class DuplicatePairOut(BaseModel):
+    first: CharacterRef
+    second: CharacterRef
+    distance: float = Field(description="Cosine distance between their reference embeddings.")
+
+    @classmethod
+    def of(cls, pair: DuplicatePair) -> DuplicatePairOut:
+        return cls(
+            first=CharacterRef(character_id=pair.first_id, name=pair.first_name),
+            second=CharacterRef(character_id=pair.second_id, name=pair.second_name),
+            distance=pair.distance,
+        )
 
 
 class ErrorOut(BaseModel):

@@ -1,23 +1,25 @@
-"""Server-rendered UI: character cards, the multi-face selector, upload and replace."""
+"""Server-rendered UI: character cards, the multi-face selector, upload and replace, and a
+project's likely duplicates."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request, status
+from fastapi import APIRouter, Depends, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from PIL import Image
 
 from likeness.api.auth import require_login, token_matches
-from likeness.api.params import RowId
+from likeness.api.params import RowId, RowIdFilter
 from likeness.api.sessions import COOKIE, login_throttle, new_session
 from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import Character
 from likeness.db.session import transaction
 from likeness.domain.decisions import identity_changed
+from likeness.domain.policy import DUPLICATE_DISTANCE
 from likeness.face.errors import ImageError
 from likeness.storage import open_inside
 
@@ -99,6 +101,31 @@ def character_page(request: Request, character_id: RowId) -> HTMLResponse:
 @router.get("/ui/characters/{character_id}/panel", response_class=HTMLResponse)
 def panel_fragment(request: Request, character_id: RowId) -> HTMLResponse:
     return templates.TemplateResponse(request, "_panel.html", _panel_context(character_id))
+
+
+@router.get("/duplicates", response_class=HTMLResponse)
+def duplicates_page(
+    request: Request,
+    project_id: RowIdFilter = None,
+    max_distance: Annotated[float, Query(ge=0.0, le=2.0)] = DUPLICATE_DISTANCE,
+) -> HTMLResponse:
+    """A project's likely duplicates side by side (the first project when none is chosen)."""
+    with transaction() as session:
+        projects = repository.list_projects(session)
+        chosen = project_id if project_id is not None else (projects[0].id if projects else None)
+        pairs = (
+            repository.duplicate_pairs(session, project_id=chosen, max_distance=max_distance)
+            if chosen is not None
+            else []
+        )
+    context = {
+        **_common(),
+        "projects": projects,
+        "chosen": chosen,
+        "max_distance": max_distance,
+        "pairs": pairs,
+    }
+    return templates.TemplateResponse(request, "duplicates.html", context)
 
 
 @login_router.get("/login", response_class=HTMLResponse)

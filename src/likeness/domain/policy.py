@@ -13,6 +13,9 @@ class MultiFacePolicy(StrEnum):
 
 
 DOMINANT_AREA_RATIO = 4.0
+# The duplicate report's default: cosine similarity 0.5 between two characters' embeddings
+# (ArcFace, buffalo_s: the same person's photos 0.65 on the samples, different people 0.04).
+DUPLICATE_DISTANCE = 0.5
 
 
 class EmbeddingConfig(BaseModel):

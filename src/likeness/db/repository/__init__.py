@@ -144,6 +144,12 @@ from likeness.db.repository.projects import (
     get_or_create_project as get_or_create_project,
 )
 from likeness.db.repository.projects import (
+    list_projects as list_projects,
+)
+from likeness.db.repository.projects import (
+    project_id_of as project_id_of,
+)
+from likeness.db.repository.projects import (
     project_name as project_name,
 )
 from likeness.db.repository.projects import (
@@ -162,7 +168,13 @@ from likeness.db.repository.search import (
     RERANK_FACTOR as RERANK_FACTOR,
 )
 from likeness.db.repository.search import (
+    DuplicatePair as DuplicatePair,
+)
+from likeness.db.repository.search import (
     SimilarCharacter as SimilarCharacter,
+)
+from likeness.db.repository.search import (
+    duplicate_pairs as duplicate_pairs,
 )
 from likeness.db.repository.search import (
     similar_characters as similar_characters,

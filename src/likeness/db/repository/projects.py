@@ -23,6 +23,17 @@ def get_or_create_project(session: Session, *, name: str) -> Project:
     return session.scalars(select(Project).where(Project.name == name)).one()
 
 
+def list_projects(session: Session) -> list[Project]:
+    return list(session.scalars(select(Project).order_by(Project.name)))
+
+
+def project_id_of(session: Session, *, name: str) -> int:
+    project_id = session.scalar(select(Project.id).where(Project.name == name))
+    if project_id is None:
+        raise NotFound(f"project {name!r} not found")
+    return project_id
+
+
 def project_name(session: Session, *, project_id: int) -> str:
     name = session.scalar(select(Project.name).where(Project.id == project_id))
     if name is None:
