@@ -158,3 +158,12 @@ def extracted_cast(folder: Path, project: str = "cast") -> dict[str, int]:
     for character_id in ids.values():
         assert extract_character_embedding(character_id) == "completed"
     return ids
+
+
+def events_per_character() -> dict[int, int]:
+    """Outbox events written so far, per character."""
+    with transaction() as session:
+        rows = session.execute(
+            select(OutboxEvent.character_id, func.count()).group_by(OutboxEvent.character_id)
+        )
+        return dict(rows.all())

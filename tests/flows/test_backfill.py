@@ -7,16 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from likeness import pipeline
 from likeness.api.app import create_app
 from likeness.db import repository
-from likeness.db.models import Character, OutboxEvent, Status
+from likeness.db.models import Character, Status
 from likeness.db.session import transaction
 from likeness.flows.backfill import backfill_embeddings
 from tests import images
-from tests.factories import load_character, new_character
+from tests.factories import events_per_character, load_character, new_character
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "face_engine")
 
@@ -36,14 +36,6 @@ def sample_characters(tmp_path: Path) -> dict[str, int]:
         "missing": tmp_path / "missing.jpg",
     }
     return {name: new_character(path, name=name) for name, path in files.items()}
-
-
-def events_per_character() -> dict[int, int]:
-    with transaction() as session:
-        rows = session.execute(
-            select(OutboxEvent.character_id, func.count()).group_by(OutboxEvent.character_id)
-        )
-        return dict(rows.all())
 
 
 def test_backfill_ends_every_character_in_a_terminal_status(tmp_path: Path) -> None:
@@ -215,24 +207,3 @@ def test_backfill_finds_the_faces_of_a_one_at_a_time_full_size_decode(tmp_path: 
         for face in expected:
             similarity = max(float(np.asarray(row.embedding) @ face.embedding) for row in stored)
             assert similarity >= 0.99, path.name
-
-
-def test_an_unexpected_error_in_a_chunk_leaves_every_character_failed_not_extracting(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    ids = [new_character(images.photo(name), name=name) for name in ("yaoming.jpg", "t1.jpg")]
-
-    def broken_model(self: object, image: object) -> None:
-        raise RuntimeError("CUDA out of memory")
-
-    monkeypatch.setattr("likeness.face.engine.FaceEngine.detect", broken_model)  # fault injection
-
-    with pytest.raises(pipeline.ExtractionFailed, match="CUDA out of memory") as raised:
-        pipeline.extract_batch(ids)
-
-    for character_id in ids:
-        character = load_character(character_id)
-        assert character.status is Status.FAILED
-        assert character.embedding_error == "extraction error: CUDA out of memory"
-    assert sorted(event.character_id for event in raised.value.events) == sorted(ids)
-    assert events_per_character() == dict.fromkeys(ids, 1)

@@ -9,7 +9,6 @@ from uuid import UUID
 from prefect import flow, get_run_logger
 from prefect.artifacts import (
     create_progress_artifact,
-    create_table_artifact,
     update_progress_artifact,
 )
 from prefect.concurrency.sync import concurrency
@@ -18,7 +17,12 @@ from likeness.domain.failures import FacesRejected, FailureKind
 from likeness.orchestration.deploy import ensure_gpu_limit_exists
 from likeness.orchestration.deployment_names import GPU_CONCURRENCY_LIMIT
 from likeness.orchestration.runs import fan_out
-from likeness.tasks.backfill import extract_chunk, finish_backfill_job, open_backfill_job
+from likeness.tasks.backfill import (
+    extract_chunk,
+    finish_backfill_job,
+    open_backfill_job,
+    publish_summary,
+)
 from likeness.tasks.notify import notify
 
 DEFAULT_CHUNK_SIZE = 32
@@ -55,9 +59,8 @@ def backfill_embeddings(
     of the same scope and never processes a finished character twice. Returns the count
     per resulting status.
     """
-    log = get_run_logger()
     job_id, todo, resumed = open_backfill_job(scope, project)
-    log.info(
+    get_run_logger().info(
         "backfill job %d (%s): %d to do%s", job_id, scope, len(todo), ", resumed" if resumed else ""
     )
     progress = cast(
@@ -83,18 +86,7 @@ def backfill_embeddings(
                 update_progress_artifact(artifact_id=progress, progress=100.0 * done / len(chunks))
     elapsed = time.monotonic() - started
     counts, failures = finish_backfill_job(job_id)
-    throughput = len(todo) / elapsed if elapsed else 0.0
-    create_table_artifact(
-        key=f"backfill-{job_id}-summary",
-        table=[{"status": status, "characters": count} for status, count in sorted(counts.items())]
-        + [{"status": "throughput (characters/s)", "characters": round(throughput, 2)}]
-        + [
-            {"status": f"failed: character {cid}", "characters": reason}
-            for cid, (reason, _) in sorted(failures.items())
-        ],
-        description=f"backfill {scope} job {job_id}: {len(todo)} characters in {elapsed:.1f}s",
-    )
-    log.info("backfill job %d: %s, %.2f characters/s", job_id, counts, throughput)
+    publish_summary(job_id, scope, counts, failures, len(todo), elapsed)
     rejected = [cid for cid, (_, kind) in failures.items() if kind == FailureKind.DATA_CHECK]
     if rejected:  # every chunk ran; the run still fails visibly
         raise FacesRejected(f"data checks failed for characters {sorted(rejected)}")

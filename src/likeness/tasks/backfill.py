@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from prefect import task
-from prefect.artifacts import create_markdown_artifact
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from likeness.config import get_settings
@@ -67,3 +67,27 @@ def finish_backfill_job(job_id: int) -> tuple[dict[str, int], dict[int, tuple[st
 
 class BackfillIncomplete(RuntimeError):
     pass
+
+
+@task(name="publish_summary", cache_policy=NO_CACHE)
+def publish_summary(
+    job_id: int,
+    scope: str,
+    counts: dict[str, int],
+    failures: dict[int, tuple[str, str | None]],
+    characters: int,
+    elapsed: float,
+) -> None:
+    """The job's table artifact: characters per status, throughput, each failure's reason."""
+    throughput = characters / elapsed if elapsed else 0.0
+    create_table_artifact(
+        key=f"backfill-{job_id}-summary",
+        table=[{"status": status, "characters": count} for status, count in sorted(counts.items())]
+        + [{"status": "throughput (characters/s)", "characters": round(throughput, 2)}]
+        + [
+            {"status": f"failed: character {cid}", "characters": reason}
+            for cid, (reason, _) in sorted(failures.items())
+        ],
+        description=f"backfill {scope} job {job_id}: {characters} characters in {elapsed:.1f}s",
+    )
+    get_run_logger().info("backfill job %d: %s, %.2f characters/s", job_id, counts, throughput)
