@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
 from likeness import pipeline
-from likeness.db.models import Status
+from likeness.db.models import Character, Status
+from likeness.db.session import transaction
 from tests import images
-from tests.factories import events_per_character, load_character, new_character
+from tests.factories import events_per_character, faces_of, load_character, new_character
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "face_engine")
 
@@ -31,3 +33,35 @@ def test_an_unexpected_error_in_a_chunk_leaves_every_character_failed_not_extrac
         assert character.embedding_error == "extraction error: CUDA out of memory"
     assert sorted(event.character_id for event in raised.value.events) == sorted(ids)
     assert events_per_character() == dict.fromkeys(ids, 1)
+
+
+def test_a_chunk_looked_ahead_is_extracted_again_when_its_image_changed_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = new_character(images.photo("yaoming.jpg"), name="first")
+    second = new_character(images.photo("t1.jpg"), name="second")  # 6 faces, looked ahead
+    looked_ahead = new_character(images.photo("gdp.jpg"), name="third")  # 5 faces
+    extracted: list[int] = []  # images per extraction, the lookahead's included
+    real = pipeline.extract_images
+
+    def counted(paths: list[str]) -> list[object]:
+        extracted.append(len(paths))
+        return real(paths)  # type: ignore[return-value]
+
+    monkeypatch.setattr(pipeline, "extract_images", counted)
+
+    pipeline.extract_batch([first], following=[second, looked_ahead])
+    with transaction() as session:  # a replacement lands before the next chunk begins
+        session.execute(
+            update(Character)
+            .where(Character.id == second)
+            .values(source_image_path=load_character(first).source_image_path)
+        )
+    result = pipeline.extract_batch([second, looked_ahead], following=[])
+
+    assert result.statuses == {
+        second: Status.COMPLETED.value,  # Yao Ming's portrait now, not the group photo
+        looked_ahead: Status.MULTI_FACE_PENDING.value,
+    }
+    assert len(faces_of(second)) == 1 and len(faces_of(looked_ahead)) == 5
+    assert extracted == [1, 2, 1]  # the first chunk, the lookahead, the changed image only

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NoReturn, TypeVar
 
 from likeness.config import get_settings
@@ -44,6 +44,9 @@ Result = TypeVar("Result")
 class Extracted:
     source_size: tuple[int, int]  # width, height of the upright source image
     faces: list[Face]
+
+
+Found = list[tuple[ExtractionJob, "Extracted | ImageError"]]
 
 
 @dataclass
@@ -120,16 +123,62 @@ def side_by_side(
 def extract(jobs: Sequence[ExtractionJob]) -> list[tuple[ExtractionJob, Extracted | ImageError]]:
     """Each job's faces, in order, from images decoded and detected side by side
     (``extraction_streams``); pixels are dropped once their faces are known."""
+    found = extract_images([job.image_path for job in jobs])
+    return list(zip(jobs, found, strict=True))
+
+
+def extract_images(paths: Sequence[str]) -> list[Extracted | ImageError]:
     settings, engine = get_settings(), get_face_engine()
 
-    def one(job: ExtractionJob) -> Extracted | ImageError:
+    def one(path: str) -> Extracted | ImageError:
         try:
-            image = load_source_image(job.image_path, settings)
+            image = load_source_image(path, settings)
         except ImageError as error:
             return error
         return Extracted(image.source_size, engine.detect_image(image))
 
-    return list(side_by_side(jobs, one, settings.resolved_extraction_streams))
+    return [found for _, found in side_by_side(paths, one, settings.resolved_extraction_streams)]
+
+
+class Lookahead:
+    """A backfill in one process extracts the next chunk's images while this chunk is
+    checked and written, so the cores never wait for the database or the data checks.
+    Results are matched by character and image path: a character whose image changed
+    meanwhile is simply extracted again when its chunk begins."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lookahead")
+        self._ahead: Future[dict[tuple[int, str], Extracted | ImageError]] | None = None
+
+    def extracting(self, following: Sequence[int]) -> Callable[[Sequence[ExtractionJob]], Found]:
+        """An extract step that uses what was looked ahead, then looks ahead at
+        ``following`` (the next chunk) before the caller goes on to check and write."""
+
+        def extract_and_look_ahead(jobs: Sequence[ExtractionJob]) -> Found:
+            ahead = self._ahead.result() if self._ahead is not None else {}
+            self._ahead = None
+            missing = [job for job in jobs if (job.character_id, job.image_path) not in ahead]
+            for job, result in zip(
+                missing, extract_images([job.image_path for job in missing]), strict=True
+            ):
+                ahead[(job.character_id, job.image_path)] = result
+            if following:
+                self._ahead = self._pool.submit(self._extract_current_images, following)
+            return [(job, ahead[(job.character_id, job.image_path)]) for job in jobs]
+
+        return extract_and_look_ahead
+
+    @staticmethod
+    def _extract_current_images(
+        character_ids: Sequence[int],
+    ) -> dict[tuple[int, str], Extracted | ImageError]:
+        with transaction() as session:
+            paths = repository.source_image_paths(session, character_ids=character_ids)
+        keys = list(paths.items())
+        return dict(zip(keys, extract_images([path for _, path in keys]), strict=True))
+
+
+LOOKAHEAD = Lookahead()
 
 
 def decide(job: ExtractionJob, found: Extracted) -> Detected:
@@ -270,10 +319,22 @@ def _abort(begun: Begun, failure: Failure, steps: Steps, error: Exception) -> No
 
 
 def extract_batch(
-    character_ids: Sequence[int], *, backfill_job_id: int | None = None
+    character_ids: Sequence[int],
+    *,
+    backfill_job_id: int | None = None,
+    following: Sequence[int] | None = None,
 ) -> BatchResult:
-    """The pipeline inline over many characters, waiting for their extraction locks."""
+    """The pipeline inline over many characters, waiting for their extraction locks. A
+    backfill in one process passes ``following``, the next chunk (empty for the last): it
+    takes what was looked ahead for this chunk and looks ahead at the next one while this
+    one is checked and written (:class:`Lookahead`)."""
+    steps = (
+        INLINE if following is None else replace(INLINE, extract=LOOKAHEAD.extracting(following))
+    )
     with holding_extraction_locks(character_ids, wait=True):
         return run(
-            character_ids, requested=backfill_job_id is None, backfill_job_id=backfill_job_id
+            character_ids,
+            requested=backfill_job_id is None,
+            backfill_job_id=backfill_job_id,
+            steps=steps,
         )

@@ -78,10 +78,12 @@ def backfill_embeddings(
     else:
         ensure_gpu_limit_exists()
         # One slot for the whole run: this process keeps one model busy from the first chunk
-        # to the last (asking per chunk waited seconds on a busy SQLite-backed server).
+        # to the last (asking per chunk waited seconds on a busy SQLite-backed server), and
+        # extracts each next chunk while the current one is written.
         with concurrency(GPU_CONCURRENCY_LIMIT, occupy=1):
             for done, chunk in enumerate(chunks, start=1):
-                result = extract_chunk(job_id, chunk)
+                following = chunks[done] if done < len(chunks) else []
+                result = extract_chunk(job_id, chunk, following)
                 notify(result.events)
                 update_progress_artifact(artifact_id=progress, progress=100.0 * done / len(chunks))
     elapsed = time.monotonic() - started

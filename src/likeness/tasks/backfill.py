@@ -29,10 +29,13 @@ def open_backfill_job(scope: str, project: str | None) -> tuple[int, list[int], 
 
 
 @task(name="extract_chunk", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 8])
-def extract_chunk(job_id: int, character_ids: list[int]) -> BatchResult:
-    """One chunk: decode, detect, check and write; its items are marked done with it."""
+def extract_chunk(
+    job_id: int, character_ids: list[int], following: list[int] | None = None
+) -> BatchResult:
+    """One chunk: decode, detect, check and write; its items are marked done with it. With
+    ``following``, the next chunk's images are extracted while this one is written."""
     try:
-        result = extract_batch(character_ids, backfill_job_id=job_id)
+        result = extract_batch(character_ids, backfill_job_id=job_id, following=following)
     except ExtractionFailed as failed:
         notify(failed.events)
         raise

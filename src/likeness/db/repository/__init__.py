@@ -59,6 +59,9 @@ from likeness.db.repository.characters import (
 from likeness.db.repository.characters import (
     set_status as set_status,
 )
+from likeness.db.repository.characters import (
+    source_image_paths as source_image_paths,
+)
 from likeness.db.repository.errors import (
     Conflict as Conflict,
 )

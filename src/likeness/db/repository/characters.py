@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
@@ -37,6 +38,16 @@ def get_character(session: Session, *, character_id: int, lock: bool = False) ->
     if character is None:
         raise NotFound(f"character {character_id} not found")
     return character
+
+
+def source_image_paths(session: Session, *, character_ids: Sequence[int]) -> dict[int, str]:
+    """The stored source image of each of these characters that has one."""
+    rows = session.execute(
+        select(Character.id, Character.source_image_path).where(
+            Character.id.in_(character_ids), Character.source_image_path.is_not(None)
+        )
+    )
+    return {character_id: path for character_id, path in rows if path}
 
 
 def list_characters(
