@@ -144,7 +144,7 @@ def import_(
 def backfill(
     scope: Annotated[str, typer.Option(help="missing | failed | stale | all")] = "missing",
     project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
-    chunk_size: Annotated[int, typer.Option(min=1, help="Characters per chunk.")] = 32,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Characters per chunk.")] = 64,
     fan_out: Annotated[
         bool | None,
         typer.Option(
@@ -515,7 +515,7 @@ def bench(
     images: Annotated[
         Path | None, typer.Option(help="Folder of images (default: samples).")
     ] = None,
-    rounds: Annotated[int, typer.Option(min=1, help="Passes over the images for b, c, d.")] = 8,
+    rounds: Annotated[int, typer.Option(min=1, help="Passes over the images for b, c, d.")] = 12,
     vectors: Annotated[int, typer.Option(min=1000, help="Synthetic vectors for search.")] = 100_000,
     queries: Annotated[int, typer.Option(min=10)] = 200,
     only: Annotated[str | None, typer.Option(help="throughput | search | latency | load")] = None,

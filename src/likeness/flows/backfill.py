@@ -25,7 +25,7 @@ from likeness.tasks.backfill import (
 )
 from likeness.tasks.notify import notify
 
-DEFAULT_CHUNK_SIZE = 32
+DEFAULT_CHUNK_SIZE = 64
 
 
 def chunked(ids: list[int], size: int) -> list[list[int]]:
