@@ -518,22 +518,27 @@ def bench(
     rounds: Annotated[int, typer.Option(min=1, help="Passes over the images for b, c, d.")] = 12,
     vectors: Annotated[int, typer.Option(min=1000, help="Synthetic vectors for search.")] = 100_000,
     queries: Annotated[int, typer.Option(min=10)] = 200,
-    only: Annotated[str | None, typer.Option(help="throughput | search | latency | load")] = None,
+    only: Annotated[
+        str | None, typer.Option(help="throughput | search | latency | load | references")
+    ] = None,
     uploads: Annotated[int, typer.Option(min=1, help="Concurrent uploads for load.")] = 200,
     load_workers: Annotated[int, typer.Option(min=1, help="Warm workers for load.")] = 1,
 ) -> None:
     """Throughput (a: process per image, b: warm FaceAnalysis, c: backfill, d: model floor),
     similarity search latency and recall, upload latency (one at a time, alone and during a
     backfill) and concurrent uploads (load) through the API to terminal status, on a stack
-    started as `likeness up` starts it, in a scratch database."""
+    started as `likeness up` starts it, in a scratch database; and whether a template of
+    several references matches a person better than one reference (references)."""
     import tempfile
 
     from likeness.devtools import bench as b
     from likeness.devtools import bench_report as report
+    from likeness.devtools import identity_evidence
     from likeness.devtools.bench_load import concurrent_uploads, latency
 
-    if only not in (None, "throughput", "search", "latency", "load"):
-        errors.print(f"[red]unknown --only {only!r}: throughput, search, latency or load[/red]")
+    parts = ("throughput", "search", "latency", "load", "references")
+    if only not in (None, *parts):
+        errors.print(f"[red]unknown --only {only!r}: {', '.join(parts)}[/red]")
         raise typer.Exit(2)
 
     settings = get_settings()
@@ -556,12 +561,16 @@ def bench(
             latencies = latency(url, b.varied_photos(Path(work_dir), 20))
         if only in (None, "load"):
             load = concurrent_uploads(url, paths, uploads, load_workers)
+        if only in (None, "references"):
+            identities = identity_evidence.measure(Path(work_dir))
     if only in (None, "throughput"):
         report.print_throughput(console, a, bb, c, d)
     if only in (None, "search"):
         report.print_search(console, vectors, queries, build, search)
     if only in (None, "latency"):
         report.print_latency(console, latencies)
+    if only in (None, "references"):
+        report.print_identity(console, *identities)
     if only in (None, "load"):
         report.print_load(console, load, load_workers)
         if load.lost or load.extra_runs or load.accepted < load.uploads:
