@@ -140,6 +140,22 @@ def test_an_outdated_external_database_is_one_line_that_says_what_to_do(
     assert upgraded.returncode == 0 and after.returncode == 0, after.stderr
 
 
+def test_a_database_migrated_by_a_newer_likeness_is_refused_with_what_to_do(
+    outdated_database: str,
+) -> None:
+    plain = outdated_database.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '0099'")
+    env = {**os.environ, "LIKENESS_DATABASE_URL": outdated_database}
+
+    refused = likeness("status", env=env)
+
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        "the database schema is at revision 0099, newer than this likeness knows: upgrade likeness"
+    ]
+
+
 @pytest.mark.usefixtures("prefect_server")
 def test_deploy_works_from_a_wheel_in_a_fresh_virtual_environment(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"

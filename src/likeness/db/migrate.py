@@ -31,10 +31,23 @@ def downgrade(url: str | None = None, revision: str = "base") -> None:
     command.downgrade(alembic_config(url), revision)
 
 
-def revision_behind(engine: Engine) -> str | None:
-    """The database's revision when it is not the newest this package ships (``none`` for
-    an empty database); None when it is current."""
-    heads = set(ScriptDirectory.from_config(alembic_config("postgresql://")).get_heads())
+def schema_problem(engine: Engine) -> str | None:
+    """What is wrong with the database's schema for this package, as the sentence to show
+    (with the command that fixes it); None when it is at the newest revision shipped."""
+    scripts = ScriptDirectory.from_config(alembic_config("postgresql://"))
+    heads = set(scripts.get_heads())
     with engine.connect() as connection:
         current = set(MigrationContext.configure(connection).get_current_heads())
-    return None if current == heads else (", ".join(sorted(current)) or "none")
+    if current == heads:
+        return None
+    at = ", ".join(sorted(current)) or "none"
+    known = {script.revision for script in scripts.walk_revisions()}
+    if current - known:
+        return (
+            f"the database schema is at revision {at}, newer than this likeness knows: "
+            "upgrade likeness"
+        )
+    return (
+        f"the database schema is at revision {at}, older than this likeness: "
+        "run `likeness db upgrade`"
+    )

@@ -17,7 +17,8 @@ from likeness.db.embedded import ensure_embedded_postgres
 
 
 class SchemaOutdated(RuntimeError):
-    """An external database whose schema is behind this version of likeness."""
+    """An external database whose schema is not the one this version of likeness ships:
+    behind it (run `likeness db upgrade`), or migrated by a newer likeness."""
 
 
 def database_url(settings: Settings | None = None) -> str:
@@ -67,13 +68,10 @@ def engine_for(url: str) -> Engine:
         max_overflow=5,
         connect_args=search_options(get_settings().hnsw_ef_search),
     )
-    behind = migrate.revision_behind(engine)
-    if behind is not None:
+    problem = migrate.schema_problem(engine)
+    if problem is not None:
         engine.dispose()
-        raise SchemaOutdated(
-            f"the database schema is at revision {behind}, older than this likeness: "
-            "run `likeness db upgrade`"
-        )
+        raise SchemaOutdated(problem)
     return engine
 
 
