@@ -80,7 +80,7 @@ async def _database_unavailable(request: Request, error: Exception) -> JSONRespo
 async def _schema_outdated(request: Request, error: Exception) -> JSONResponse:
     log.error("%s %s: %s", request.method, request.url, error)
     return JSONResponse(
-        {"detail": "the database schema is outdated; the operator must upgrade it"},
+        {"detail": "the database schema is not this version's; the operator must migrate it"},
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
     )
 
