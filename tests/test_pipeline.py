@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import update
 
 from likeness import pipeline
+from likeness.db import repository
 from likeness.db.models import Character, Status
 from likeness.db.session import transaction
 from tests import images
@@ -65,3 +66,20 @@ def test_a_chunk_looked_ahead_is_extracted_again_when_its_image_changed_meanwhil
     }
     assert len(faces_of(second)) == 1 and len(faces_of(looked_ahead)) == 5
     assert extracted == [1, 2, 1]  # the first chunk, the lookahead, the changed image only
+
+
+def test_a_lookahead_that_failed_leaves_the_chunk_to_extract_its_own_images(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = new_character(images.photo("yaoming.jpg"), name="first")
+    second = new_character(images.photo("t1.jpg"), name="second")
+
+    def unreachable(session: object, **kwargs: object) -> dict[int, str]:
+        raise ConnectionError("the database went away")  # fault injection
+
+    monkeypatch.setattr(repository, "source_image_paths", unreachable)
+    pipeline.extract_batch([first], following=[second])
+    result = pipeline.extract_batch([second], following=[])
+
+    assert result.statuses == {second: Status.MULTI_FACE_PENDING.value}
+    assert len(faces_of(second)) == 6

@@ -13,6 +13,7 @@ any other error fails every character not yet written and propagates as
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,6 +36,8 @@ from likeness.face.engine import get_face_engine
 from likeness.face.errors import ImageError, ModelPackError
 from likeness.face.image_loading import load_source_image
 from likeness.face.types import Face
+
+log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -155,8 +158,7 @@ class Lookahead:
         ``following`` (the next chunk) before the caller goes on to check and write."""
 
         def extract_and_look_ahead(jobs: Sequence[ExtractionJob]) -> Found:
-            ahead = self._ahead.result() if self._ahead is not None else {}
-            self._ahead = None
+            ahead = self._take()
             missing = [job for job in jobs if (job.character_id, job.image_path) not in ahead]
             for job, result in zip(
                 missing, extract_images([job.image_path for job in missing]), strict=True
@@ -167,6 +169,16 @@ class Lookahead:
             return [(job, ahead[(job.character_id, job.image_path)]) for job in jobs]
 
         return extract_and_look_ahead
+
+    def _take(self) -> dict[tuple[int, str], Extracted | ImageError]:
+        future, self._ahead = self._ahead, None
+        if future is None:
+            return {}
+        try:
+            return future.result()
+        except Exception as error:  # the chunk then extracts its images itself
+            log.warning("looking ahead failed (%s): extracting the chunk's images now", error)
+            return {}
 
     @staticmethod
     def _extract_current_images(
