@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -392,75 +391,20 @@ def up(
 
     Ctrl-C stops everything.
     """
-    from likeness.db import migrate
-    from likeness.db.embedded import embedded_running, stop_embedded_postgres
-    from likeness.db.session import database_url
-    from likeness.orchestration.stack import (
-        Supervisor,
-        Watchdog,
-        announced,
-        database_answers,
-        prefect_env,
-        running,
-        start_embedded_postgres,
-        start_prefect_server,
-        start_worker,
-    )
+    from likeness.orchestration.stack import run_local_stack
 
     settings = get_settings()
-    # An embedded server this command starts is stopped with the rest; one that was
-    # already running (another command's) is left running.
-    ours = settings.database_url is None and not embedded_running(settings.postgres_dir)
-    url = database_url(settings)  # the embedded database comes migrated
-    if settings.database_url:
-        migrate.upgrade(url)  # an external one: starting the stack is the operator's say-so
-    env = prefect_env(settings, url)
-    os.environ.update(env)  # before Prefect is imported: this process uses the same server
-    logs = settings.home / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    processes: list[subprocess.Popen[bytes]] = []
 
     def say(message: str) -> None:
         errors.print(f"[yellow]{message}[/yellow]")
 
-    watchdogs: list[Watchdog] = []
-    if settings.database_url is None:  # the embedded server is ours to keep running
-        watchdogs.append(
-            Watchdog(
-                "the embedded PostgreSQL",
-                lambda: database_answers(url),
-                lambda: start_embedded_postgres(env),
-                say,
-                every_s=2.0,
-            )
-        )
-    try:
-        with running(processes), announced(settings, env["PREFECT_API_URL"]):
-            console.print("starting Prefect server…")
-            watchdogs.append(
-                Supervisor(
-                    "the Prefect server",
-                    processes,
-                    lambda: start_prefect_server(settings, env, logs / "prefect-server.log"),
-                    say,
-                )
-            )
-            deploy()
-            watchdogs.append(
-                Supervisor(
-                    "the worker", processes, lambda: start_worker(env, logs / "worker.log"), say
-                )
-            )
-            for watchdog in watchdogs:
-                watchdog.start()
-            try:
-                serve_api(settings, demo, logs)
-            finally:
-                for watchdog in watchdogs:
-                    watchdog.stop()
-    finally:
-        if ours:
-            stop_embedded_postgres(settings.postgres_dir)
+    run_local_stack(
+        settings,
+        deploy=deploy,
+        serve=lambda logs: serve_api(settings, demo, logs),
+        say=say,
+        tell=console.print,
+    )
     console.print("stopped")
 
 

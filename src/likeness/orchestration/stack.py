@@ -263,3 +263,68 @@ def start_api(env: dict[str, str], host: str, port: int, log: Path) -> subproces
     )
     wait_until_healthy(f"http://{host}:{port}/healthz", process)
     return process
+
+
+def run_local_stack(
+    settings: Settings,
+    *,
+    deploy: Callable[[], None],
+    serve: Callable[[Path], None],
+    say: Callable[[str], None],
+    tell: Callable[[str], None],
+) -> None:
+    """``likeness up``: the database (embedded, or the configured one, migrated), the Prefect
+    server, the deployments, a worker, each watched and started again when it dies (``say``
+    tells so), and ``serve(logs folder)`` until it returns (Ctrl-C). An embedded server this
+    starts is stopped with the rest; one that was already running is left running."""
+    from likeness.db import migrate
+    from likeness.db.embedded import embedded_running, stop_embedded_postgres
+    from likeness.db.session import database_url
+
+    ours = settings.database_url is None and not embedded_running(settings.postgres_dir)
+    url = database_url(settings)  # the embedded database comes migrated
+    if settings.database_url:
+        migrate.upgrade(url)  # an external one: starting the stack is the operator's say-so
+    env = prefect_env(settings, url)
+    os.environ.update(env)  # before Prefect is imported: this process uses the same server
+    logs = settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    processes: list[subprocess.Popen[bytes]] = []
+    watchdogs: list[Watchdog] = []
+    if settings.database_url is None:  # the embedded server is ours to keep running
+        watchdogs.append(
+            Watchdog(
+                "the embedded PostgreSQL",
+                lambda: database_answers(url),
+                lambda: start_embedded_postgres(env),
+                say,
+                every_s=2.0,
+            )
+        )
+    try:
+        with running(processes), announced(settings, env["PREFECT_API_URL"]):
+            tell("starting Prefect server…")
+            watchdogs.append(
+                Supervisor(
+                    "the Prefect server",
+                    processes,
+                    lambda: start_prefect_server(settings, env, logs / "prefect-server.log"),
+                    say,
+                )
+            )
+            deploy()
+            watchdogs.append(
+                Supervisor(
+                    "the worker", processes, lambda: start_worker(env, logs / "worker.log"), say
+                )
+            )
+            for watchdog in watchdogs:
+                watchdog.start()
+            try:
+                serve(logs)
+            finally:
+                for watchdog in watchdogs:
+                    watchdog.stop()
+    finally:
+        if ours:
+            stop_embedded_postgres(settings.postgres_dir)
