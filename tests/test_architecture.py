@@ -15,13 +15,13 @@ RULES: dict[str, tuple[set[str], bool]] = {
     "likeness.config": (set(), False),
     "likeness.storage": ({"likeness.face.errors"}, False),
     "likeness.face": ({"likeness.config", "likeness.storage"}, False),
-    "likeness.db": ({"likeness.config", "likeness.face.types", "likeness.domain.policy"}, False),
-    "likeness.domain": ({"likeness.config", "likeness.db", "likeness.face.types"}, False),
-    "likeness.domain.erasure": ({"likeness.db", "likeness.storage"}, False),
+    "likeness.db": ({"likeness.config", "likeness.face.types", "likeness.identity.policy"}, False),
+    "likeness.identity": ({"likeness.config", "likeness.db", "likeness.face.types"}, False),
+    "likeness.identity.erasure": ({"likeness.db", "likeness.storage"}, False),
     "likeness.expectations": ({"likeness.config", "likeness.db.models", "likeness.face"}, False),
     "likeness.importing": ({"likeness.db", "likeness.storage"}, False),
     "likeness.pipeline": (
-        {"likeness.config", "likeness.db", "likeness.domain", "likeness.expectations"}
+        {"likeness.config", "likeness.db", "likeness.identity", "likeness.expectations"}
         | {"likeness.face"},
         False,
     ),
@@ -30,17 +30,17 @@ RULES: dict[str, tuple[set[str], bool]] = {
         True,
     ),
     "likeness.tasks": (
-        {"likeness.config", "likeness.db", "likeness.domain", "likeness.expectations"}
+        {"likeness.config", "likeness.db", "likeness.identity", "likeness.expectations"}
         | {"likeness.face", "likeness.pipeline", "likeness.orchestration"},
         True,
     ),
     "likeness.flows": (
-        {"likeness.config", "likeness.db", "likeness.domain", "likeness.expectations"}
+        {"likeness.config", "likeness.db", "likeness.identity", "likeness.expectations"}
         | {"likeness.orchestration", "likeness.tasks"},
         True,
     ),
     "likeness.api": (
-        {"likeness.config", "likeness.db", "likeness.domain", "likeness.face.errors"}
+        {"likeness.config", "likeness.db", "likeness.identity", "likeness.face.errors"}
         | {"likeness.storage", "likeness.orchestration.requests"},
         False,
     ),

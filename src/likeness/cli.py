@@ -229,7 +229,7 @@ def similar(
 def erase(character_id: int) -> None:
     """Erase a character's biometric data: embedding, detected faces and history."""
     from likeness.db import repository
-    from likeness.domain.erasure import erase_biometrics
+    from likeness.identity.erasure import erase_biometrics
 
     try:
         erase_biometrics(character_id)

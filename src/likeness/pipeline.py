@@ -26,16 +26,16 @@ from likeness.db.extraction_locks import holding_extraction_locks
 from likeness.db.models import Status
 from likeness.db.repository import ExtractionJob
 from likeness.db.session import transaction
-from likeness.domain.decisions import Outcome, decide_outcome
-from likeness.domain.events import PublishedEvent
-from likeness.domain.failures import Failure, FailureKind
-from likeness.domain.record import write_failure, write_outcome
 from likeness.expectations.face_checks import CheckedImage, check_face_batch
 from likeness.expectations.runner import CheckResult
 from likeness.face.engine import get_face_engine
 from likeness.face.errors import ImageError, ModelPackError
 from likeness.face.image_loading import load_source_image
 from likeness.face.types import Face
+from likeness.identity.decisions import Outcome, decide_outcome
+from likeness.identity.events import PublishedEvent
+from likeness.identity.failures import Failure, FailureKind
+from likeness.identity.record import write_failure, write_outcome
 
 log = logging.getLogger(__name__)
 

@@ -155,8 +155,8 @@ def test_similar_finds_the_same_person_first_and_ignores_other_model_packs(
 def test_failed_data_checks_reject_only_those_characters_and_fail_the_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from likeness.domain.failures import FacesRejected
     from likeness.face.engine import FaceEngine
+    from likeness.identity.failures import FacesRejected
 
     group = new_character(images.photo("t1.jpg"), name="group")
     single = new_character(images.photo("yaoming.jpg"), name="single")

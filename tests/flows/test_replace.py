@@ -13,10 +13,10 @@ from likeness.api.app import create_app
 from likeness.db import repository
 from likeness.db.models import EmbeddingHistory, QualityScore, Status
 from likeness.db.session import transaction
-from likeness.domain.policy import EmbeddingConfigOverride
-from likeness.domain.record import select_face
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.replace import handle_source_image_replaced
+from likeness.identity.policy import EmbeddingConfigOverride
+from likeness.identity.record import select_face
 from tests import images
 from tests.factories import (
     events_of,

@@ -28,8 +28,8 @@ from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import Character, Status
 from likeness.db.session import transaction
-from likeness.domain import erasure, record
 from likeness.face.errors import ImageError
+from likeness.identity import erasure, record
 from likeness.orchestration.requests import start_or_leave_pending
 from likeness.storage import discard, open_inside
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from likeness.api.params import RowId
 from likeness.db import repository
 from likeness.db.session import transaction
-from likeness.domain.policy import EmbeddingConfig, EmbeddingConfigOverride
+from likeness.identity.policy import EmbeddingConfig, EmbeddingConfigOverride
 
 router = APIRouter(tags=["configuration"])
 

@@ -10,7 +10,7 @@ from likeness.api.params import RowId
 from likeness.api.schemas import DuplicatePairOut
 from likeness.db import repository
 from likeness.db.session import transaction
-from likeness.domain.policy import DUPLICATE_DISTANCE
+from likeness.identity.policy import DUPLICATE_DISTANCE
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 

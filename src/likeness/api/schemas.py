@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from likeness.api.params import MAX_ROW_ID, NO_NUL
 from likeness.db.models import Character, DetectedFace, EmbeddingHistory
 from likeness.db.repository import DuplicatePair
-from likeness.domain.decisions import identity_changed
+from likeness.identity.decisions import identity_changed
 
 
 class BoundingBoxOut(BaseModel):

@@ -18,9 +18,9 @@ from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import Character
 from likeness.db.session import transaction
-from likeness.domain.decisions import identity_changed
-from likeness.domain.policy import DUPLICATE_DISTANCE
 from likeness.face.errors import ImageError
+from likeness.identity.decisions import identity_changed
+from likeness.identity.policy import DUPLICATE_DISTANCE
 from likeness.storage import open_inside
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_login)])

@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 
 from likeness.config import get_settings
-from likeness.domain.policy import EmbeddingConfig
 from likeness.expectations.frames import mean_cosine_to_others
 from likeness.face.engine import get_face_engine
 from likeness.face.image_loading import load_configured
 from likeness.face.model_pack import sample_photos
+from likeness.identity.policy import EmbeddingConfig
 
 
 def main() -> None:

@@ -15,11 +15,11 @@ from PIL import Image, ImageEnhance, ImageOps
 
 from likeness.config import get_settings
 from likeness.devtools.samples import YAO_MING_IN_PLAYERS, crop_square
-from likeness.domain.identity import consistency, identity_template
 from likeness.face.engine import get_face_engine
 from likeness.face.image_loading import load_configured
 from likeness.face.model_pack import sample_photos
 from likeness.face.types import BoundingBox
+from likeness.identity.template import consistency, identity_template
 
 Variant = Callable[[Image.Image], Image.Image]
 VARIANTS: dict[str, Variant] = {

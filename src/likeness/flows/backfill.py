@@ -13,7 +13,7 @@ from prefect.artifacts import (
 )
 from prefect.concurrency.sync import concurrency
 
-from likeness.domain.failures import FacesRejected, FailureKind
+from likeness.identity.failures import FacesRejected, FailureKind
 from likeness.orchestration.deploy import ensure_gpu_limit_exists
 from likeness.orchestration.deployment_names import GPU_CONCURRENCY_LIMIT
 from likeness.orchestration.runs import fan_out

@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from likeness.db import repository
 from likeness.db.session import transaction
-from likeness.domain.policy import DUPLICATE_DISTANCE
+from likeness.identity.policy import DUPLICATE_DISTANCE
 
 
 @dataclass(frozen=True)

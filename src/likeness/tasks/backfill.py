@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.session import transaction
-from likeness.domain.failures import FailureKind
+from likeness.identity.failures import FailureKind
 from likeness.pipeline import BatchResult, ExtractionFailed, extract_batch
 from likeness.tasks.notify import notify
 from likeness.tasks.retry import database_task

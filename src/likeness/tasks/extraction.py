@@ -16,13 +16,13 @@ from likeness.db import repository
 from likeness.db.extraction_locks import holding_extraction_locks
 from likeness.db.repository import ExtractionJob, NotRequested
 from likeness.db.session import transaction
-from likeness.domain.events import PublishedEvent
-from likeness.domain.failures import FacesRejected, Failure, FailureKind
 from likeness.expectations.runner import CheckResult
 from likeness.face.engine import get_face_engine
 from likeness.face.errors import ImageError
 from likeness.face.image_loading import LoadedImage, load_source_image
 from likeness.face.types import Face
+from likeness.identity.events import PublishedEvent
+from likeness.identity.failures import FacesRejected, Failure, FailureKind
 from likeness.pipeline import BatchResult, Detected, Extracted
 from likeness.tasks.notify import notify
 from likeness.tasks.retry import database_task, retry_on_transient

@@ -10,7 +10,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from likeness.domain.events import PublishedEvent
+from likeness.identity.events import PublishedEvent
 
 
 @task(name="notify", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)

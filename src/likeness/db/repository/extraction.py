@@ -17,8 +17,8 @@ from likeness.db.repository.characters import IN_PROGRESS, get_character, set_st
 from likeness.db.repository.errors import Conflict, NoSourceImage, NotRequested
 from likeness.db.repository.faces import primary_face_box
 from likeness.db.repository.projects import effective_config
-from likeness.domain.policy import EmbeddingConfig
 from likeness.face.types import BoundingBox
+from likeness.identity.policy import EmbeddingConfig
 
 
 def request_extraction(

@@ -11,7 +11,7 @@ from likeness.db.models import (
     StudioSettings,
 )
 from likeness.db.repository.errors import NotFound
-from likeness.domain.policy import CONFIG_FIELDS, EmbeddingConfig, EmbeddingConfigOverride
+from likeness.identity.policy import CONFIG_FIELDS, EmbeddingConfig, EmbeddingConfigOverride
 
 
 def get_or_create_project(session: Session, *, name: str) -> Project:

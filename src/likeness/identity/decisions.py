@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from likeness.db.models import Status
-from likeness.domain.policy import DOMINANT_AREA_RATIO, EmbeddingConfig, MultiFacePolicy
 from likeness.face.types import BoundingBox, Face
+from likeness.identity.policy import DOMINANT_AREA_RATIO, EmbeddingConfig, MultiFacePolicy
 
 NO_FACE_REASON = "no face detected"
 # A re-detected face overlapping the face a person chose keeps that choice.

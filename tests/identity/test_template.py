@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from likeness.domain.identity import consistency, identity_template, mismatched
+from likeness.identity.template import consistency, identity_template, mismatched
 
 rng = np.random.default_rng(5)
 

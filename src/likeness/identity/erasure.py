@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from likeness.db.session import transaction
-from likeness.domain import record
+from likeness.identity import record
 from likeness.storage import discard
 
 

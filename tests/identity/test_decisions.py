@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from likeness.db.models import Status
-from likeness.domain.decisions import (
+from likeness.face.types import BoundingBox, Face
+from likeness.identity.decisions import (
     NO_FACE_REASON,
     decide_outcome,
     identity_changed,
     status_for_confidence,
 )
-from likeness.domain.policy import EmbeddingConfig, MultiFacePolicy
-from likeness.face.types import BoundingBox, Face
+from likeness.identity.policy import EmbeddingConfig, MultiFacePolicy
 
 ASK = EmbeddingConfig()  # threshold 0.7, several faces wait for a person
 

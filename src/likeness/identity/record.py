@@ -9,8 +9,9 @@ from sqlalchemy.orm import Session
 
 from likeness.db import repository
 from likeness.db.models import Status
-from likeness.domain.decisions import Outcome, identity_changed, status_for_confidence
-from likeness.domain.events import (
+from likeness.face.types import Face
+from likeness.identity.decisions import Outcome, identity_changed, status_for_confidence
+from likeness.identity.events import (
     CHANGED,
     ERASED,
     EVENT_FOR_STATUS,
@@ -18,7 +19,6 @@ from likeness.domain.events import (
     PublishedEvent,
     outcome_payload,
 )
-from likeness.face.types import Face
 
 
 def publish(
