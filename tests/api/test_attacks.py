@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from likeness.api.sessions import new_session
+from likeness.api.sessions import LoginThrottle, new_session
 from likeness.cli import app as cli
 from likeness.config import get_settings
 from likeness.db import repository
@@ -455,14 +455,30 @@ def test_logout_ends_the_session(client: TestClient, token: str) -> None:
 
 
 def test_repeated_wrong_tokens_are_slowed_down(client: TestClient, token: str) -> None:
-    answers = [client.post("/login", data={"token": f"guess-{n}"}) for n in range(200)]
-    codes = [answer.status_code for answer in answers]
+    answers = [client.post("/login", data={"token": f"guess-{n}"}) for n in range(6)]
 
-    assert codes[:5] == [401] * 5
-    assert set(codes[5:]) == {429}
-    assert int(answers[-1].headers["retry-after"]) >= 1
+    assert [answer.status_code for answer in answers[:5]] == [401] * 5
+    assert answers[5].status_code == 429  # sent at once: within the first 1 s wait
+    assert int(answers[5].headers["retry-after"]) >= 1
     # Even the right token waits its turn: the throttle answers before checking.
     assert client.post("/login", data={"token": token}).status_code == 429
+
+
+def test_each_further_wrong_token_doubles_the_wait_up_to_five_minutes() -> None:
+    throttle = LoginThrottle()
+    now = 1_000_000.0
+    for _ in range(5):
+        assert throttle.wait_s("guesser", now) == 0
+        throttle.failed("guesser", now)
+    waits = []
+    for _ in range(10):  # each try made as soon as it is allowed (all within 15 minutes)
+        wait = throttle.wait_s("guesser", now)
+        waits.append(wait)
+        now += wait
+        assert throttle.wait_s("guesser", now) == 0
+        throttle.failed("guesser", now)
+    assert waits == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300]
+    assert throttle.wait_s("someone else", now) == 0
 
 
 # 9. Exposure: no server paths, no internals, no CDN, security headers, private files
