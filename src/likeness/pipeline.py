@@ -49,7 +49,8 @@ class Extracted:
     faces: list[Face]
 
 
-Found = list[tuple[ExtractionJob, "Extracted | ImageError"]]
+# Each job with the faces of its image, or why the image could not be used.
+Found = list[tuple[ExtractionJob, Extracted | ImageError]]
 
 
 @dataclass
@@ -123,7 +124,7 @@ def side_by_side(
             yield done, future.result()
 
 
-def extract(jobs: Sequence[ExtractionJob]) -> list[tuple[ExtractionJob, Extracted | ImageError]]:
+def extract(jobs: Sequence[ExtractionJob]) -> Found:
     """Each job's faces, in order, from images decoded and detected side by side
     (``extraction_streams``); pixels are dropped once their faces are known."""
     found = extract_images([job.image_path for job in jobs])
@@ -286,7 +287,7 @@ class Steps:
     """How each step runs: inline, or as a Prefect task (``tasks.extraction``)."""
 
     begin: Callable[[Sequence[int], bool], Begun]
-    extract: Callable[[Sequence[ExtractionJob]], list[tuple[ExtractionJob, Extracted | ImageError]]]
+    extract: Callable[[Sequence[ExtractionJob]], Found]
     decide: Callable[[ExtractionJob, Extracted], Detected]
     check: Callable[[Sequence[Detected]], dict[int, Failure]]
     write: Callable[[Sequence[Detected], dict[int, Failure], int | None, str], BatchResult]

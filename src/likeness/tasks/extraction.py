@@ -23,7 +23,7 @@ from likeness.face.image_loading import LoadedImage, load_source_image
 from likeness.face.types import Face
 from likeness.identity.events import PublishedEvent
 from likeness.identity.failures import FacesRejected, Failure, FailureKind
-from likeness.pipeline import BatchResult, Detected, Extracted
+from likeness.pipeline import BatchResult, Detected, Extracted, Found
 from likeness.tasks.notify import notify
 from likeness.tasks.retry import database_task, retry_on_transient
 
@@ -62,8 +62,9 @@ def detect_faces(image: LoadedImage) -> list[Face]:
     return faces
 
 
-def extract(jobs: Sequence[ExtractionJob]) -> list[tuple[ExtractionJob, Extracted | ImageError]]:
-    found: list[tuple[ExtractionJob, Extracted | ImageError]] = []
+def extract(jobs: Sequence[ExtractionJob]) -> Found:
+    """Load and detect each image as its own tasks, one after the other."""
+    found: Found = []
     for job in jobs:
         try:
             image = load_image(job.image_path)
