@@ -61,10 +61,17 @@ def test_selecting_a_face_makes_its_embedding_the_characters() -> None:
     chosen = faces_of(character_id)[3]
 
     with transaction() as session:
-        status, _ = record.select_face(session, character_id=character_id, face_id=chosen.id)
+        status, events = record.select_face(session, character_id=character_id, face_id=chosen.id)
 
     character = load_character(character_id)
     assert status is Status.COMPLETED  # every face in t1.jpg is above 0.7
+    assert events[0].payload == {
+        "character_id": character_id,
+        "status": "completed",
+        "model": "buffalo_s",
+        "face_id": chosen.id,
+        "confidence": pytest.approx(chosen.confidence),
+    }
     assert character.status is Status.COMPLETED
     assert np.allclose(np.asarray(character.face_embedding), np.asarray(chosen.embedding))
     assert character.face_detection_confidence == pytest.approx(chosen.confidence)

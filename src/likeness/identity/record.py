@@ -62,9 +62,9 @@ def select_face(
     payload = {
         "character_id": character_id,
         "status": status.value,
-        "model": character.embedding_model,
+        "model": face.embedding_model,  # the chosen face's, now the character's
         "face_id": face_id,
-        "confidence": character.face_detection_confidence,
+        "confidence": face.confidence,
     }
     events = [
         publish(session, event_type=PRIMARY_SELECTED, character_id=character_id, payload=payload)
