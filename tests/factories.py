@@ -167,3 +167,11 @@ def events_per_character() -> dict[int, int]:
             select(OutboxEvent.character_id, func.count()).group_by(OutboxEvent.character_id)
         )
         return dict(rows.all())
+
+
+def new_reference(character_id: int, image: Path, project: str = "test") -> int:
+    """An extra reference image of the character, ``pending`` (as the API adds one)."""
+    with transaction() as session:
+        return repository.create_reference(
+            session, character_id=character_id, source_image_path=str(stored(image, project))
+        ).id

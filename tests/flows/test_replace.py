@@ -267,6 +267,7 @@ def test_invalid_configuration_is_refused_with_the_reason(
             "drift_threshold": None,
             "min_face_size": None,
             "multi_face_policy": None,
+            "template_includes_low_confidence": None,
         }
 
 

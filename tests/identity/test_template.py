@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from likeness.identity.template import consistency, identity_template, mismatched
+from likeness.identity.template import (
+    Candidate,
+    compose,
+    consistency,
+    identity_template,
+    mismatched,
+)
 
 rng = np.random.default_rng(5)
 
@@ -47,3 +53,55 @@ def test_a_reference_of_another_person_is_the_one_flagged() -> None:
     assert mismatched(one, drift_level=0.3) == []
     assert mismatched([*one[:2], other, *one[2:]], drift_level=0.3) == [2]
     assert mismatched([other], drift_level=0.3) == []
+
+
+def test_one_source_image_alone_is_its_own_template() -> None:
+    vector = rng.standard_normal(512)
+    template = compose(vector, [], drift_level=0.3)
+    assert template.size == 1
+    assert template.consistency is None
+    assert template.embedding is not None
+    assert np.allclose(template.embedding, vector / np.linalg.norm(vector), atol=1e-6)
+
+
+def test_an_extra_reference_of_someone_else_is_flagged_and_left_out() -> None:
+    centre = rng.standard_normal(512)
+    primary, same, also_same = person(centre, 3)
+    stranger = rng.standard_normal(512)
+    template = compose(
+        primary,
+        [
+            Candidate(same, kept=False),
+            Candidate(stranger, kept=False),
+            None,
+            Candidate(also_same, kept=False),
+        ],
+        drift_level=0.3,
+    )
+    assert template.places[2] is None  # not usable: no place at all
+    flags = [(p.mismatch, p.in_template) for p in template.places if p is not None]
+    assert flags == [(False, True), (True, False), (False, True)]
+    assert template.size == 3
+    assert template.embedding is not None
+    assert np.allclose(template.embedding, identity_template([primary, same, also_same]))
+    assert template.consistency is not None and template.consistency[0] > 0.3
+
+
+def test_a_kept_mismatch_counts_and_the_source_image_is_never_the_suspect() -> None:
+    primary, stranger = rng.standard_normal(512), rng.standard_normal(512)
+    flagged = compose(primary, [Candidate(stranger, kept=False)], drift_level=0.3)
+    assert flagged.places[0] is not None and flagged.places[0].mismatch
+    assert flagged.size == 1
+    kept = compose(primary, [Candidate(stranger, kept=True)], drift_level=0.3)
+    assert kept.places[0] is not None and kept.places[0].mismatch and kept.places[0].in_template
+    assert kept.size == 2
+
+
+def test_without_a_usable_source_image_the_extra_references_make_the_template() -> None:
+    centre = rng.standard_normal(512)
+    first, second = person(centre, 2)
+    template = compose(None, [Candidate(first, False), Candidate(second, False)], 0.3)
+    assert template.size == 2
+    assert template.embedding is not None
+    assert np.allclose(template.embedding, identity_template([first, second]))
+    assert compose(None, [None], 0.3).embedding is None

@@ -13,6 +13,7 @@ from likeness.api import (
     event_feed,
     health,
     projects,
+    references,
     ui,
     webhooks,
 )
@@ -33,6 +34,7 @@ def create_app() -> FastAPI:
     )
     protected = [Depends(require_token)]
     app.include_router(characters.router, dependencies=protected)
+    app.include_router(references.router, dependencies=protected)
     app.include_router(event_feed.router, dependencies=protected)
     app.include_router(embedding_config.router, dependencies=protected)
     app.include_router(projects.router, dependencies=protected)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -56,14 +57,46 @@ def store(image: UploadFile, project: str) -> Path:
     )
 
 
+def request_with_upload(
+    image: UploadFile, project: str, request: Callable[[Session, str], Character]
+) -> Character:
+    """Store the upload, then make the request that uses it in one transaction; a refused
+    request keeps no photo."""
+    path = store(image, project)
+    try:
+        with transaction() as session:
+            return request(session, str(path))
+    except BaseException:
+        discard([path])
+        raise
+
+
+def choose_face(session: Session, *, row_id: int, face_id: int) -> SelectFaceOut:
+    """A person's face choice in a character's (or a reference's) image."""
+    new_status, _ = record.select_face(session, character_id=row_id, face_id=face_id)
+    row = repository.get_character(session, character_id=row_id)
+    return SelectFaceOut(
+        character_id=row_id,
+        face_id=face_id,
+        status=new_status.value,
+        confidence=row.face_detection_confidence or 0.0,
+    )
+
+
 def described(session: Session, characters: list[Character]) -> list[CharacterOut]:
-    """Characters with their drift and identity-changed flag (level per project)."""
-    drift = repository.latest_drift(session, character_ids=[c.id for c in characters])
+    """Characters with their drift and identity-changed flag (level per project) and their
+    reference count."""
+    ids = [c.id for c in characters]
+    drift = repository.latest_drift(session, character_ids=ids)
+    references = repository.reference_counts(session, character_ids=ids)
     levels = {
         project_id: repository.effective_config(session, project_id=project_id).drift_threshold
         for project_id in {c.project_id for c in characters}
     }
-    return [CharacterOut.of(c, drift.get(c.id), levels[c.project_id]) for c in characters]
+    return [
+        CharacterOut.of(c, drift.get(c.id), levels[c.project_id], references.get(c.id, 0))
+        for c in characters
+    ]
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=CharacterCreated)
@@ -73,17 +106,16 @@ def create_character(
     project: FormName = "default",
 ) -> CharacterCreated:
     """Create a character from an uploaded source image; extraction starts in the background."""
-    path = store(image, project)
-    try:
-        with transaction() as session:
-            project_row = repository.get_or_create_project(session, name=project)
-            character = repository.create_character(
-                session, project_id=project_row.id, name=name, source_image_path=str(path)
-            )
-            session.refresh(character)
-    except BaseException:
-        discard([path])  # no face photo outlives a character that was never created
-        raise
+
+    def create(session: Session, path: str) -> Character:
+        project_row = repository.get_or_create_project(session, name=project)
+        character = repository.create_character(
+            session, project_id=project_row.id, name=name, source_image_path=path
+        )
+        session.refresh(character)
+        return character
+
+    character = request_with_upload(image, project, create)
     return CharacterCreated(
         **CharacterOut.of(character).model_dump(), flow_run_id=started(character).flow_run_id
     )
@@ -136,15 +168,13 @@ def replace_source_image(character_id: RowId, image: ImageUpload) -> ExtractionS
     with transaction() as session:
         character = repository.get_character(session, character_id=character_id)
         project = repository.project_name(session, project_id=character.project_id)
-    path = store(image, project)
-    try:
-        with transaction() as session:
-            character = repository.request_extraction(
-                session, character_id=character_id, source_image_path=str(path)
-            )
-    except BaseException:
-        discard([path])  # nothing kept from a refused replacement
-        raise
+    character = request_with_upload(
+        image,
+        project,
+        lambda session, path: repository.request_extraction(
+            session, character_id=character_id, source_image_path=path
+        ),
+    )
     return started(character)
 
 
@@ -190,14 +220,7 @@ def detected_faces(character_id: RowId) -> list[DetectedFaceOut]:
 def select_face(character_id: RowId, body: SelectFaceIn) -> SelectFaceOut:
     """A person picks the primary face; the status follows that face's confidence."""
     with transaction() as session:
-        new_status, _ = record.select_face(session, character_id=character_id, face_id=body.face_id)
-        character = repository.get_character(session, character_id=character_id)
-    return SelectFaceOut(
-        character_id=character_id,
-        face_id=body.face_id,
-        status=new_status.value,
-        confidence=character.face_detection_confidence or 0.0,
-    )
+        return choose_face(session, row_id=character_id, face_id=body.face_id)
 
 
 @router.get("/{character_id}/embedding-history", response_model=list[HistoryOut])

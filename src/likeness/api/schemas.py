@@ -39,10 +39,29 @@ class CharacterOut(BaseModel):
     identity_changed: bool = Field(
         description="The latest replacement may show a different person (drift below level)."
     )
+    reference_of: int | None = Field(
+        description="Set on an extra reference image: the character it belongs to."
+    )
+    reference_count: int = Field(
+        description="Reference images: the source image and the extra references."
+    )
+    template_size: int | None = Field(
+        description="References in the identity template (null: the source image alone)."
+    )
+    consistency_min: float | None = Field(
+        description="Lowest cosine similarity between two references of the template."
+    )
+    consistency_mean: float | None = Field(
+        description="Mean cosine similarity between the references of the template."
+    )
 
     @classmethod
     def of(
-        cls, character: Character, drift: float | None = None, drift_level: float = 0.0
+        cls,
+        character: Character,
+        drift: float | None = None,
+        drift_level: float = 0.0,
+        extra_references: int = 0,
     ) -> CharacterOut:
         """``drift``: the latest replacement's similarity; below ``drift_level`` it warns."""
         box = character.face_bounding_box
@@ -65,6 +84,11 @@ class CharacterOut(BaseModel):
             updated_at=character.updated_at,
             drift_similarity=drift,
             identity_changed=identity_changed(drift, drift_level),
+            reference_of=character.reference_of,
+            reference_count=1 + extra_references,
+            template_size=character.template_size,
+            consistency_min=character.template_min_similarity,
+            consistency_mean=character.template_mean_similarity,
         )
 
 
@@ -105,6 +129,57 @@ class DetectedFaceOut(BaseModel):
             confidence=face.confidence,
             is_primary=face.is_primary,
         )
+
+
+class ReferenceOut(BaseModel):
+    """One reference image of a character and its place in the identity template."""
+
+    id: int = Field(description="The source image (primary reference) has the character's id.")
+    character_id: int
+    primary: bool = Field(description="The character's source image.")
+    status: str
+    confidence: float | None
+    model: str | None
+    error: str | None
+    extracted_at: datetime | None
+    source_image_url: str | None
+    faces: list[DetectedFaceOut]
+    in_template: bool
+    similarity: float | None = Field(
+        description="Cosine similarity to the template of the other references."
+    )
+    mismatch: bool = Field(description="It may show a different person (below the drift level).")
+    kept: bool = Field(description="A person kept it in the template despite a mismatch.")
+
+    @classmethod
+    def of(
+        cls, row: Character, faces: list[DetectedFace], *, character_id: int, in_template: bool
+    ) -> ReferenceOut:
+        return cls(
+            id=row.id,
+            character_id=character_id,
+            primary=row.id == character_id,
+            status=row.status.value,
+            confidence=row.face_detection_confidence,
+            model=row.embedding_model,
+            error=row.embedding_error,
+            extracted_at=row.embedding_extracted_at,
+            source_image_url=(
+                f"/api/characters/{row.id}/source-image" if row.source_image_path else None
+            ),
+            faces=[DetectedFaceOut.of(face) for face in faces],
+            in_template=in_template,
+            similarity=row.reference_similarity,
+            mismatch=row.reference_mismatch,
+            kept=row.reference_kept,
+        )
+
+
+class ReferenceCreated(BaseModel):
+    reference_id: int
+    character_id: int
+    status: str
+    flow_run_id: UUID | None  # None: Prefect was unreachable; the reconciler starts the run
 
 
 class SelectFaceIn(BaseModel):

@@ -71,6 +71,7 @@ class StudioSettings(Base):
     drift_threshold: Mapped[float] = mapped_column(Double)
     min_face_size: Mapped[int] = mapped_column(Integer)
     multi_face_policy: Mapped[str] = mapped_column(String(16))
+    template_includes_low_confidence: Mapped[bool] = mapped_column(Boolean)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -84,11 +85,16 @@ class Project(Base):
     drift_threshold: Mapped[float | None] = mapped_column(Double)
     min_face_size: Mapped[int | None] = mapped_column(Integer)
     multi_face_policy: Mapped[str | None] = mapped_column(String(16))
+    template_includes_low_confidence: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class Character(Base):
+    """A character, or one of its extra reference images (``reference_of`` set): a
+    reference has its own image, status, faces and history, and its character's
+    ``face_embedding`` is the identity template of them all."""
+
     __tablename__ = "characters"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -111,6 +117,18 @@ class Character(Base):
     embedding_extracted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     embedding_model: Mapped[str | None] = mapped_column(String(100))
     embedding_error: Mapped[str | None] = mapped_column(Text)
+    reference_of: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("characters.id", ondelete="CASCADE"), index=True
+    )
+    # A reference's place in its character's template (see identity.references).
+    in_template: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    reference_similarity: Mapped[float | None] = mapped_column(Double)
+    reference_mismatch: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    reference_kept: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # A character's template: NULL while it is its one source image's embedding.
+    template_size: Mapped[int | None] = mapped_column(Integer)
+    template_min_similarity: Mapped[float | None] = mapped_column(Double)
+    template_mean_similarity: Mapped[float | None] = mapped_column(Double)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

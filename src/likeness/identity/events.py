@@ -16,6 +16,9 @@ EVENT_FOR_STATUS: dict[Status, str] = {
 PRIMARY_SELECTED = "embedding.primary_selected"
 CHANGED = "embedding.changed"
 ERASED = "embedding.erased"
+# A character's template of several references.
+TEMPLATE_UPDATED = "identity.template_updated"
+REFERENCE_MISMATCH = "identity.reference_mismatch"
 
 
 @dataclass(frozen=True)

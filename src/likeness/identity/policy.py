@@ -34,6 +34,10 @@ class EmbeddingConfig(BaseModel):
         default=0, ge=0, le=4096, description="Faces narrower or lower (px) are ignored."
     )
     multi_face_policy: MultiFacePolicy = MultiFacePolicy.ASK
+    template_includes_low_confidence: bool = Field(
+        default=True,
+        description="Whether low_confidence references count in a character's template.",
+    )
 
 
 class EmbeddingConfigOverride(BaseModel):
@@ -45,6 +49,7 @@ class EmbeddingConfigOverride(BaseModel):
     drift_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
     min_face_size: int | None = Field(default=None, ge=0, le=4096)
     multi_face_policy: MultiFacePolicy | None = None
+    template_includes_low_confidence: bool | None = None
 
 
 CONFIG_FIELDS = tuple(EmbeddingConfig.model_fields)

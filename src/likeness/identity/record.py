@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -19,15 +18,8 @@ from likeness.identity.events import (
     PublishedEvent,
     outcome_payload,
 )
-
-
-def publish(
-    session: Session, *, event_type: str, character_id: int, payload: dict[str, Any]
-) -> PublishedEvent:
-    event = repository.add_outbox_event(
-        session, event_type=event_type, character_id=character_id, payload=payload
-    )
-    return PublishedEvent(event.id, event.event_type, character_id, payload)
+from likeness.identity.outbox import publish
+from likeness.identity.references import refresh_identity
 
 
 def publish_drift(
@@ -69,6 +61,7 @@ def select_face(
     events = [
         publish(session, event_type=PRIMARY_SELECTED, character_id=character_id, payload=payload)
     ]
+    events += refresh_identity(session, character_id=character_id)
     return status, events + publish_drift(
         session, character_id=character_id, drift_level=config.drift_threshold
     )
@@ -83,7 +76,8 @@ def write_outcome(
     model_id: str,
     drift_level: float,
 ) -> list[PublishedEvent]:
-    """An extraction's result: faces, primary, character columns, status, drift, events."""
+    """An extraction's result: faces, primary, character columns, status, the template it
+    belongs to, drift, events."""
     repository.get_character(session, character_id=character_id, lock=True)
     rows = repository.store_detected_faces(
         session, character_id=character_id, faces=faces, model_id=model_id
@@ -113,13 +107,15 @@ def write_outcome(
             payload=payload,
         )
     ]
+    events += refresh_identity(session, character_id=character_id)
     if outcome.primary_index is not None:
         events += publish_drift(session, character_id=character_id, drift_level=drift_level)
     return events
 
 
 def write_failure(session: Session, *, character_id: int, reason: str) -> list[PublishedEvent]:
-    """Status ``failed`` with the reason; embedding and faces stay as they were."""
+    """Status ``failed`` with the reason; embedding and faces stay as they were (a failed
+    reference leaves its character's template)."""
     repository.get_character(session, character_id=character_id, lock=True)
     repository.set_status(session, character_id=character_id, status=Status.FAILED, error=reason)
     payload = outcome_payload(
@@ -129,21 +125,31 @@ def write_failure(session: Session, *, character_id: int, reason: str) -> list[P
         face_count=0,
         error=reason,
     )
-    return [
-        publish(
-            session,
-            event_type=EVENT_FOR_STATUS[Status.FAILED],
-            character_id=character_id,
-            payload=payload,
-        )
-    ]
+    event = publish(
+        session,
+        event_type=EVENT_FOR_STATUS[Status.FAILED],
+        character_id=character_id,
+        payload=payload,
+    )
+    return [event, *refresh_identity(session, character_id=character_id)]
 
 
 def erase_biometrics(session: Session, *, character_id: int) -> list[str]:
-    """Remove the character's embedding, detected faces and embedding history, and
-    announce it (``embedding.erased``); the status becomes ``failed`` with the reason until
-    an extraction is requested again. Returns the photos to delete once this commits."""
-    unowned = repository.erase_biometrics(session, character_id=character_id)
-    payload = {"character_id": character_id, "status": Status.FAILED.value, "model": None}
+    """Remove the character's embedding, detected faces and embedding history, and those of
+    its extra references, and announce it (``embedding.erased``); each status becomes
+    ``failed`` with the reason until an extraction is requested again. Returns the photos
+    to delete once this commits."""
+    references = repository.references_of(session, character_id=character_id)
+    unowned = []
+    # References first: a reference's write locks the reference, then its character.
+    for row_id in [*(r.id for r in references), character_id]:
+        unowned += repository.erase_biometrics(session, character_id=row_id)
+    refresh_identity(session, character_id=character_id)
+    payload = {
+        "character_id": character_id,
+        "status": Status.FAILED.value,
+        "model": None,
+        "references": len(references),
+    }
     publish(session, event_type=ERASED, character_id=character_id, payload=payload)
     return unowned

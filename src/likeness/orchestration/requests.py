@@ -12,16 +12,28 @@ import logging
 from uuid import UUID
 
 from likeness.db.models import Character
-from likeness.orchestration.runs import RunNotStarted, start_extraction, start_replacement
+from likeness.orchestration.runs import (
+    RunNotStarted,
+    start_extraction,
+    start_reference_extraction,
+    start_replacement,
+)
 
 log = logging.getLogger(__name__)
 
 
 def start_requested_run(character: Character) -> UUID:
     """The run for a character committed as ``pending``: the replacement flow when a new
-    image awaits it, else the extraction flow. :class:`RunNotStarted` when Prefect cannot
-    be reached or refuses."""
+    image awaits it, else the extraction flow; the reference flow for an extra reference.
+    :class:`RunNotStarted` when Prefect cannot be reached or refuses."""
     state = f"{character.id}-{character.updated_at.isoformat()}"
+    if character.reference_of is not None:
+        return start_reference_extraction(
+            character.id,
+            character.reference_of,
+            character.pending_source_image_path,
+            idempotency_key=f"reference-{state}",
+        )
     if character.pending_source_image_path:
         return start_replacement(
             character.id,

@@ -10,6 +10,7 @@ from uuid import UUID
 from likeness.orchestration.deployment_names import (
     BACKFILL_CHUNK_DEPLOYMENT,
     EXTRACT_DEPLOYMENT,
+    REFERENCE_DEPLOYMENT,
     REPLACE_DEPLOYMENT,
 )
 
@@ -41,18 +42,38 @@ def start_replacement(character_id: int, new_image_path: str, *, idempotency_key
     )
 
 
-def _start(deployment: str, parameters: dict[str, object], idempotency_key: str) -> UUID:
+def start_reference_extraction(
+    reference_id: int, character_id: int, new_image_path: str | None, *, idempotency_key: str
+) -> UUID:
+    """Queue the extraction of a character's extra reference (of its new image, when one
+    replaces it); the run carries the tags of both."""
+    parameters: dict[str, object] = {"reference_id": reference_id}
+    if new_image_path is not None:
+        parameters["new_image_path"] = new_image_path
+    return _start(
+        REFERENCE_DEPLOYMENT,
+        parameters,
+        idempotency_key,
+        tags=[f"character-{character_id}", f"reference-{reference_id}"],
+    )
+
+
+def _start(
+    deployment: str,
+    parameters: dict[str, object],
+    idempotency_key: str,
+    tags: list[str] | None = None,
+) -> UUID:
     from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
 
-    character_id = parameters["character_id"]
     try:
         run = run_deployment(
             deployment,
             parameters=parameters,
             timeout=0,
             idempotency_key=idempotency_key,
-            tags=["likeness", f"character-{character_id}"],
+            tags=["likeness", *(tags or [f"character-{parameters['character_id']}"])],
         )
     except Exception as error:  # prefect raises httpx and its own errors alike
         raise RunNotStarted(f"could not start the extraction run: {error}") from error
@@ -62,8 +83,8 @@ def _start(deployment: str, parameters: dict[str, object], idempotency_key: str)
 
 
 def live_runs_of(character_ids: Sequence[int]) -> dict[int, list[FlowRun]]:
-    """The runs Prefect still takes as scheduled, pending or running, per character (one
-    request per fifty characters)."""
+    """The runs Prefect still takes as scheduled, pending or running, per character or
+    reference row (one request per fifty rows)."""
     from prefect import get_client
     from prefect.client.schemas.filters import (
         FlowRunFilter,
@@ -78,7 +99,8 @@ def live_runs_of(character_ids: Sequence[int]) -> dict[int, list[FlowRun]]:
     try:
         with get_client(sync_client=True) as client:
             for start in range(0, len(ids), LIVE_RUNS_PAGE):
-                tags = [f"character-{cid}" for cid in ids[start : start + LIVE_RUNS_PAGE]]
+                page = ids[start : start + LIVE_RUNS_PAGE]
+                tags = [f"{kind}-{row}" for row in page for kind in ("character", "reference")]
                 runs = client.read_flow_runs(
                     flow_run_filter=FlowRunFilter(
                         tags=FlowRunFilterTags(any_=tags),
@@ -91,18 +113,22 @@ def live_runs_of(character_ids: Sequence[int]) -> dict[int, list[FlowRun]]:
                     limit=200,
                 )
                 for run in runs:
-                    for tag in run.tags:
-                        character = _character_of_tag(tag)
-                        if character in live:
-                            live[character].append(run)
+                    row = _row_of_tags(run.tags)
+                    if row in live:
+                        live[row].append(run)
     except Exception as error:  # prefect raises httpx and its own errors alike
         raise RunNotStarted(f"could not read the live runs: {error}") from error
     return live
 
 
-def _character_of_tag(tag: str) -> int | None:
-    prefix, _, number = tag.partition("-")
-    return int(number) if prefix == "character" and number.isdigit() else None
+def _row_of_tags(tags: Sequence[str]) -> int | None:
+    """The row a run extracts: its reference's, else its character's (a reference's run
+    is tagged with both)."""
+    numbered = dict(tag.partition("-")[::2] for tag in tags)
+    for prefix in ("reference", "character"):
+        if numbered.get(prefix, "").isdigit():
+            return int(numbered[prefix])
+    return None
 
 
 def crash_runs(run_ids: Sequence[UUID], message: str) -> list[UUID]:

@@ -167,6 +167,33 @@ from likeness.db.repository.projects import (
 from likeness.db.repository.projects import (
     update_studio_config as update_studio_config,
 )
+from likeness.db.repository.references import (
+    create_reference as create_reference,
+)
+from likeness.db.repository.references import (
+    delete_reference as delete_reference,
+)
+from likeness.db.repository.references import (
+    get_reference as get_reference,
+)
+from likeness.db.repository.references import (
+    keep_reference as keep_reference,
+)
+from likeness.db.repository.references import (
+    primary_face as primary_face,
+)
+from likeness.db.repository.references import (
+    reference_counts as reference_counts,
+)
+from likeness.db.repository.references import (
+    references_of as references_of,
+)
+from likeness.db.repository.references import (
+    set_place as set_place,
+)
+from likeness.db.repository.references import (
+    set_template as set_template,
+)
 from likeness.db.repository.search import (
     RERANK_FACTOR as RERANK_FACTOR,
 )

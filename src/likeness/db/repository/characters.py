@@ -53,7 +53,8 @@ def source_image_paths(session: Session, *, character_ids: Sequence[int]) -> dic
 def list_characters(
     session: Session, *, project_id: int | None = None, status: Status | None = None
 ) -> list[Character]:
-    query = select(Character).order_by(Character.id)
+    """Characters, without their extra references."""
+    query = select(Character).where(Character.reference_of.is_(None)).order_by(Character.id)
     if project_id is not None:
         query = query.where(Character.project_id == project_id)
     if status is not None:
@@ -103,6 +104,7 @@ def character_overview(session: Session) -> list[CharacterOverview]:
     rows = session.execute(
         select(Character, Project.name, face_count)
         .join(Project, Project.id == Character.project_id)
+        .where(Character.reference_of.is_(None))
         .order_by(Character.id)
     )
     return [

@@ -55,7 +55,11 @@ def similar_characters(
             Character.project_id,
             Character.face_embedding.cosine_distance(query_vector).label("distance"),
         )
-        .where(Character.id != character_id, Character.embedding_model == query_model)
+        .where(
+            Character.id != character_id,
+            Character.embedding_model == query_model,
+            Character.reference_of.is_(None),  # a character's template, not its parts
+        )
         .order_by(approximate)
         .limit(RERANK_FACTOR * k)
         .subquery()
@@ -103,6 +107,7 @@ def duplicate_pairs(
             other.id != this.id,
             other.project_id == this.project_id,
             other.embedding_model == this.embedding_model,
+            other.reference_of.is_(None),
         )
         .order_by(approximate)
         .limit(RERANK_FACTOR * neighbours)
@@ -117,6 +122,7 @@ def duplicate_pairs(
         .join(candidates, true())
         .where(
             this.project_id == project_id,
+            this.reference_of.is_(None),
             this.face_embedding.is_not(None),
             candidates.c.distance <= max_distance,
         )

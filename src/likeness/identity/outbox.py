@@ -1,0 +1,20 @@
+"""An event written to the outbox in the caller's transaction, so it commits (and its
+NOTIFY fires) with the change it announces."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from likeness.db import repository
+from likeness.identity.events import PublishedEvent
+
+
+def publish(
+    session: Session, *, event_type: str, character_id: int, payload: dict[str, Any]
+) -> PublishedEvent:
+    event = repository.add_outbox_event(
+        session, event_type=event_type, character_id=character_id, payload=payload
+    )
+    return PublishedEvent(event.id, event.event_type, character_id, payload)

@@ -1,0 +1,170 @@
+"""A character's identity template over its references, kept true in the transaction of
+every change to one of them: the source image's face and the extra references make
+``characters.face_embedding`` (see ``identity.template`` for the rules)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from likeness.db import repository
+from likeness.db.models import Character, Status
+from likeness.identity.events import REFERENCE_MISMATCH, TEMPLATE_UPDATED, PublishedEvent
+from likeness.identity.outbox import publish
+from likeness.identity.policy import EmbeddingConfig
+from likeness.identity.template import Candidate, Template, compose
+
+STALE_REASON = "identity template changed"
+
+
+def usable_statuses(config: EmbeddingConfig) -> set[Status]:
+    """The statuses whose embedding may join a template."""
+    if config.template_includes_low_confidence:
+        return {Status.COMPLETED, Status.LOW_CONFIDENCE}
+    return {Status.COMPLETED}
+
+
+def refresh_identity(session: Session, *, character_id: int) -> list[PublishedEvent]:
+    """Recompute the template of the character that ``character_id`` is (or is a
+    reference of), the references' places in it and the flags, with their events.
+
+    A character that never had an extra reference is left as it is: its embedding is
+    its source image's, as it always was."""
+    row = repository.get_character(session, character_id=character_id)
+    owner = repository.get_character(session, character_id=row.reference_of or row.id, lock=True)
+    references = repository.references_of(session, character_id=owner.id)
+    if not references and owner.template_size is None:
+        return []
+    config = repository.effective_config(session, project_id=owner.project_id)
+    usable = usable_statuses(config)
+    face = repository.primary_face(session, character_id=owner.id)
+    primary = face if face is not None and owner.status in usable else None
+    usable_references = [
+        r for r in references if r.status in usable and r.face_embedding is not None
+    ]
+    model = (
+        primary.embedding_model
+        if primary is not None
+        else next((r.embedding_model for r in usable_references), None)
+    )
+    extras = [
+        Candidate(np.asarray(r.face_embedding), r.reference_kept)
+        if r in usable_references and r.embedding_model == model
+        else None
+        for r in references
+    ]
+    template = compose(
+        None if primary is None else np.asarray(primary.embedding), extras, config.drift_threshold
+    )
+    events = _place_references(session, owner, references, template, config.drift_threshold)
+    before = owner.face_embedding
+    values = _template_values(template, model, face, alone=not references)
+    repository.set_template(session, character_id=owner.id, values=values)
+    if _moved(before, values.get("face_embedding", before)):
+        repository.mark_quality_scores_stale(session, character_id=owner.id, reason=STALE_REASON)
+        payload = {
+            "character_id": owner.id,
+            "model": model,
+            "reference_count": 1 + len(references),
+            "template_size": template.size,
+            "consistency_min": values["template_min_similarity"],
+            "consistency_mean": values["template_mean_similarity"],
+        }
+        events.append(
+            publish(session, event_type=TEMPLATE_UPDATED, character_id=owner.id, payload=payload)
+        )
+    return events
+
+
+def _place_references(
+    session: Session,
+    owner: Character,
+    references: list[Character],
+    template: Template,
+    drift_level: float,
+) -> list[PublishedEvent]:
+    """Store each reference's place; announce each newly flagged mismatch."""
+    events = []
+    for reference, place in zip(references, template.places, strict=True):
+        mismatch = place is not None and place.mismatch
+        if mismatch and not reference.reference_mismatch and not reference.reference_kept:
+            payload = {
+                "character_id": owner.id,
+                "reference_id": reference.id,
+                "similarity": None if place is None else place.similarity,
+                "drift_level": drift_level,
+                "message": "this reference may show a different person",
+            }
+            events.append(
+                publish(
+                    session,
+                    event_type=REFERENCE_MISMATCH,
+                    character_id=owner.id,
+                    payload=payload,
+                )
+            )
+        repository.set_place(
+            session,
+            reference_id=reference.id,
+            values={
+                "in_template": place is not None and place.in_template,
+                "reference_similarity": None if place is None else place.similarity,
+                "reference_mismatch": mismatch,
+            },
+        )
+    return events
+
+
+def _template_values(
+    template: Template, model: str | None, face: Any, *, alone: bool
+) -> dict[str, Any]:
+    """The owner's template columns. Without a usable reference, or once its last extra
+    reference is gone (``alone``), its embedding is its source image's face's again."""
+    if template.embedding is None or alone:
+        values: dict[str, Any] = {"template_size": None}
+        if face is not None:
+            values["face_embedding"] = face.embedding
+    else:
+        values = {
+            "face_embedding": template.embedding,
+            "embedding_model": model,
+            "template_size": template.size,
+        }
+    lowest, mean = template.consistency or (None, None)
+    return {**values, "template_min_similarity": lowest, "template_mean_similarity": mean}
+
+
+def _moved(before: Any, after: Any) -> bool:
+    if before is None or after is None:
+        return before is not after
+    return not np.allclose(np.asarray(before), np.asarray(after), atol=1e-6)
+
+
+def source_in_template(owner: Character, references: list[Character]) -> bool:
+    """Whether the character's own source image counts in its template."""
+    if owner.template_size is None:
+        return owner.face_embedding is not None and owner.status in {
+            Status.COMPLETED,
+            Status.LOW_CONFIDENCE,
+        }
+    return owner.template_size > sum(r.in_template for r in references)
+
+
+def keep_reference(
+    session: Session, *, character_id: int, reference_id: int
+) -> list[PublishedEvent]:
+    """A person says the reference shows the character: it joins the template."""
+    repository.keep_reference(session, character_id=character_id, reference_id=reference_id)
+    return refresh_identity(session, character_id=character_id)
+
+
+def remove_reference(session: Session, *, character_id: int, reference_id: int) -> list[str]:
+    """Remove the reference and recompute the template; returns the photos to delete once
+    this commits."""
+    photos = repository.delete_reference(
+        session, character_id=character_id, reference_id=reference_id
+    )
+    refresh_identity(session, character_id=character_id)
+    return photos
