@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from likeness.cli import app
 from likeness.config import Settings, get_settings
+from likeness.db import repository
 from likeness.db.session import engine_for, transaction
 from likeness.expectations.frames import character_frame, comparable, face_batch_frame
 from likeness.expectations.runner import run_suite
@@ -20,8 +22,9 @@ from likeness.face.engine import FaceEngine
 from likeness.face.image_loading import load_image
 from likeness.face.types import BoundingBox, Face
 from likeness.flows.extract import extract_character_embedding
+from likeness.flows.reference import extract_reference_embedding
 from tests import images
-from tests.factories import new_character
+from tests.factories import new_character, new_reference
 
 T1_SIZE = (1280, 886)
 
@@ -134,7 +137,12 @@ def test_consistency_suite_catches_a_hand_corrupted_row(database_url: str) -> No
     extract_character_embedding(good)
     extract_character_embedding(group)
     with transaction() as session:
-        clean = run_suite(consistency_suite(), character_frame(session, low_confidence_below=0.7))
+        clean = run_suite(
+            consistency_suite(),
+            character_frame(
+                session, low_confidence_below=0.7, drift_levels=repository.drift_levels(session)
+            ),
+        )
     assert clean.success, clean.failures
 
     with engine_for(database_url).begin() as connection:  # completed, but no embedding
@@ -143,11 +151,68 @@ def test_consistency_suite_catches_a_hand_corrupted_row(database_url: str) -> No
         )
     with transaction() as session:
         corrupted = run_suite(
-            consistency_suite(), character_frame(session, low_confidence_below=0.7)
+            consistency_suite(),
+            character_frame(
+                session, low_confidence_below=0.7, drift_levels=repository.drift_levels(session)
+            ),
         )
 
     assert not corrupted.success
     assert "expect_column_values_to_be_in_set(has_embedding)" in corrupted.failures
+
+
+def checked_consistency() -> list[str]:
+    with transaction() as session:
+        frame = character_frame(
+            session, low_confidence_below=0.7, drift_levels=repository.drift_levels(session)
+        )
+    return run_suite(consistency_suite(), frame).failures
+
+
+@pytest.mark.usefixtures("prefect_server", "face_engine")
+def test_consistency_suite_checks_templates_against_their_references(
+    database_url: str, tmp_path: Path
+) -> None:
+    yao = new_character(images.photo("yaoming.jpg"), name="Yao")
+    extract_character_embedding(yao)
+    team = images.crop_square(
+        images.photo("players.jpg"), images.YAO_MING_IN_PLAYERS, 1.0, tmp_path / "yao.png"
+    )
+    extract_reference_embedding(new_reference(yao, team))
+    stranger = new_reference(yao, images.photo("Tom_Hanks_54745.png"))
+    extract_reference_embedding(stranger)  # flagged and left out: the checks still pass
+    assert checked_consistency() == []
+
+    with engine_for(database_url).begin() as connection:  # the template of the source alone
+        connection.execute(
+            text(
+                "UPDATE characters SET face_embedding = ("
+                "SELECT embedding FROM detected_faces WHERE character_id = :c AND is_primary) "
+                "WHERE id = :c"
+            ),
+            {"c": yao},
+        )
+    assert checked_consistency() == ["expect_column_values_to_be_in_set(matches_template)"]
+
+    with engine_for(database_url).begin() as connection:  # a stranger let in unflagged
+        connection.execute(
+            text("UPDATE characters SET in_template = true WHERE id = :r"), {"r": stranger}
+        )
+    with transaction() as session:  # the template recomputed as stored: only the flag is wrong
+        members = [
+            np.asarray(face.embedding)
+            for face in repository.faces_of_character(session, character_id=yao)
+        ] + [
+            np.asarray(r.face_embedding)
+            for r in repository.references_of(session, character_id=yao)
+        ]
+        template = np.mean([m / np.linalg.norm(m) for m in members], axis=0)
+        repository.set_template(
+            session,
+            character_id=yao,
+            values={"face_embedding": template / np.linalg.norm(template), "template_size": 3},
+        )
+    assert checked_consistency() == ["expect_column_values_to_be_in_set(agrees_with_others)"]
 
 
 @pytest.mark.usefixtures("prefect_server", "face_engine")
@@ -155,7 +220,9 @@ def test_distribution_suite_passes_on_the_sample_photos() -> None:
     for name in ("yaoming.jpg", "Tom_Hanks_54745.png", "gdp.jpg"):
         extract_character_embedding(new_character(images.photo(name), name=name))
     with transaction() as session:
-        frame = character_frame(session, low_confidence_below=0.7)
+        frame = character_frame(
+            session, low_confidence_below=0.7, drift_levels=repository.drift_levels(session)
+        )
     result = run_suite(distribution_suite(Settings(), comparable=comparable(frame)), frame)
     assert result.success, result.failures
 

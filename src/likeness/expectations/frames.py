@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -89,8 +89,11 @@ def comparable(frame: pd.DataFrame) -> bool:
 COLLAPSE_SAMPLE = 2000
 
 
-def character_frame(session: Session, *, low_confidence_below: float) -> pd.DataFrame:
-    """One row per character with what the consistency and distribution suites need."""
+def character_frame(
+    session: Session, *, low_confidence_below: float, drift_levels: Mapping[int, float]
+) -> pd.DataFrame:
+    """One row per character (and per extra reference) with what the consistency and
+    distribution suites need; ``drift_levels``: each project's drift level."""
     face_count = (
         select(func.count(DetectedFace.id))
         .where(DetectedFace.character_id == Character.id)
@@ -117,10 +120,13 @@ def character_frame(session: Session, *, low_confidence_below: float) -> pd.Data
             face_count,
             primary_count,
             primary_embedding,
+            Character.template_size,
         ).order_by(Character.id)
     ).all()
+    templates = template_checks(session, drift_levels)
     records = []
-    for cid, status_id, embedding, model, error, confidence, faces, primaries, primary in rows:
+    for row in rows:
+        cid, status_id, embedding, model, error, confidence, faces, primaries, primary, size = row
         has_embedding = embedding is not None
         records.append(
             {
@@ -135,11 +141,14 @@ def character_frame(session: Session, *, low_confidence_below: float) -> pd.Data
                 ),
                 "face_count": faces,
                 "primary_count": primaries,
+                # A template of several references is checked by matches_template instead.
                 "matches_primary": (
                     None
-                    if primary is None or not has_embedding
+                    if primary is None or not has_embedding or size is not None
                     else bool(np.allclose(np.asarray(embedding), np.asarray(primary), atol=1e-6))
                 ),
+                **templates.get(cid, {"matches_template": None, "agrees_with_others": None}),
+                "owner_id": templates.get(cid, {}).get("owner_id", cid),
                 "embedding": embedding,
             }
         )
@@ -151,8 +160,77 @@ def character_frame(session: Session, *, low_confidence_below: float) -> pd.Data
         with_vectors = with_vectors.sample(COLLAPSE_SAMPLE, random_state=0)
     frame["mean_cosine_to_others"] = None
     if len(with_vectors) > 1:
+        # A character's references show the same person as the character.
         frame.loc[with_vectors.index, "mean_cosine_to_others"] = mean_cosine_to_others(
-            list(with_vectors["embedding"]), list(with_vectors["character_id"])
+            list(with_vectors["embedding"]), list(with_vectors["owner_id"])
         )
     frame["mean_cosine_to_others"] = frame["mean_cosine_to_others"].astype(float)
-    return frame.drop(columns=["embedding"])  # vectors never leave this function
+    return frame.drop(columns=["embedding", "owner_id"])  # vectors never leave this function
+
+
+TEMPLATE_TOLERANCE = 1e-3
+
+
+def template_checks(
+    session: Session, drift_levels: Mapping[int, float]
+) -> dict[int, dict[str, object]]:
+    """For every character with references: whether its stored template is the normalised
+    mean of the references it includes (``matches_template``); for each included reference
+    that no person kept despite a mismatch, whether it agrees with the template of the
+    others above the project's drift level (``agrees_with_others``). Recomputed from the
+    stored vectors, independently of the similarities the pipeline wrote."""
+    has_references = select(Character.reference_of).where(Character.reference_of.is_not(None))
+    owners = session.scalars(
+        select(Character).where(
+            Character.id.in_(has_references) | Character.template_size.is_not(None)
+        )
+    ).all()
+    checks: dict[int, dict[str, object]] = {}
+    for owner in owners:
+        drift = drift_levels[owner.project_id]
+        extras = session.scalars(
+            select(Character).where(Character.reference_of == owner.id).order_by(Character.id)
+        ).all()
+        included = {r.id: _vector(r.face_embedding) for r in extras if r.in_template}
+        source = session.scalar(
+            select(DetectedFace.embedding).where(
+                DetectedFace.character_id == owner.id, DetectedFace.is_primary
+            )
+        )
+        # The template's size tells whether the source image's own face is in it.
+        if source is not None and owner.template_size == len(included) + 1:
+            included[owner.id] = _vector(source)
+        matches = None
+        if owner.template_size is not None and owner.face_embedding is not None:
+            matches = len(included) == owner.template_size and bool(
+                np.allclose(
+                    _vector(owner.face_embedding),
+                    _normalised_mean(list(included.values())),
+                    atol=TEMPLATE_TOLERANCE,
+                )
+            )
+        checks[owner.id] = {"matches_template": matches, "agrees_with_others": None}
+        for reference in extras:
+            others = [v for row_id, v in included.items() if row_id != reference.id]
+            agrees = None
+            if reference.id in included and not reference.reference_kept and others:
+                similarity = float(included[reference.id] @ _normalised_mean(others))
+                agrees = similarity >= drift
+            checks[reference.id] = {
+                "matches_template": None,
+                "agrees_with_others": agrees,
+                "owner_id": owner.id,
+            }
+    return checks
+
+
+def _vector(embedding: object) -> NDArray[np.float64]:
+    vector = np.asarray(embedding, dtype=np.float64)
+    normed: NDArray[np.float64] = vector / np.linalg.norm(vector)
+    return normed
+
+
+def _normalised_mean(vectors: Sequence[NDArray[np.float64]]) -> NDArray[np.float64]:
+    if not vectors:
+        return np.zeros(EMBEDDING_DIMENSIONS)
+    return _vector(np.mean(vectors, axis=0))

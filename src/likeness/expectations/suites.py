@@ -91,8 +91,12 @@ def consistency_suite() -> gx.ExpectationSuite:
     return gx.ExpectationSuite(
         name=CONSISTENCY,
         expectations=[
-            # A character's embedding is its primary face's embedding.
+            # A character's embedding is its primary face's embedding, or with several
+            # references the normalised mean of those its template includes (within 1e-3),
+            # and every included reference agrees with the others above the drift level.
             gxe.ExpectColumnValuesToBeInSet(column="matches_primary", value_set=[True]),
+            gxe.ExpectColumnValuesToBeInSet(column="matches_template", value_set=[True]),
+            gxe.ExpectColumnValuesToBeInSet(column="agrees_with_others", value_set=[True]),
             gxe.ExpectColumnValuesToBeInSet(
                 column="has_embedding", value_set=[True], **_when(done)
             ),

@@ -26,7 +26,11 @@ class DataQualityFailed(RuntimeError):
 def load_character_table() -> pd.DataFrame:
     with transaction() as session:
         threshold = repository.studio_config(session).confidence_threshold
-        return character_frame(session, low_confidence_below=threshold)
+        return character_frame(
+            session,
+            low_confidence_below=threshold,
+            drift_levels=repository.drift_levels(session),
+        )
 
 
 @task(name="validate_database", cache_policy=NO_CACHE)

@@ -141,6 +141,9 @@ from likeness.db.repository.outbox import (
     events_after as events_after,
 )
 from likeness.db.repository.projects import (
+    drift_levels as drift_levels,
+)
+from likeness.db.repository.projects import (
     effective_config as effective_config,
 )
 from likeness.db.repository.projects import (

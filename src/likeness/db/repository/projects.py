@@ -74,3 +74,11 @@ def effective_config(session: Session, *, project_id: int) -> EmbeddingConfig:
     """The project's overrides over the studio defaults."""
     overrides = project_override(session, project_id=project_id).model_dump(exclude_none=True)
     return studio_config(session).model_copy(update=overrides)
+
+
+def drift_levels(session: Session) -> dict[int, float]:
+    """The drift level in force in each project."""
+    return {
+        project.id: effective_config(session, project_id=project.id).drift_threshold
+        for project in list_projects(session)
+    }
