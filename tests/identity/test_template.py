@@ -7,13 +7,17 @@ import pytest
 
 from likeness.identity.template import (
     Candidate,
+    Template,
     compose,
     consistency,
     identity_template,
-    mismatched,
 )
 
 rng = np.random.default_rng(5)
+
+
+def normed(vector: np.ndarray) -> np.ndarray:
+    return vector / np.linalg.norm(vector)
 
 
 def person(centre: np.ndarray, count: int, spread: float = 0.5) -> list[np.ndarray]:
@@ -47,12 +51,29 @@ def test_consistency_is_the_lowest_and_mean_pairwise_similarity() -> None:
     assert consistency([a]) is None
 
 
+def flags(template: Template) -> list[bool]:
+    return [place.mismatch for place in template.places if place is not None]
+
+
 def test_a_reference_of_another_person_is_the_one_flagged() -> None:
-    one = person(rng.standard_normal(512), 4)
+    primary, *one = person(rng.standard_normal(512), 4)
     other = rng.standard_normal(512)
-    assert mismatched(one, drift_level=0.3) == []
-    assert mismatched([*one[:2], other, *one[2:]], drift_level=0.3) == [2]
-    assert mismatched([other], drift_level=0.3) == []
+    extras = [Candidate(v, kept=False) for v in [*one[:2], other, *one[2:]]]
+    assert flags(compose(primary, extras, drift_level=0.3)) == [False, False, True, False]
+    assert flags(compose(primary, [Candidate(v, False) for v in one], 0.3)) == [False] * 3
+    assert flags(compose(None, [Candidate(other, False)], 0.3)) == [False]  # nothing to compare
+
+
+def test_strangers_cannot_drag_a_true_reference_out_with_them() -> None:
+    centre = rng.standard_normal(512)
+    primary, same = person(centre, 2, spread=1.0)  # the same person, in poorer agreement
+    strangers = [Candidate(rng.standard_normal(512), kept=False) for _ in range(3)]
+    template = compose(primary, [Candidate(same, kept=False), *strangers], drift_level=0.3)
+    assert flags(template) == [False, True, True, True]
+    first = template.places[0]
+    assert first is not None and first.in_template and first.similarity is not None
+    # Its similarity is to the template of the members, not diluted by the strangers.
+    assert first.similarity == pytest.approx(float(normed(same) @ normed(primary)), abs=1e-5)
 
 
 def test_one_source_image_alone_is_its_own_template() -> None:

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from likeness.db import repository
-from likeness.db.models import Status
+from likeness.db.models import Character, Status
 from likeness.db.session import transaction
 from likeness.flows.extract import extract_character_embedding
 from likeness.orchestration.stack import free_port
@@ -261,3 +261,65 @@ def test_likely_duplicates_are_shown_side_by_side(
     page.get_by_role("button", name="Show").click()
     expect(page.locator(".pair")).to_have_count(0)
     expect(page.locator(".empty")).to_be_visible()
+
+
+@pytest.mark.usefixtures("worker")
+def test_references_strip_mismatch_keep_remove_and_a_face_per_reference(
+    page: Page, live_server: str, tmp_path: Path
+) -> None:
+    OUTPUT.mkdir(exist_ok=True)
+    yao = new_character(images.photo("yaoming.jpg"), name="Yao")
+    assert extract_character_embedding(yao) == "completed"
+    team = images.crop_square(
+        images.photo("players.jpg"), images.YAO_MING_IN_PLAYERS, 1.0, tmp_path / "team.png"
+    )
+    page.goto(f"{live_server}/characters/{yao}")
+    strip = page.locator(".reference-strip .reference")
+    expect(strip).to_have_count(1)  # the source image is the first reference
+
+    def add(image: Path) -> None:
+        page.set_input_files("#reference-form input[name=image]", str(image))
+        page.click("#reference-form button[type=submit]")
+
+    add(team)
+    expect(strip).to_have_count(2)
+    expect(strip.nth(1).locator(".badge-completed")).to_be_visible(timeout=120_000)
+    expect(page.locator(".consistency")).to_contain_text("2 in the identity template")
+    similarity = load_character(yao).template_min_similarity
+    assert similarity is not None
+    expect(page.locator("[data-consistency-min]")).to_have_text(f"{similarity:.2f}")
+
+    add(images.photo("Tom_Hanks_54745.png"))
+    warning = page.locator(".alert.mismatch")
+    expect(warning).to_contain_text("This reference may show a different person", timeout=120_000)
+    page.screenshot(path=str(OUTPUT / "ui-references-mismatch.png"), full_page=True)
+    warning.get_by_role("button", name="Keep").click()
+    expect(page.locator(".alert.mismatch")).to_have_count(0)
+    expect(strip.nth(2)).to_contain_text("kept by a person")
+    expect(page.locator(".consistency")).to_contain_text("3 in the identity template")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    strip.nth(2).get_by_role("button", name="Remove").click()
+    expect(strip).to_have_count(2)
+    expect(page.locator(".consistency")).to_contain_text("2 in the identity template")
+
+    add(images.photo("players.jpg"))  # a group photo: this reference waits for its face
+    expect(strip.nth(2).locator(".badge-multi_face_pending")).to_be_visible(timeout=120_000)
+    strip.nth(2).locator("a.action").click()
+    expect(page.locator("h1")).to_have_text("Yao · reference")
+    group = next(r for r in repository_references(yao) if r.status is Status.MULTI_FACE_PENDING)
+    x, y = images.YAO_MING_IN_PLAYERS[:2]
+    face = min(
+        faces_of(group.id),
+        key=lambda f: abs(f.bounding_box["x"] - x) + abs(f.bounding_box["y"] - y),
+    )
+    page.locator(f"#selector .face[data-face-id='{face.id}']").click()
+    expect(page.locator("#selector .face.selected")).to_have_count(1)
+    page.get_by_role("link", name="← Yao").click()
+    expect(page.locator(".consistency")).to_contain_text("3 in the identity template")
+    page.screenshot(path=str(OUTPUT / "ui-references.png"), full_page=True)
+
+
+def repository_references(character_id: int) -> list[Character]:
+    with transaction() as session:
+        return repository.references_of(session, character_id=character_id)

@@ -19,6 +19,7 @@ from likeness.db import repository
 from likeness.db.models import Character
 from likeness.db.session import transaction
 from likeness.face.errors import ImageError
+from likeness.identity import references
 from likeness.identity.decisions import identity_changed
 from likeness.identity.policy import DUPLICATE_DISTANCE
 from likeness.storage import open_inside
@@ -39,9 +40,11 @@ def _common() -> dict[str, object]:
 def _cards_context() -> dict[str, object]:
     with transaction() as session:
         characters = repository.list_characters(session)
+        counts = repository.reference_counts(session, character_ids=[c.id for c in characters])
     return {
         **_common(),
         "characters": characters,
+        "extra_references": counts,
         "any_in_progress": any(c.embedding_status_id in repository.IN_PROGRESS for c in characters),
     }
 
@@ -63,15 +66,37 @@ def _image_size(character: Character) -> tuple[int, int] | None:
 
 
 def _panel_context(character_id: int) -> dict[str, object]:
+    """A character's (or one reference's) image, faces, history and, for a character, the
+    strip of its references."""
     with transaction() as session:
         character = repository.get_character(session, character_id=character_id)
         faces = repository.faces_of_character(session, character_id=character_id)
         config = repository.effective_config(session, project_id=character.project_id)
         history = repository.history_of(session, character_id=character_id)
+        owner = (
+            repository.get_character(session, character_id=character.reference_of)
+            if character.reference_of is not None
+            else None
+        )
+        extras = (
+            repository.references_of(session, character_id=character_id) if owner is None else []
+        )
     drift = history[0].drift_similarity if history else None
+    in_progress = any(
+        row.embedding_status_id in repository.IN_PROGRESS for row in [character, *extras]
+    )
+    select_url = (
+        f"/api/characters/{character_id}/select-face"
+        if owner is None
+        else f"/api/characters/{owner.id}/references/{character_id}/select-face"
+    )
     return {
         **_common(),
         "character": character,
+        "owner": owner,
+        "references": extras,
+        "source_in_template": references.source_in_template(character, extras),
+        "select_url": select_url,
         "faces": faces,
         "threshold": config.confidence_threshold,
         "history": history,
@@ -79,7 +104,8 @@ def _panel_context(character_id: int) -> dict[str, object]:
         "drift_level": config.drift_threshold,
         "identity_changed": identity_changed(drift, config.drift_threshold),
         "image_size": _image_size(character),
-        "in_progress": character.embedding_status_id in repository.IN_PROGRESS,
+        "in_progress": in_progress,  # the panel refreshes itself until all are done
+        "extracting": character.embedding_status_id in repository.IN_PROGRESS,
     }
 
 

@@ -31,30 +31,6 @@ def consistency(embeddings: Sequence[Vector]) -> tuple[float, float] | None:
     return float(pairs.min()), float(pairs.mean())
 
 
-def leave_one_out(embeddings: Sequence[Vector]) -> list[float | None]:
-    """Each reference's cosine similarity to the template of the other references (None
-    for each of fewer than two)."""
-    if len(embeddings) < 2:
-        return [None] * len(embeddings)
-    return [
-        float(
-            _normed(embedding)
-            @ identity_template([e for i, e in enumerate(embeddings) if i != index])
-        )
-        for index, embedding in enumerate(embeddings)
-    ]
-
-
-def mismatched(embeddings: Sequence[Vector], drift_level: float) -> list[int]:
-    """The references whose similarity to the template of the other references is below
-    ``drift_level``: they may show a different person (none with fewer than two)."""
-    return [
-        index
-        for index, similarity in enumerate(leave_one_out(embeddings))
-        if similarity is not None and similarity < drift_level
-    ]
-
-
 @dataclass(frozen=True)
 class Candidate:
     """An extra reference that may join the template (usable, same model pack)."""
@@ -86,34 +62,61 @@ def compose(
     """A character's template from its source image's embedding (``primary``, None when
     not usable) and its extra references (None where not usable).
 
-    Each candidate is compared with the template of the other candidates; an extra one
-    below ``drift_level`` is a mismatch and stays out unless a person kept it. The source
-    image is the anchor: it is never flagged, so with two references that disagree the
-    extra one is the suspect.
+    The reference that agrees least with the template of the others is left out while it
+    is below ``drift_level`` (one at a time, so one stranger cannot drag a true reference
+    down with it), unless a person kept it; a left-out one that agrees with what remains
+    comes back. The source image is the anchor and is never left out: with two references
+    that disagree, the extra one is the suspect. Each similarity reported is to the
+    template of the members other than itself.
     """
-    embeddings = ([] if primary is None else [primary]) + [
-        c.embedding for c in extras if c is not None
+    candidates = [c for c in extras if c is not None]
+    vectors = ([] if primary is None else [_normed(primary)]) + [
+        _normed(c.embedding) for c in candidates
     ]
-    similarities = iter(leave_one_out(embeddings)[0 if primary is None else 1 :])
+    first_extra = 0 if primary is None else 1
+    movable = {i for i, c in enumerate(candidates, start=first_extra) if not c.kept}
+    members = set(range(len(vectors)))
+    for _ in range(2 * len(vectors)):  # each pass moves one reference; this bounds it
+        similarity = _similarities(vectors, members)
+        suspects = [i for i in members & movable if _below(similarity[i], drift_level)]
+        returning = [i for i in movable - members if not _below(similarity[i], drift_level)]
+        if suspects:
+            members.remove(min(suspects, key=lambda i: similarity[i] or 0.0))
+        elif returning:
+            members.add(max(returning, key=lambda i: similarity[i] or 0.0))
+        else:
+            break
+    similarity = _similarities(vectors, members)
+    by_candidate = iter(range(first_extra, len(vectors)))
     places: list[Place | None] = []
     for candidate in extras:
         if candidate is None:
             places.append(None)
             continue
-        similarity = next(similarities)
-        mismatch = similarity is not None and similarity < drift_level
-        places.append(Place(similarity, mismatch, not mismatch or candidate.kept))
-    members = ([] if primary is None else [primary]) + [
-        c.embedding
-        for c, place in zip(extras, places, strict=True)
-        if c is not None and place is not None and place.in_template
-    ]
+        index = next(by_candidate)
+        places.append(
+            Place(similarity[index], _below(similarity[index], drift_level), index in members)
+        )
+    kept_vectors = [vectors[i] for i in sorted(members)]
     return Template(
-        embedding=identity_template(members) if members else None,
-        size=len(members),
-        consistency=consistency(members),
+        embedding=identity_template(kept_vectors) if kept_vectors else None,
+        size=len(kept_vectors),
+        consistency=consistency(kept_vectors),
         places=places,
     )
+
+
+def _similarities(vectors: Sequence[Vector], members: set[int]) -> list[float | None]:
+    """Each vector's similarity to the template of the members other than itself."""
+    result: list[float | None] = []
+    for index, vector in enumerate(vectors):
+        others = [vectors[i] for i in sorted(members) if i != index]
+        result.append(float(vector @ identity_template(others)) if others else None)
+    return result
+
+
+def _below(similarity: float | None, drift_level: float) -> bool:
+    return similarity is not None and similarity < drift_level
 
 
 def _normed(vector: Vector) -> Vector:

@@ -38,11 +38,22 @@ function problemText(body, status) {
 
 async function selectFace(button) {
   const panel = document.getElementById("panel");
-  const response = await fetch(`/api/characters/${panel.dataset.characterId}/select-face`, {
+  const response = await fetch(panel.dataset.selectUrl, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ face_id: Number(button.dataset.faceId) }),
   });
+  if (!response.ok) {
+    const problem = await response.json().catch(() => ({}));
+    alert(problemText(problem, response.status));
+  }
+  await refresh(...fragmentUrl());
+}
+
+// Keep or remove a reference, then show the references as they are now.
+async function referenceAction(url, method, question) {
+  if (question && !confirm(question)) return;
+  const response = await fetch(url, { method });
   if (!response.ok) {
     const problem = await response.json().catch(() => ({}));
     alert(problemText(problem, response.status));
@@ -71,6 +82,15 @@ function wire() {
   document.querySelectorAll(".face:not([data-wired])").forEach((button) => {
     button.dataset.wired = "1";
     button.addEventListener("click", () => selectFace(button));
+  });
+  document.querySelectorAll("[data-keep-url]:not([data-wired])").forEach((button) => {
+    button.dataset.wired = "1";
+    button.addEventListener("click", () => referenceAction(button.dataset.keepUrl, "POST"));
+  });
+  document.querySelectorAll("[data-remove-url]:not([data-wired])").forEach((button) => {
+    button.dataset.wired = "1";
+    button.addEventListener("click", () =>
+      referenceAction(button.dataset.removeUrl, "DELETE", "Remove this reference and its photo?"));
   });
   document.querySelectorAll(".warning[data-dismiss-key]").forEach((warning) => {
     if (sessionStorage.getItem(warning.dataset.dismissKey)) warning.remove();
