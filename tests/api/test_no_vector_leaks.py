@@ -121,6 +121,12 @@ def test_no_vector_in_api_answers_logs_artifacts_or_files_of_a_full_run(
     assert client.post(
         f"/api/characters/{group}/select-face", json={"face_id": faces[0]["id"]}
     ).is_success
+    with images.photo("yaoming.jpg").open("rb") as body:  # a second reference: a template
+        added = client.post(
+            f"/api/characters/{single}/references", files={"image": ("again.jpg", body)}
+        )
+    assert added.status_code == 202
+    wait(added.json()["reference_id"])
     with images.photo("Tom_Hanks_54745.png").open("rb") as body:
         replaced = client.put(
             f"/api/characters/{single}/source-image", files={"image": ("new.png", body)}
