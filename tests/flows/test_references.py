@@ -28,6 +28,7 @@ from tests.factories import (
     new_character,
     new_reference,
     request_replacement,
+    requested,
     stored,
 )
 
@@ -244,19 +245,34 @@ def test_erasure_erases_the_references_too(tmp_path: Path) -> None:
     assert load_character(yao).template_size is None
 
 
-def test_backfill_re_extracts_references_and_converges_to_the_same_template(
-    tmp_path: Path,
-) -> None:
+def test_re_extracting_the_same_images_changes_and_announces_nothing(tmp_path: Path) -> None:
     yao = new_character(images.photo("yaoming.jpg"))
     extract_character_embedding(yao)
     reference = new_reference(yao, yao_in_team(tmp_path))
     extract_reference_embedding(reference)
-    before = load_character(yao)
+    before = normed(load_character(yao).face_embedding)
+    with transaction() as session:
+        session.add(QualityScore(character_id=yao, metric="likeness", score=0.9))
+    announced = event_types(yao).count("identity.template_updated")
 
-    assert backfill_embeddings("all") == {"completed": 2}  # the character and its reference
+    def stale() -> bool:
+        with transaction() as session:
+            return bool(
+                session.scalar(
+                    select(QualityScore.is_stale).where(QualityScore.character_id == yao)
+                )
+            )
+
+    # A backfill re-extracts the character and its reference in one chunk.
+    assert backfill_embeddings("all") == {"completed": 2}
+    assert extract_character_embedding(requested(yao)) == "completed"  # and alone
 
     after = load_character(yao)
     assert after.template_size == 2
-    assert np.allclose(
-        np.asarray(after.face_embedding), np.asarray(before.face_embedding), atol=1e-5
-    )
+    assert np.allclose(normed(after.face_embedding), before, atol=1e-5)
+    assert not stale()
+    assert event_types(yao).count("identity.template_updated") == announced
+
+    extract_reference_embedding(new_reference(yao, mirrored("yaoming.jpg", tmp_path)))
+    assert stale()  # a real change, for contrast
+    assert event_types(yao).count("identity.template_updated") == announced + 1

@@ -19,7 +19,7 @@ from likeness.identity.events import (
     outcome_payload,
 )
 from likeness.identity.outbox import publish
-from likeness.identity.references import refresh_identity
+from likeness.identity.references import refresh_identity, remember_template
 
 
 def publish_drift(
@@ -48,6 +48,7 @@ def select_face(
     """A person's choice, its drift measurement and their events, in the caller's transaction."""
     face = repository.face_to_select(session, character_id=character_id, face_id=face_id)
     character = repository.get_character(session, character_id=character_id)
+    remember_template(session, character)
     config = repository.effective_config(session, project_id=character.project_id)
     status = status_for_confidence(face.confidence, config.confidence_threshold)
     repository.make_primary(session, face=face, status=status)
@@ -78,7 +79,9 @@ def write_outcome(
 ) -> list[PublishedEvent]:
     """An extraction's result: faces, primary, character columns, status, the template it
     belongs to, drift, events."""
-    repository.get_character(session, character_id=character_id, lock=True)
+    remember_template(
+        session, repository.get_character(session, character_id=character_id, lock=True)
+    )
     rows = repository.store_detected_faces(
         session, character_id=character_id, faces=faces, model_id=model_id
     )
@@ -139,6 +142,7 @@ def erase_biometrics(session: Session, *, character_id: int) -> list[str]:
     its extra references, and announce it (``embedding.erased``); each status becomes
     ``failed`` with the reason until an extraction is requested again. Returns the photos
     to delete once this commits."""
+    remember_template(session, repository.get_character(session, character_id=character_id))
     references = repository.references_of(session, character_id=character_id)
     unowned = []
     # References first: a reference's write locks the reference, then its character.

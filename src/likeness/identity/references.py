@@ -40,18 +40,19 @@ def refresh_identity(session: Session, *, character_id: int) -> list[PublishedEv
     config = repository.effective_config(session, project_id=owner.project_id)
     usable = usable_statuses(config)
     face = repository.primary_face(session, character_id=owner.id)
-    primary = face if face is not None and owner.status in usable else None
-    usable_references = [
-        r for r in references if r.status in usable and r.face_embedding is not None
+    primary = face if face is not None and _counts(owner, usable, references) else None
+    counting = [
+        r for r in references if r.face_embedding is not None and _counts(r, usable, references)
     ]
     model = (
         primary.embedding_model
         if primary is not None
-        else next((r.embedding_model for r in usable_references), None)
+        else next((r.embedding_model for r in counting), None)
     )
     extras = [
-        Candidate(np.asarray(r.face_embedding), r.reference_kept)
-        if r in usable_references and r.embedding_model == model
+        # One being extracted keeps its place, unjudged, until its result is written.
+        Candidate(np.asarray(r.face_embedding), r.reference_kept or _extracting(r))
+        if r in counting and r.embedding_model == model
         else None
         for r in references
     ]
@@ -59,7 +60,7 @@ def refresh_identity(session: Session, *, character_id: int) -> list[PublishedEv
         None if primary is None else np.asarray(primary.embedding), extras, config.drift_threshold
     )
     events = _place_references(session, owner, references, template, config.drift_threshold)
-    before = owner.face_embedding
+    before = session.info.get(_TEMPLATES_BEFORE, {}).get(owner.id, owner.face_embedding)
     values = _template_values(template, model, face, alone=not references)
     repository.set_template(session, character_id=owner.id, values=values)
     if _moved(before, values.get("face_embedding", before)):
@@ -78,6 +79,32 @@ def refresh_identity(session: Session, *, character_id: int) -> list[PublishedEv
     return events
 
 
+_TEMPLATES_BEFORE = "likeness.templates_before"
+
+
+def remember_template(session: Session, character: Character) -> None:
+    """Note the character's embedding as this transaction first found it, before a write
+    replaces it, so that a template change is measured against what consumers saw."""
+    if character.reference_of is None:
+        session.info.setdefault(_TEMPLATES_BEFORE, {}).setdefault(
+            character.id, character.face_embedding
+        )
+
+
+def _extracting(row: Character) -> bool:
+    return row.embedding_status_id in repository.IN_PROGRESS
+
+
+def _counts(row: Character, usable: set[Status], references: list[Character]) -> bool:
+    """Whether the row's embedding counts in the template: a usable status, or, while it
+    is being extracted, the place it had."""
+    if not _extracting(row):
+        return row.status in usable
+    if row.reference_of is not None:
+        return row.in_template
+    return row.template_size is None or row.template_size > sum(r.in_template for r in references)
+
+
 def _place_references(
     session: Session,
     owner: Character,
@@ -88,6 +115,8 @@ def _place_references(
     """Store each reference's place; announce each newly flagged mismatch."""
     events = []
     for reference, place in zip(references, template.places, strict=True):
+        if _extracting(reference):
+            continue  # judged once its result is written
         mismatch = place is not None and place.mismatch
         if mismatch and not reference.reference_mismatch and not reference.reference_kept:
             payload = {
