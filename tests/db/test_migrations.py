@@ -85,6 +85,10 @@ def test_upgrade_creates_the_schema_and_downgrade_removes_it(scratch_url: str) -
         "USING hnsw (((face_embedding)::halfvec(512)) halfvec_cosine_ops) "
         "WITH (m='16', ef_construction='200')"
     ) in index_defs["ix_characters_face_embedding_hnsw"]
+    # Searches find characters, never the references that make their templates.
+    assert index_defs["ix_characters_face_embedding_hnsw"].endswith(
+        "WHERE (reference_of IS NULL)"
+    )
     assert "ix_characters_embedding_status_id" in index_defs
     assert "ix_detected_faces_character_id" in index_defs
     # Faces, history and quality scores go with their character.
@@ -92,6 +96,7 @@ def test_upgrade_creates_the_schema_and_downgrade_removes_it(scratch_url: str) -
         ("detected_faces", "c"),
         ("embedding_history", "c"),
         ("quality_scores", "c"),
+        ("characters", "c"),  # a character's extra references
     }
     assert {"characters", "projects", "studio_settings", "quality_scores"} <= triggers
 
@@ -149,4 +154,38 @@ def test_only_one_primary_face_per_character_is_possible(database_url: str) -> N
         connection.execute(insert, {"c": character, "i": 0, "v": vector})
     with pytest.raises(IntegrityError), engine.begin() as connection:
         connection.execute(insert, {"c": character, "i": 1, "v": vector})
+    engine.dispose()
+
+
+def test_a_database_of_the_previous_revision_upgrades_in_place(scratch_url: str) -> None:
+    """Revision 0008 (references): an existing character keeps its embedding and becomes a
+    character with one reference, its source image."""
+    migrate.upgrade(scratch_url, revision="0007")
+    engine = create_engine(scratch_url)
+    vector = "[" + ",".join(["0.0442"] * 512) + "]"
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO projects (id, name) VALUES (1, 'old')"))
+        connection.execute(
+            text(
+                "INSERT INTO characters (id, project_id, name, source_image_path, "
+                "face_embedding, embedding_status_id, embedding_model) "
+                "VALUES (1, 1, 'kept', 'old/a.jpg', :v, 3, 'buffalo_s')"
+            ),
+            {"v": vector},
+        )
+
+    migrate.upgrade(scratch_url)
+
+    with engine.connect() as connection:
+        row = connection.execute(
+            text(
+                "SELECT face_embedding::text, reference_of, template_size, in_template, "
+                "reference_mismatch FROM characters WHERE id = 1"
+            )
+        ).one()
+        studio = connection.execute(
+            text("SELECT template_includes_low_confidence FROM studio_settings")
+        ).scalar()
+    assert row == (vector.replace(" ", ""), None, None, False, False)
+    assert studio is True
     engine.dispose()
