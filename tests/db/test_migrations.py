@@ -86,9 +86,7 @@ def test_upgrade_creates_the_schema_and_downgrade_removes_it(scratch_url: str) -
         "WITH (m='16', ef_construction='200')"
     ) in index_defs["ix_characters_face_embedding_hnsw"]
     # Searches find characters, never the references that make their templates.
-    assert index_defs["ix_characters_face_embedding_hnsw"].endswith(
-        "WHERE (reference_of IS NULL)"
-    )
+    assert index_defs["ix_characters_face_embedding_hnsw"].endswith("WHERE (reference_of IS NULL)")
     assert "ix_characters_embedding_status_id" in index_defs
     assert "ix_detected_faces_character_id" in index_defs
     # Faces, history and quality scores go with their character.

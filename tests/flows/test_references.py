@@ -3,11 +3,13 @@ check, face choice, replacement, erasure and backfill of references."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from prefect import get_client
 from sqlalchemy import select
 
 from likeness.db import repository
@@ -30,6 +32,7 @@ from tests.factories import (
     request_replacement,
     requested,
     stored,
+    wait_until,
 )
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "face_engine")
@@ -59,6 +62,15 @@ def mirrored(name: str, folder: Path) -> Path:
     target = folder / f"mirrored-{Path(name).stem}.png"
     cv2.imwrite(str(target), cv2.flip(cv2.imread(str(images.photo(name))), 1))
     return target
+
+
+def prefect_events(name: str, since: datetime) -> list[int]:
+    """The reference ids of the Prefect events of this name since then (as automations
+    see them)."""
+    query = {"event": {"name": [name]}, "occurred": {"since": since.isoformat()}}
+    with get_client(sync_client=True) as client:
+        response = client.request("POST", "/events/filter", json={"filter": query, "limit": 50})
+    return [event["payload"]["reference_id"] for event in response.json()["events"]]
 
 
 def event_types(character_id: int) -> list[str]:
@@ -112,6 +124,7 @@ def test_a_character_with_references_holds_their_template(tmp_path: Path) -> Non
 def test_a_reference_of_someone_else_is_flagged_left_out_and_kept_on_request(
     tmp_path: Path,
 ) -> None:
+    started = datetime.now(UTC)
     yao = new_character(images.photo("yaoming.jpg"), name="Yao")
     extract_character_embedding(yao)
     team = new_reference(yao, yao_in_team(tmp_path))
@@ -130,6 +143,11 @@ def test_a_reference_of_someone_else_is_flagged_left_out_and_kept_on_request(
     [mismatch] = [e for e in events_of(yao) if e.event_type == "identity.reference_mismatch"]
     assert mismatch.payload["reference_id"] == hanks
     assert mismatch.payload["message"] == "this reference may show a different person"
+    wait_until(
+        lambda: prefect_events("likeness.identity.reference_mismatch", started) == [hanks],
+        timeout=30,
+        what="the mismatch announced to Prefect",
+    )
 
     with transaction() as session:
         references.keep_reference(session, character_id=yao, reference_id=hanks)
