@@ -275,7 +275,8 @@ def test_references_strip_mismatch_keep_remove_and_a_face_per_reference(
     )
     page.goto(f"{live_server}/characters/{yao}")
     strip = page.locator(".reference-strip .reference")
-    expect(strip).to_have_count(1)  # the source image is the first reference
+    expect(strip).to_have_count(0)  # one reference, the source image: the page as it was
+    expect(page.locator(".references")).to_contain_text("1 reference")
 
     def add(image: Path) -> None:
         page.set_input_files("#reference-form input[name=image]", str(image))
