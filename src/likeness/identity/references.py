@@ -17,6 +17,8 @@ from likeness.identity.policy import EmbeddingConfig
 from likeness.identity.template import Candidate, Template, compose
 
 STALE_REASON = "identity template changed"
+# Session.info key: each character's embedding as the transaction first found it.
+_TEMPLATES_BEFORE = "likeness.templates_before"
 
 
 def usable_statuses(config: EmbeddingConfig) -> set[Status]:
@@ -77,9 +79,6 @@ def refresh_identity(session: Session, *, character_id: int) -> list[PublishedEv
             publish(session, event_type=TEMPLATE_UPDATED, character_id=owner.id, payload=payload)
         )
     return events
-
-
-_TEMPLATES_BEFORE = "likeness.templates_before"
 
 
 def remember_template(session: Session, character: Character) -> None:
