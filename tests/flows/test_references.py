@@ -117,8 +117,16 @@ def test_a_character_with_references_holds_their_template(tmp_path: Path) -> Non
     with transaction() as session:
         [score] = session.scalars(select(QualityScore).where(QualityScore.character_id == yao))
         assert score.is_stale and score.stale_reason == references.STALE_REASON
-        # Lists and similarity search see characters, not their references.
+        # Lists, similarity search and the duplicate report see characters, not their
+        # references (each of which is the same person as its character).
         assert [c.id for c in repository.list_characters(session)] == [yao]
+        assert (
+            repository.similar_characters(session, character_id=yao, k=10, max_distance=None) == []
+        )
+        assert (
+            repository.duplicate_pairs(session, project_id=character.project_id, max_distance=0.5)
+            == []
+        )
 
 
 def test_a_reference_of_someone_else_is_flagged_left_out_and_kept_on_request(
