@@ -185,18 +185,26 @@ def template_checks(
             Character.id.in_(has_references) | Character.template_size.is_not(None)
         )
     ).all()
+    owner_ids = [owner.id for owner in owners]
+    references: dict[int, list[Character]] = {owner_id: [] for owner_id in owner_ids}
+    for reference in session.scalars(
+        select(Character).where(Character.reference_of.in_(owner_ids)).order_by(Character.id)
+    ):
+        references[reference.reference_of or 0].append(reference)
+    sources = {
+        character_id: embedding
+        for character_id, embedding in session.execute(
+            select(DetectedFace.character_id, DetectedFace.embedding).where(
+                DetectedFace.character_id.in_(owner_ids), DetectedFace.is_primary
+            )
+        )
+    }
     checks: dict[int, dict[str, object]] = {}
     for owner in owners:
         drift = drift_levels[owner.project_id]
-        extras = session.scalars(
-            select(Character).where(Character.reference_of == owner.id).order_by(Character.id)
-        ).all()
+        extras = references[owner.id]
         included = {r.id: _vector(r.face_embedding) for r in extras if r.in_template}
-        source = session.scalar(
-            select(DetectedFace.embedding).where(
-                DetectedFace.character_id == owner.id, DetectedFace.is_primary
-            )
-        )
+        source = sources.get(owner.id)
         # The template's size tells whether the source image's own face is in it.
         if source is not None and owner.template_size == len(included) + 1:
             included[owner.id] = _vector(source)
