@@ -242,8 +242,11 @@ def test_a_replaced_reference_keeps_its_history(tmp_path: Path) -> None:
     reference = new_reference(yao, images.photo("Tom_Hanks_54745.png"))
     extract_reference_embedding(reference)
     assert load_character(reference).reference_mismatch
+    with transaction() as session:
+        references.keep_reference(session, character_id=yao, reference_id=reference)
 
     new_image = request_replacement(reference, stored(yao_in_team(tmp_path)))
+    assert not load_character(reference).reference_kept  # a new image is judged afresh
     assert extract_reference_embedding(reference, new_image) == "completed"
 
     with transaction() as session:

@@ -4,7 +4,6 @@ reference) and the extra ones whose agreement makes its identity template."""
 from __future__ import annotations
 
 from fastapi import APIRouter, status
-from sqlalchemy.orm import Session
 
 from likeness.api.characters import ImageUpload, choose_face, request_with_upload, started
 from likeness.api.params import RowId
@@ -16,7 +15,6 @@ from likeness.api.schemas import (
     SelectFaceOut,
 )
 from likeness.db import repository
-from likeness.db.models import Character
 from likeness.db.session import transaction
 from likeness.identity import references
 from likeness.storage import discard
@@ -98,15 +96,14 @@ def replace_reference_image(
             session, character_id=character_id, reference_id=reference_id
         )
         project = repository.project_name(session, project_id=reference.project_id)
-
-    def request(session: Session, path: str) -> Character:
-        reference = repository.request_extraction(
+    reference = request_with_upload(
+        image,
+        project,
+        lambda session, path: repository.request_extraction(
             session, character_id=reference_id, source_image_path=path
-        )
-        reference.reference_kept = False  # a new image is judged afresh
-        return reference
-
-    return started(request_with_upload(image, project, request))
+        ),
+    )
+    return started(reference)
 
 
 @router.delete("/{reference_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -101,7 +101,7 @@ def _counts(row: Character, usable: set[Status], references: list[Character]) ->
         return row.status in usable
     if row.reference_of is not None:
         return row.in_template
-    return row.template_size is None or row.template_size > sum(r.in_template for r in references)
+    return row.template_size is None or _source_counted(row, references)
 
 
 def _place_references(
@@ -133,9 +133,9 @@ def _place_references(
                     payload=payload,
                 )
             )
-        repository.set_place(
+        repository.set_template(
             session,
-            reference_id=reference.id,
+            character_id=reference.id,
             values={
                 "in_template": place is not None and place.in_template,
                 "reference_similarity": None if place is None else place.similarity,
@@ -177,7 +177,13 @@ def source_in_template(owner: Character, references: list[Character]) -> bool:
             Status.COMPLETED,
             Status.LOW_CONFIDENCE,
         }
-    return owner.template_size > sum(r.in_template for r in references)
+    return _source_counted(owner, references)
+
+
+def _source_counted(owner: Character, references: list[Character]) -> bool:
+    """Whether the stored template counts the source image: it holds one more embedding
+    than the references in it."""
+    return (owner.template_size or 0) > sum(r.in_template for r in references)
 
 
 def keep_reference(

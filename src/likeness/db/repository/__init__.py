@@ -192,9 +192,6 @@ from likeness.db.repository.references import (
     references_of as references_of,
 )
 from likeness.db.repository.references import (
-    set_place as set_place,
-)
-from likeness.db.repository.references import (
     set_template as set_template,
 )
 from likeness.db.repository.search import (

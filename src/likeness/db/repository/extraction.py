@@ -42,6 +42,7 @@ def request_extraction(
     elif source_image_path and source_image_path != character.source_image_path:
         # Kept here, not only in the run's parameters, so a lost run can be started again.
         character.pending_source_image_path = source_image_path
+        character.reference_kept = False  # a reference's new image is judged afresh
     character.embedding_status_id = STATUS_IDS[Status.PENDING]
     character.embedding_error = None
     session.flush()

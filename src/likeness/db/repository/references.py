@@ -74,13 +74,9 @@ def primary_face(session: Session, *, character_id: int) -> DetectedFace | None:
 
 
 def set_template(session: Session, *, character_id: int, values: dict[str, Any]) -> None:
-    """Write the character's template columns (see ``identity.references``)."""
+    """Write a character's template columns, or a reference's place in its character's
+    template (see ``identity.references``)."""
     session.execute(update(Character).where(Character.id == character_id).values(**values))
-
-
-def set_place(session: Session, *, reference_id: int, values: dict[str, Any]) -> None:
-    """Write a reference's place in its character's template."""
-    session.execute(update(Character).where(Character.id == reference_id).values(**values))
 
 
 def keep_reference(session: Session, *, character_id: int, reference_id: int) -> Character:
