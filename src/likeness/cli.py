@@ -514,7 +514,7 @@ def bench(
     if only in (None, "latency"):
         report.print_latency(console, latencies)
     if only in (None, "references"):
-        report.print_identity(console, *identities)
+        report.print_identity(console, identities)
     if only in (None, "load"):
         report.print_load(console, load, load_workers)
         if load.lost or load.extra_runs or load.accepted < load.uploads:

@@ -12,9 +12,14 @@ import pytest
 from prefect import get_client
 from sqlalchemy import select
 
+from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import EmbeddingHistory, QualityScore, Status
 from likeness.db.session import transaction
+from likeness.devtools.published_photos import published_photos
+from likeness.face.engine import FaceEngine
+from likeness.face.image_loading import load_configured
+from likeness.face.model_pack import sample_photos
 from likeness.flows.backfill import backfill_embeddings
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.reference import extract_reference_embedding
@@ -127,6 +132,46 @@ def test_a_character_with_references_holds_their_template(tmp_path: Path) -> Non
             repository.duplicate_pairs(session, project_id=character.project_id, max_distance=0.5)
             == []
         )
+
+
+def test_the_stored_template_of_two_photos_matches_a_third_better_than_either(
+    face_engine: FaceEngine,
+) -> None:
+    """Three different photos of Barack Obama: each in turn is the new photo, the other two
+    a character's source image and reference; Joe Biden and every face of the sample photos
+    are other people."""
+    photos = published_photos()
+    obama = photos["Barack Obama"]
+
+    def embedding(path: Path) -> np.ndarray:
+        faces = face_engine.detect_image(load_configured(path, get_settings()))
+        return normed(max(faces, key=lambda face: face.bounding_box.area).embedding)
+
+    others = np.stack(
+        [embedding(photos["Joe Biden"][0])]
+        + [
+            normed(face.embedding)
+            for path in sample_photos().values()
+            for face in face_engine.detect_image(load_configured(path, get_settings()))
+        ]
+    )
+
+    def margin(vector: np.ndarray, new_photo: np.ndarray) -> float:
+        """Similarity to the new photo minus that to the nearest other person."""
+        return float(vector @ new_photo) - float((others @ vector).max())
+
+    for held_out in obama:
+        source, extra = [path for path in obama if path != held_out]
+        character = new_character(source, name=source.stem)
+        assert extract_character_embedding(character) == "completed"
+        reference = new_reference(character, extra)
+        assert extract_reference_embedding(reference) == "completed"
+        template = normed(load_character(character).face_embedding)
+        singles = [primary_embedding(character), primary_embedding(reference)]
+        new_photo = embedding(held_out)
+
+        assert float(template @ new_photo) > max(float(s @ new_photo) for s in singles)
+        assert margin(template, new_photo) > max(margin(s, new_photo) for s in singles)
 
 
 def test_a_reference_of_someone_else_is_flagged_left_out_and_kept_on_request(

@@ -82,25 +82,25 @@ def print_load(console: Console, load: Any, workers: int) -> None:
     console.print("statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(load.statuses.items())))
 
 
-def print_identity(
-    console: Console, rows: list[Any], agreement: tuple[float, float] | None
-) -> None:
-    console.print(
-        "references: Yao Ming's portrait and 5 variants of it as references; his face in the "
-        "team photo and 5 variants of it as new photos; every other sample face as others"
-        + (
-            f" (references agree: lowest {agreement[0]:.3f}, mean {agreement[1]:.3f})"
-            if agreement
-            else ""
+def print_identity(console: Console, studies: list[Any]) -> None:
+    """One table per study: each single reference, then the template of them all."""
+    for study in studies:
+        agreement = study.agreement
+        console.print(
+            study.title
+            + (
+                f" (references agree: lowest {agreement[0]:.3f}, mean {agreement[1]:.3f})"
+                if agreement
+                else ""
+            )
         )
-    )
-    table = Table("matched by", "new photos: lowest", "mean", "nearest other", "margin")
-    for row in rows:
-        table.add_row(
-            row.name,
-            f"{min(row.same_person):.3f}",
-            f"{sum(row.same_person) / len(row.same_person):.3f}",
-            f"{row.nearest_other:.3f}",
-            f"{row.margin:.3f}",
-        )
-    console.print(table)
+        table = Table("matched by", "new photos: lowest", "mean", "nearest other", "margin")
+        for row in [*study.references, study.template]:
+            table.add_row(
+                row.name,
+                f"{min(row.same_person):.3f}",
+                f"{sum(row.same_person) / len(row.same_person):.3f}",
+                f"{row.nearest_other:.3f}",
+                f"{row.margin:.3f}",
+            )
+        console.print(table)

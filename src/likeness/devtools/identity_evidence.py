@@ -1,8 +1,13 @@
 """``likeness bench --only references``: does a template of several references match a new
 photo of the same person at least as well as its best single reference, and keep other
-people as far? Measured on the sample photos: Yao Ming's portrait and variants derived from
-it are his references; his face in the team photo (and variants of it) are the new photos;
-every other face of the sample photos is someone else."""
+people as far? Two studies:
+
+* Yao Ming in the sample photos: his portrait and variants derived from it are his
+  references; his face in the team photo (and variants of it) are the new photos.
+* Barack Obama in the published photos (``published_photos``): three different photos; each
+  in turn is the new photo (with variants of it), the other two are the references.
+
+Everyone else in the sample and published photos is someone else."""
 
 from __future__ import annotations
 
@@ -14,11 +19,12 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
 from likeness.config import get_settings
+from likeness.devtools.published_photos import published_photos
 from likeness.devtools.samples import YAO_MING_IN_PLAYERS, crop_square
 from likeness.face.engine import get_face_engine
 from likeness.face.image_loading import load_configured
 from likeness.face.model_pack import sample_photos
-from likeness.face.types import BoundingBox
+from likeness.face.types import BoundingBox, Face
 from likeness.identity.template import consistency, identity_template
 
 Variant = Callable[[Image.Image], Image.Image]
@@ -30,6 +36,9 @@ VARIANTS: dict[str, Variant] = {
     "tilted 12°": lambda image: image.rotate(12, resample=Image.Resampling.BICUBIC),
     "half size": lambda image: image.resize((image.width // 2, image.height // 2)),
 }
+YAO_MING = "Yao Ming"
+STUDIED_IN_PUBLISHED_PHOTOS = "Barack Obama"
+UNKNOWN = ""  # a face of the sample photos that is neither studied person
 
 
 @dataclass(frozen=True)
@@ -44,48 +53,106 @@ class Scores:
         return min(self.same_person) - self.nearest_other
 
 
+@dataclass(frozen=True)
+class Study:
+    title: str
+    references: list[Scores]  # one row per single reference
+    template: Scores
+    agreement: tuple[float, float] | None  # the references' lowest and mean similarity
+
+    @property
+    def best_reference(self) -> Scores:
+        return max(self.references, key=lambda row: min(row.same_person))
+
+
+def _largest(faces: list[Face]) -> Face | None:
+    return max(faces, key=lambda face: face.bounding_box.area) if faces else None
+
+
+def _detect(path: Path) -> list[Face]:
+    return get_face_engine().detect_image(load_configured(path, get_settings()))
+
+
 def embed_variants(source: Path, work_dir: Path, prefix: str) -> dict[str, np.ndarray]:
     """The (largest) face's embedding of each variant of the photo ``source``."""
-    settings, engine = get_settings(), get_face_engine()
     embeddings: dict[str, np.ndarray] = {}
     with Image.open(source) as photo:
         image = photo.convert("RGB")
     for name, variant in VARIANTS.items():
         target = work_dir / f"{prefix}-{len(embeddings)}.png"
         variant(image).save(target)
-        faces = engine.detect_image(load_configured(target, settings))
-        if faces:
-            largest = max(faces, key=lambda face: face.bounding_box.area)
-            embeddings[name] = largest.embedding
+        face = _largest(_detect(target))
+        if face is not None:
+            embeddings[name] = face.embedding
     return embeddings
 
 
-def other_people() -> list[np.ndarray]:
-    """Every face of the sample photos but Yao Ming's."""
-    settings, engine = get_settings(), get_face_engine()
+def labelled_faces(published: dict[str, list[Path]]) -> list[tuple[str, np.ndarray]]:
+    """Every face of the sample photos and the published photos, with who it is."""
     yao = BoundingBox(*YAO_MING_IN_PLAYERS)
-    others = []
+    faces: list[tuple[str, np.ndarray]] = []
     for name, path in sample_photos().items():
-        if name == "yaoming.jpg":
-            continue
-        for face in engine.detect_image(load_configured(path, settings)):
-            if not (name == "players.jpg" and face.bounding_box.iou(yao) > 0.5):
-                others.append(face.embedding)
-    return others
+        for face in _detect(path):
+            is_yao = name == "yaoming.jpg" or (
+                name == "players.jpg" and face.bounding_box.iou(yao) > 0.5
+            )
+            faces.append((YAO_MING if is_yao else UNKNOWN, face.embedding))
+    for person, paths in published.items():
+        for path in paths:
+            largest = _largest(_detect(path))
+            if largest is not None:
+                faces.append((person, largest.embedding))
+    return faces
 
 
-def measure(work_dir: Path) -> tuple[list[Scores], tuple[float, float] | None]:
-    """Scores of each single reference and of the template; the references' consistency."""
-    photos = sample_photos()
-    references = embed_variants(photos["yaoming.jpg"], work_dir, "reference")
-    team_crop = crop_square(photos["players.jpg"], YAO_MING_IN_PLAYERS, 1.0, work_dir / "yao.png")
-    new_photos = list(embed_variants(team_crop, work_dir, "new").values())
-    others = np.stack(other_people())
-
+def study(
+    title: str,
+    references: dict[str, np.ndarray],
+    new_photos: list[np.ndarray],
+    others: np.ndarray,
+) -> Study:
     def scores(name: str, vector: np.ndarray) -> Scores:
         return Scores(name, [float(vector @ p) for p in new_photos], float((others @ vector).max()))
 
-    rows = [scores(f"reference: {name}", vector) for name, vector in references.items()]
-    template = identity_template(list(references.values()))
-    rows.append(scores(f"template of all {len(references)}", template))
-    return rows, consistency(list(references.values()))
+    vectors = list(references.values())
+    return Study(
+        title,
+        [scores(f"reference: {name}", vector) for name, vector in references.items()],
+        scores(f"template of the {len(vectors)}", identity_template(vectors)),
+        consistency(vectors),
+    )
+
+
+def measure(work_dir: Path, published_cache: Path | None = None) -> list[Study]:
+    """The Yao Ming study, then one Barack Obama study per photo held out."""
+    published = published_photos(published_cache)
+    faces = labelled_faces(published)
+
+    def others_than(person: str) -> np.ndarray:
+        return np.stack([vector for who, vector in faces if who != person])
+
+    photos = sample_photos()
+    team_crop = crop_square(photos["players.jpg"], YAO_MING_IN_PLAYERS, 1.0, work_dir / "yao.png")
+    studies = [
+        study(
+            "Yao Ming: his portrait and 5 variants of it as references; his face in the team "
+            "photo and its variants as new photos",
+            embed_variants(photos["yaoming.jpg"], work_dir, "yao-reference"),
+            list(embed_variants(team_crop, work_dir, "yao-new").values()),
+            others_than(YAO_MING),
+        )
+    ]
+    person = STUDIED_IN_PUBLISHED_PHOTOS
+    variants = {path.name: embed_variants(path, work_dir, path.stem) for path in published[person]}
+    for held_out, its_variants in variants.items():
+        references = {name: v["as is"] for name, v in variants.items() if name != held_out}
+        studies.append(
+            study(
+                f"{person}: {' and '.join(references)} as references; {held_out} and its "
+                "variants as new photos",
+                references,
+                list(its_variants.values()),
+                others_than(person),
+            )
+        )
+    return studies
