@@ -128,3 +128,28 @@ def test_large_jpeg_is_decoded_reduced_with_faces_in_source_pixels(
         assert abs(mine - theirs) <= 0.03 * face_full.bounding_box.width
     assert float(face_reduced.embedding @ face_full.embedding) > 0.9
     assert load_image(photo("t1.jpg"), **LIMITS, min_side=1600).scale == 1.0  # small: untouched
+
+
+def test_the_openvino_recognizer_gives_onnxruntimes_embeddings_from_any_thread(
+    face_engine: FaceEngine,
+) -> None:
+    """The default CPU engine runs ArcFace on OpenVINO; the same faces and embeddings as
+    onnxruntime alone, also while several threads embed at once (as extraction streams and
+    a warm worker's runs do)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from likeness.config import Settings
+    from likeness.face.engine import load_engine
+
+    assert face_engine.recognizer_runtime == "openvino"
+    reference = load_engine(Settings(recognizer_runtime="onnxruntime"))
+    assert reference.recognizer_runtime == "onnxruntime"
+    names = ["t1.jpg", "yaoming.jpg", "gdp.jpg", "players.jpg", "Tom_Hanks_54745.png"]
+    expected = {name: detect(reference, photo(name)) for name in names}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = list(pool.map(lambda name: detect(face_engine, photo(name)), names * 3))
+    for name, faces in zip(names * 3, found, strict=True):
+        assert len(faces) == len(expected[name])
+        for ours, theirs in zip(faces, expected[name], strict=True):
+            assert ours.bounding_box == theirs.bounding_box
+            assert float(ours.embedding @ theirs.embedding) > 0.9999

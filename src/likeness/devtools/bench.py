@@ -300,10 +300,11 @@ def scratch_database() -> Iterator[str]:
 def machine() -> str:
     from likeness.face.engine import get_face_engine
 
+    engine = get_face_engine()
     return (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"{psutil.virtual_memory().total / 2**30:.0f} GiB; provider "
-        f"{get_face_engine().providers[0]}; model pack {get_settings().model_pack}"
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB; provider {engine.providers[0]}, "
+        f"recognizer on {engine.recognizer_runtime}; model pack {get_settings().model_pack}"
     )
 
 

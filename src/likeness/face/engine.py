@@ -52,6 +52,8 @@ class FaceEngine:
         detection_size: int,
         min_detection_score: float,
         intra_op_threads: int = 0,
+        streams: int = 1,
+        recognizer_runtime: str = "onnxruntime",
     ) -> None:
         import onnxruntime
         from insightface.model_zoo.model_zoo import ModelRouter
@@ -88,7 +90,19 @@ class FaceEngine:
         self.recognizer.prepare(0)
         self.model_id = model_id
         self.providers: list[str] = self.detector.session.get_providers()
-        log.info("face engine %s loaded from %s on %s", model_id, pack_dir, self.providers[0])
+        self.recognizer_runtime = "onnxruntime"
+        if recognizer_runtime == "openvino" and self.providers[0] == "CPUExecutionProvider":
+            self.recognizer.session = _openvino_session(
+                self.recognizer.model_file, streams, intra_op_threads
+            )
+            self.recognizer_runtime = "openvino"
+        log.info(
+            "face engine %s loaded from %s on %s, recognizer on %s",
+            model_id,
+            pack_dir,
+            self.providers[0],
+            self.recognizer_runtime,
+        )
 
     def detect(self, image: NDArray[np.uint8]) -> list[Face]:
         """Every face in a BGR image, highest confidence first, embedded in one batch."""
@@ -154,6 +168,15 @@ class FaceEngine:
         return normed
 
 
+def _openvino_session(model_file: str, streams: int, threads: int) -> Any:
+    from likeness.face.openvino_session import OpenVinoSession
+
+    try:
+        return OpenVinoSession(model_file, streams=streams, threads_per_stream=threads)
+    except Exception as error:  # OpenVINO raises its own kinds
+        raise ModelPackError(f"OpenVINO could not load {model_file}: {error}") from error
+
+
 def _clip_box(corners: NDArray[np.float32], width: int, height: int) -> BoundingBox:
     x1, y1, x2, y2 = (float(value) for value in corners)
     left, top = max(0, round(x1)), max(0, round(y1))
@@ -170,6 +193,8 @@ def load_engine(settings: Settings) -> FaceEngine:
         detection_size=settings.detection_size,
         min_detection_score=settings.min_detection_score,
         intra_op_threads=settings.intra_op_threads,
+        streams=settings.resolved_extraction_streams,
+        recognizer_runtime=settings.recognizer_runtime,
     )
 
 
