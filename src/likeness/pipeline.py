@@ -35,6 +35,7 @@ from likeness.face.types import Face
 from likeness.identity.decisions import Outcome, decide_outcome
 from likeness.identity.events import PublishedEvent
 from likeness.identity.failures import Failure, FailureKind
+from likeness.identity.policy import EmbeddingConfig
 from likeness.identity.record import write_failure, write_outcome
 
 log = logging.getLogger(__name__)
@@ -92,12 +93,13 @@ def begin(character_ids: Sequence[int], requested: bool) -> Begun:
     ``requested`` (a run someone asked for) only a requested extraction begins; a backfill
     re-extracts any character except an erased one."""
     begun = Begun()
+    configs: dict[int, EmbeddingConfig] = {}
     with transaction() as session:
         for character_id in character_ids:
             try:
                 begun.jobs.append(
                     repository.begin_extraction(
-                        session, character_id=character_id, requested=requested
+                        session, character_id=character_id, requested=requested, configs=configs
                     )
                 )
             except repository.NoSourceImage as error:

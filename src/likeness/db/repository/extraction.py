@@ -61,12 +61,18 @@ class ExtractionJob:
 
 
 def begin_extraction(
-    session: Session, *, character_id: int, requested: bool = True
+    session: Session,
+    *,
+    character_id: int,
+    requested: bool = True,
+    configs: dict[int, EmbeddingConfig] | None = None,
 ) -> ExtractionJob:
     """Mark the character ``extracting`` and read its job; :class:`NoSourceImage` without
     an image. With ``requested`` (a run for one character), only an extraction someone
     asked for (``pending``; ``extracting`` when the task is retried) begins; a backfill
-    re-extracts any character, except one whose biometric data was erased."""
+    re-extracts any character, except one whose biometric data was erased. ``configs``:
+    the projects' configurations already read in this transaction (a batch reads each
+    project's once)."""
     character = get_character(session, character_id=character_id, lock=True)
     if character.biometrics_erased or (
         requested and character.embedding_status_id not in IN_PROGRESS
@@ -78,11 +84,14 @@ def begin_extraction(
         )
     if not character.source_image_path:
         raise NoSourceImage(f"character {character_id} has no source image")
+    configs = {} if configs is None else configs
+    if character.project_id not in configs:
+        configs[character.project_id] = effective_config(session, project_id=character.project_id)
     chosen = primary_face_box(session, character_id=character_id)
     job = ExtractionJob(
         character_id,
         character.source_image_path,
-        effective_config(session, project_id=character.project_id),
+        configs[character.project_id],
         BoundingBox(**chosen) if chosen else None,
     )
     set_status(session, character_id=character_id, status=Status.EXTRACTING)
