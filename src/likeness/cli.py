@@ -459,7 +459,7 @@ def bench(
     images: Annotated[
         Path | None, typer.Option(help="Folder of images (default: samples).")
     ] = None,
-    rounds: Annotated[int, typer.Option(min=1, help="Passes over the images for b, c, d.")] = 12,
+    rounds: Annotated[int, typer.Option(min=1, help="Passes over the images for b, c, d.")] = 24,
     vectors: Annotated[int, typer.Option(min=1000, help="Synthetic vectors for search.")] = 100_000,
     queries: Annotated[int, typer.Option(min=10)] = 200,
     only: Annotated[

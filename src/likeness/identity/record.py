@@ -82,14 +82,13 @@ def write_outcome(
     remember_template(
         session, repository.get_character(session, character_id=character_id, lock=True)
     )
+    primary = None if outcome.primary_index is None else (outcome.primary_index, outcome.status)
     rows = repository.store_detected_faces(
-        session, character_id=character_id, faces=faces, model_id=model_id
+        session, character_id=character_id, faces=faces, model_id=model_id, primary=primary
     )
     confidence = None
     if outcome.primary_index is not None:
-        primary = rows[outcome.primary_index]
-        confidence = primary.confidence
-        repository.make_primary(session, face=primary, status=outcome.status)
+        confidence = rows[outcome.primary_index].confidence
     else:
         repository.set_status(
             session, character_id=character_id, status=outcome.status, error=outcome.error

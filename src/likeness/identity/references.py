@@ -34,8 +34,12 @@ def refresh_identity(session: Session, *, character_id: int) -> list[PublishedEv
 
     A character that never had an extra reference is left as it is: its embedding is
     its source image's, as it always was."""
-    row = repository.get_character(session, character_id=character_id)
-    owner = repository.get_character(session, character_id=row.reference_of or row.id, lock=True)
+    row = repository.get_character(session, character_id=character_id, lock=True)
+    owner = (
+        row
+        if row.reference_of is None
+        else repository.get_character(session, character_id=row.reference_of, lock=True)
+    )
     references = repository.references_of(session, character_id=owner.id)
     if not references and owner.template_size is None:
         return []

@@ -18,9 +18,16 @@ from likeness.face.types import Face
 
 
 def store_detected_faces(
-    session: Session, *, character_id: int, faces: Sequence[Face], model_id: str
+    session: Session,
+    *,
+    character_id: int,
+    faces: Sequence[Face],
+    model_id: str,
+    primary: tuple[int, Status] | None = None,
 ) -> list[DetectedFace]:
-    """Replace the character's detected faces with ``faces`` (a re-run converges)."""
+    """Replace the character's detected faces with ``faces`` (a re-run converges); with
+    ``primary`` (an index into ``faces`` and the status it gives), that face becomes the
+    character's reference at once, as :func:`make_primary` would make it."""
     session.execute(delete(DetectedFace).where(DetectedFace.character_id == character_id))
     rows = [
         DetectedFace(
@@ -31,12 +38,15 @@ def store_detected_faces(
             landmarks=face.landmarks,
             embedding=face.embedding,
             embedding_model=model_id,
-            is_primary=False,
+            is_primary=primary is not None and index == primary[0],
         )
         for index, face in enumerate(faces)
     ]
     session.add_all(rows)
     session.flush()
+    if primary is not None:
+        index, status = primary
+        _take_embedding_of(session, rows[index], status)
     return rows
 
 
@@ -49,13 +59,18 @@ def make_primary(session: Session, *, face: DetectedFace, status: Status) -> Non
     )
     session.flush()
     face.is_primary = True
+    session.flush()
+    _take_embedding_of(session, face, status)
+
+
+def _take_embedding_of(session: Session, face: DetectedFace, status: Status) -> None:
+    """The character's embedding columns from its primary ``face``, with ``status``."""
     set_embedding(
         session,
         character_id=face.character_id,
         columns=EmbeddingColumns.of_face(face),
         status=status,
     )
-    session.flush()
 
 
 def faces_of_character(session: Session, *, character_id: int) -> list[DetectedFace]:

@@ -16,6 +16,8 @@ EVENT_CHANNEL = "likeness_events"
 
 
 OUTBOX_LOCK_KEY = 0x4C494B45  # "LIKE": the advisory lock that orders outbox writes
+# Marks a session (one per transaction, see db.session) that took that lock already.
+_HOLDS_OUTBOX_LOCK = "holds_outbox_lock"
 
 
 def events_after(session: Session, *, after: int, limit: int) -> list[OutboxEvent]:
@@ -34,7 +36,9 @@ def add_outbox_event(
     The transaction-level lock makes event ids follow commit order, so a consumer polling
     ``id > last seen`` can never skip an event that commits late.
     """
-    session.execute(select(func.pg_advisory_xact_lock(OUTBOX_LOCK_KEY)))
+    if not session.info.get(_HOLDS_OUTBOX_LOCK):  # held until the transaction ends
+        session.execute(select(func.pg_advisory_xact_lock(OUTBOX_LOCK_KEY)))
+        session.info[_HOLDS_OUTBOX_LOCK] = True
     event = OutboxEvent(event_type=event_type, character_id=character_id, payload=payload)
     session.add(event)
     session.flush()
