@@ -60,10 +60,6 @@ class Study:
     template: Scores
     agreement: tuple[float, float] | None  # the references' lowest and mean similarity
 
-    @property
-    def best_reference(self) -> Scores:
-        return max(self.references, key=lambda row: min(row.same_person))
-
 
 def _largest(faces: list[Face]) -> Face | None:
     return max(faces, key=lambda face: face.bounding_box.area) if faces else None
@@ -123,9 +119,9 @@ def study(
     )
 
 
-def measure(work_dir: Path, published_cache: Path | None = None) -> list[Study]:
+def measure(work_dir: Path) -> list[Study]:
     """The Yao Ming study, then one Barack Obama study per photo held out."""
-    published = published_photos(published_cache)
+    published = published_photos()
     faces = labelled_faces(published)
 
     def others_than(person: str) -> np.ndarray:

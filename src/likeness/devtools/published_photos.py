@@ -23,13 +23,14 @@ PHOTOS_OF = {"Barack Obama": ("obama.jpg", "obama2.jpg", "obama3.jpg"), "Joe Bid
 
 
 def cache_folder() -> Path:
+    """Under ``$XDG_CACHE_HOME`` (default ``~/.cache``), as pip keeps its own."""
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "likeness" / "published-photos"
 
 
-def published_photos(cache: Path | None = None) -> dict[str, list[Path]]:
-    """Each person's photos, fetched once into ``cache``."""
-    folder = cache or cache_folder()
+def published_photos() -> dict[str, list[Path]]:
+    """Each person's photos, fetched once into the cache folder."""
+    folder = cache_folder()
     wanted = [name for names in PHOTOS_OF.values() for name in names]
     if not all((folder / name).is_file() for name in wanted):
         _fetch(folder, wanted)
