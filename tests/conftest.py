@@ -13,7 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from psycopg.errors import DeadlockDetected
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from likeness.config import Settings, get_settings
 from likeness.db import migrate
@@ -95,6 +97,19 @@ def clean_database(
     if "prefect_server" in request.fixturenames:
         delete_queued_runs()
     shutil.rmtree(get_settings().resolved_storage_root, ignore_errors=True)
+    # A run the test started may still be writing: its transaction locks characters before
+    # outbox_events, the TRUNCATE the other way round. PostgreSQL then aborts one of the
+    # two; when it is the TRUNCATE, it goes again once that transaction has committed.
+    for attempt in range(5):
+        try:
+            reset_database(database_url)
+            return
+        except OperationalError as error:
+            if not isinstance(error.orig, DeadlockDetected) or attempt == 4:
+                raise
+
+
+def reset_database(database_url: str) -> None:
     with engine_for(database_url).begin() as connection:
         connection.execute(text(f"TRUNCATE {WRITTEN_TABLES} CASCADE"))
         connection.execute(
