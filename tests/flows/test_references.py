@@ -16,10 +16,11 @@ from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import EmbeddingHistory, QualityScore, Status
 from likeness.db.session import transaction
+from likeness.devtools.identity_evidence import STUDIED_IN_PUBLISHED_PHOTOS as OBAMA
+from likeness.devtools.identity_evidence import labelled_faces
 from likeness.devtools.published_photos import published_photos
 from likeness.face.engine import FaceEngine
 from likeness.face.image_loading import load_configured
-from likeness.face.model_pack import sample_photos
 from likeness.flows.backfill import backfill_embeddings
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.reference import extract_reference_embedding
@@ -141,20 +142,14 @@ def test_the_stored_template_of_two_photos_matches_a_third_better_than_either(
     a character's source image and reference; Joe Biden and every face of the sample photos
     are other people."""
     photos = published_photos()
-    obama = photos["Barack Obama"]
+    obama = photos[OBAMA]
 
     def embedding(path: Path) -> np.ndarray:
         faces = face_engine.detect_image(load_configured(path, get_settings()))
         return normed(max(faces, key=lambda face: face.bounding_box.area).embedding)
 
-    others = np.stack(
-        [embedding(photos["Joe Biden"][0])]
-        + [
-            normed(face.embedding)
-            for path in sample_photos().values()
-            for face in face_engine.detect_image(load_configured(path, get_settings()))
-        ]
-    )
+    # The bench's other people (devtools.identity_evidence): one definition for both.
+    others = np.stack([vector for who, vector in labelled_faces(photos) if who != OBAMA])
 
     def margin(vector: np.ndarray, new_photo: np.ndarray) -> float:
         """Similarity to the new photo minus that to the nearest other person."""

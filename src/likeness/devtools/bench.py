@@ -263,9 +263,10 @@ def backfill_end_to_end(paths: list[Path], rounds: int, url: str) -> list[Measur
             .order_by(BackfillItem.processed_at)
         ).all()
     engine_for(url).dispose()
-    # Steady state: from the first chunk's write to the last but one's. Before the first
-    # write nothing was looked ahead (start-up); the last chunk's begin and checks have no
-    # next chunk to extract beside them (wind-down): both are paid once per run.
+    # Steady state: from the first chunk's write to the last but one's (to the last one's
+    # with 3 chunks or fewer). Before the first write nothing was looked ahead (start-up);
+    # the last chunk's begin and checks have no next chunk to extract beside them
+    # (wind-down): both are paid once per run.
     if len(commits) < 2:
         return [whole]
     inner = commits[:-1] if len(commits) > 3 else commits
