@@ -7,7 +7,6 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -27,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from likeness.db.vector_type import EmbeddingVector
 
 EMBEDDING_DIMENSIONS = 512
 
@@ -105,7 +106,7 @@ class Character(Base):
     source_image_path: Mapped[str | None] = mapped_column(Text)
     # A replacement image requested but not yet switched to (the replace flow switches).
     pending_source_image_path: Mapped[str | None] = mapped_column(Text)
-    face_embedding: Mapped[Any | None] = mapped_column(Vector(EMBEDDING_DIMENSIONS))
+    face_embedding: Mapped[Any | None] = mapped_column(EmbeddingVector(EMBEDDING_DIMENSIONS))
     face_detection_confidence: Mapped[float | None] = mapped_column(Double)
     face_bounding_box: Mapped[dict[str, int] | None] = mapped_column(JSONB)
     embedding_status_id: Mapped[int] = mapped_column(
@@ -164,7 +165,7 @@ class DetectedFace(Base):
     bounding_box: Mapped[dict[str, int]] = mapped_column(JSONB)
     confidence: Mapped[float] = mapped_column(Double)
     landmarks: Mapped[list[list[float]]] = mapped_column(JSONB)
-    embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIMENSIONS))
+    embedding: Mapped[Any] = mapped_column(EmbeddingVector(EMBEDDING_DIMENSIONS))
     embedding_model: Mapped[str] = mapped_column(String(100))
     is_primary: Mapped[bool] = mapped_column(Boolean, server_default="false")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -179,7 +180,7 @@ class EmbeddingHistory(Base):
     character_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("characters.id", ondelete="CASCADE"), index=True
     )
-    face_embedding: Mapped[Any | None] = mapped_column(Vector(EMBEDDING_DIMENSIONS))
+    face_embedding: Mapped[Any | None] = mapped_column(EmbeddingVector(EMBEDDING_DIMENSIONS))
     face_detection_confidence: Mapped[float | None] = mapped_column(Double)
     face_bounding_box: Mapped[dict[str, int] | None] = mapped_column(JSONB)
     embedding_model: Mapped[str | None] = mapped_column(String(100))
