@@ -60,6 +60,33 @@ def test_listen_receives_committed_events_and_none_that_rolled_back(database_url
         assert [e["id"] for e in client.get("/api/events").json()] == [committed]
 
 
+def test_the_events_of_one_transaction_are_notified_once_each_in_their_order(
+    database_url: str,
+) -> None:
+    character_id = new_character(images.photo("yaoming.jpg"))
+    connection = listener(database_url)
+    try:
+        with transaction() as session:
+            written = [
+                (event.id, event.event_type)
+                for event in (
+                    repository.add_outbox_event(
+                        session, event_type=kind, character_id=character_id, payload={}
+                    )
+                    for kind in (
+                        "embedding.extracted",
+                        "identity.template_updated",
+                        "embedding.changed",
+                    )
+                )
+            ]
+        messages = received(connection)
+    finally:
+        connection.close()
+
+    assert [(m["id"], m["event_type"]) for m in messages] == written
+
+
 @pytest.mark.usefixtures("prefect_server", "face_engine")
 def test_flow_outcomes_are_announced_once_each_and_polled_in_order(database_url: str) -> None:
     single = new_character(images.photo("yaoming.jpg"), name="single")

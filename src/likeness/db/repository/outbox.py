@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
 from likeness.db.models import (
@@ -18,6 +18,8 @@ EVENT_CHANNEL = "likeness_events"
 OUTBOX_LOCK_KEY = 0x4C494B45  # "LIKE": the advisory lock that orders outbox writes
 # Marks a session (one per transaction, see db.session) that took that lock already.
 _HOLDS_OUTBOX_LOCK = "holds_outbox_lock"
+# The session's NOTIFY messages not yet sent: all go in one statement before it commits.
+_UNSENT_NOTIFICATIONS = "unsent_notifications"
 
 
 def events_after(session: Session, *, after: int, limit: int) -> list[OutboxEvent]:
@@ -43,5 +45,26 @@ def add_outbox_event(
     session.add(event)
     session.flush()
     message = json.dumps({"id": event.id, "event_type": event_type, "character_id": character_id})
-    session.execute(select(func.pg_notify(EVENT_CHANNEL, message)))
+    session.info.setdefault(_UNSENT_NOTIFICATIONS, []).append(message)
     return event
+
+
+@event.listens_for(Session, "before_commit")
+def _send_notifications(session: Session) -> None:
+    """PostgreSQL delivers a NOTIFY only on commit, so the transaction's messages are sent
+    together just before it, in the order their events were written."""
+    messages = session.info.pop(_UNSENT_NOTIFICATIONS, None)
+    if messages:
+        session.execute(
+            text(
+                "SELECT pg_notify(:channel, message) "
+                "FROM unnest(CAST(:messages AS text[])) WITH ORDINALITY AS m(message, n) "
+                "ORDER BY n"
+            ),
+            {"channel": EVENT_CHANNEL, "messages": messages},
+        )
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_notifications(session: Session) -> None:
+    session.info.pop(_UNSENT_NOTIFICATIONS, None)
