@@ -95,6 +95,7 @@ def begin(character_ids: Sequence[int], requested: bool) -> Begun:
     begun = Begun()
     configs: dict[int, EmbeddingConfig] = {}
     with transaction() as session:
+        repository.lock_characters(session, character_ids=character_ids)
         for character_id in character_ids:
             try:
                 begun.jobs.append(
@@ -245,6 +246,9 @@ def write(
     """Every outcome and failure, their events and the backfill's items, in one transaction."""
     result = BatchResult(failures=dict(failures))
     with transaction() as session:
+        repository.lock_characters(
+            session, character_ids=[item.job.character_id for item in detected] + list(failures)
+        )
         for item in detected:
             if item.job.character_id in failures:
                 continue

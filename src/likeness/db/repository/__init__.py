@@ -54,6 +54,9 @@ from likeness.db.repository.characters import (
     list_characters as list_characters,
 )
 from likeness.db.repository.characters import (
+    lock_characters as lock_characters,
+)
+from likeness.db.repository.characters import (
     set_embedding as set_embedding,
 )
 from likeness.db.repository.characters import (
@@ -61,6 +64,9 @@ from likeness.db.repository.characters import (
 )
 from likeness.db.repository.characters import (
     source_image_paths as source_image_paths,
+)
+from likeness.db.repository.characters import (
+    update_character as update_character,
 )
 from likeness.db.repository.errors import (
     Conflict as Conflict,

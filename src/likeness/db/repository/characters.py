@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -30,11 +31,39 @@ def create_character(
     return character
 
 
+# Session.info key: the characters whose rows this transaction (one session) has locked,
+# held here as well so that the session keeps them (it holds clean objects only weakly).
+_LOCKED_CHARACTERS = "locked_characters"
+
+
+def _locked_characters(session: Session) -> dict[int, Character]:
+    locked: dict[int, Character] = session.info.setdefault(_LOCKED_CHARACTERS, {})
+    return locked
+
+
+def lock_characters(session: Session, *, character_ids: Sequence[int]) -> None:
+    """Lock the rows of these characters (those that exist) in id order, in one statement:
+    a batch's begin and write then read each from the session."""
+    locked = _locked_characters(session)
+    query = select(Character).where(Character.id.in_(character_ids)).order_by(Character.id)
+    for character in session.scalars(query.with_for_update()):
+        locked[character.id] = character
+
+
 def get_character(session: Session, *, character_id: int, lock: bool = False) -> Character:
-    query = select(Character).where(Character.id == character_id)
-    if lock:
-        query = query.with_for_update()
-    character = session.scalar(query)
+    """The character, its row locked with ``lock`` until the transaction ends. A row the
+    transaction has locked cannot change under it, so it is read from the session from
+    then on: an extraction's write reads its character several times."""
+    locked = _locked_characters(session)
+    if character_id in locked:
+        character = session.get(Character, character_id)
+    else:
+        query = select(Character).where(Character.id == character_id)
+        if lock:
+            query = query.with_for_update()
+        character = session.scalar(query)
+        if lock and character is not None:
+            locked[character_id] = character
     if character is None:
         raise NotFound(f"character {character_id} not found")
     return character
@@ -62,13 +91,26 @@ def list_characters(
     return list(session.scalars(query))
 
 
+# Objects the session holds take the new values of the rows a statement changed, found by
+# primary key (RETURNING): the default tests every object the session holds against the
+# statement's criteria, which grows with a batch.
+BY_PRIMARY_KEY = {"synchronize_session": "fetch"}
+
+
+def update_character(session: Session, *, character_id: int, values: dict[str, Any]) -> None:
+    session.execute(
+        update(Character).where(Character.id == character_id).values(**values),
+        execution_options=BY_PRIMARY_KEY,
+    )
+
+
 def set_status(
     session: Session, *, character_id: int, status: Status, error: str | None = None
 ) -> None:
-    session.execute(
-        update(Character)
-        .where(Character.id == character_id)
-        .values(embedding_status_id=STATUS_IDS[status], embedding_error=error)
+    update_character(
+        session,
+        character_id=character_id,
+        values={"embedding_status_id": STATUS_IDS[status], "embedding_error": error},
     )
 
 
@@ -76,10 +118,11 @@ def set_embedding(
     session: Session, *, character_id: int, columns: EmbeddingColumns, status: Status
 ) -> None:
     """Set every embedding column of the character at once, with its status."""
-    session.execute(
-        update(Character)
-        .where(Character.id == character_id)
-        .values(**columns.values(), embedding_status_id=STATUS_IDS[status], embedding_error=None)
+    update_character(
+        session,
+        character_id=character_id,
+        values=columns.values()
+        | {"embedding_status_id": STATUS_IDS[status], "embedding_error": None},
     )
 
 

@@ -12,7 +12,12 @@ from likeness.db.models import (
     DetectedFace,
     Status,
 )
-from likeness.db.repository.characters import IN_PROGRESS, get_character, set_embedding
+from likeness.db.repository.characters import (
+    BY_PRIMARY_KEY,
+    IN_PROGRESS,
+    get_character,
+    set_embedding,
+)
 from likeness.db.repository.errors import Conflict, NotFound
 from likeness.face.types import Face
 
@@ -28,7 +33,10 @@ def store_detected_faces(
     """Replace the character's detected faces with ``faces`` (a re-run converges); with
     ``primary`` (an index into ``faces`` and the status it gives), that face becomes the
     character's reference at once, as :func:`make_primary` would make it."""
-    session.execute(delete(DetectedFace).where(DetectedFace.character_id == character_id))
+    session.execute(
+        delete(DetectedFace).where(DetectedFace.character_id == character_id),
+        execution_options=BY_PRIMARY_KEY,
+    )
     rows = [
         DetectedFace(
             character_id=character_id,

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from likeness.db.models import Character, DetectedFace, EmbeddingHistory
-from likeness.db.repository.characters import IN_PROGRESS, get_character
+from likeness.db.repository.characters import IN_PROGRESS, get_character, update_character
 from likeness.db.repository.errors import Conflict, NotFound
 
 
@@ -76,7 +76,7 @@ def primary_face(session: Session, *, character_id: int) -> DetectedFace | None:
 def set_template(session: Session, *, character_id: int, values: dict[str, Any]) -> None:
     """Write a character's template columns, or a reference's place in its character's
     template (see ``identity.references``)."""
-    session.execute(update(Character).where(Character.id == character_id).values(**values))
+    update_character(session, character_id=character_id, values=values)
 
 
 def keep_reference(session: Session, *, character_id: int, reference_id: int) -> Character:
