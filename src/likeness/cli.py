@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from likeness.config import get_settings
+from likeness.config import BACKFILL_CHUNK_SIZE, get_settings
 
 app = typer.Typer(help="Face identity embeddings for studio characters.", no_args_is_help=True)
 db_app = typer.Typer(help="Database: migrations, URL, embedded server.", no_args_is_help=True)
@@ -143,7 +143,9 @@ def import_(
 def backfill(
     scope: Annotated[str, typer.Option(help="missing | failed | stale | all")] = "missing",
     project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
-    chunk_size: Annotated[int, typer.Option(min=1, help="Characters per chunk.")] = 64,
+    chunk_size: Annotated[
+        int, typer.Option(min=1, help="Characters per chunk.")
+    ] = BACKFILL_CHUNK_SIZE,
     fan_out: Annotated[
         bool | None,
         typer.Option(
@@ -459,7 +461,7 @@ def bench(
     images: Annotated[
         Path | None, typer.Option(help="Folder of images (default: samples).")
     ] = None,
-    rounds: Annotated[int, typer.Option(min=1, help="Passes over the images for b, c, d.")] = 24,
+    rounds: Annotated[int, typer.Option(min=1, help="Passes over the images for b, c, d.")] = 48,
     vectors: Annotated[int, typer.Option(min=1000, help="Synthetic vectors for search.")] = 100_000,
     queries: Annotated[int, typer.Option(min=10)] = 200,
     only: Annotated[

@@ -10,6 +10,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Characters per backfill chunk. Each chunk pays about 0.3 s of its own (a transaction, a
+# data-check run, a Prefect task, its events): 128 keeps that near 2 ms per image.
+BACKFILL_CHUNK_SIZE = 128
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LIKENESS_", extra="ignore")

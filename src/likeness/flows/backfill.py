@@ -13,6 +13,7 @@ from prefect.artifacts import (
 )
 from prefect.concurrency.sync import concurrency
 
+from likeness.config import BACKFILL_CHUNK_SIZE
 from likeness.identity.failures import FacesRejected, FailureKind
 from likeness.orchestration.deploy import ensure_gpu_limit_exists
 from likeness.orchestration.deployment_names import GPU_CONCURRENCY_LIMIT
@@ -24,8 +25,6 @@ from likeness.tasks.backfill import (
     publish_summary,
 )
 from likeness.tasks.notify import notify
-
-DEFAULT_CHUNK_SIZE = 64
 
 
 def chunked(ids: list[int], size: int) -> list[list[int]]:
@@ -49,7 +48,7 @@ def backfill_chunk(job_id: int, character_ids: list[int]) -> dict[str, int]:
 def backfill_embeddings(
     scope: str = "missing",
     project: str | None = None,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int = BACKFILL_CHUNK_SIZE,
     fan_out_chunks: bool = False,
 ) -> dict[str, int]:
     """Extract every character in ``scope`` (missing | failed | stale | all).
