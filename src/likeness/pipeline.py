@@ -36,7 +36,7 @@ from likeness.identity.decisions import Outcome, decide_outcome
 from likeness.identity.events import PublishedEvent
 from likeness.identity.failures import Failure, FailureKind
 from likeness.identity.policy import EmbeddingConfig
-from likeness.identity.record import write_failure, write_outcome
+from likeness.identity.record import ExtractionOutcome, write_failure, write_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -249,17 +249,18 @@ def write(
         repository.lock_characters(
             session, character_ids=[item.job.character_id for item in detected] + list(failures)
         )
-        for item in detected:
-            if item.job.character_id in failures:
-                continue
-            result.events += write_outcome(
-                session,
-                character_id=item.job.character_id,
-                faces=item.faces,
-                outcome=item.outcome,
-                model_id=model_id,
-                drift_level=item.job.config.drift_threshold,
-            )
+        written = [item for item in detected if item.job.character_id not in failures]
+        result.events += write_outcomes(
+            session,
+            outcomes=[
+                ExtractionOutcome(
+                    item.job.character_id, item.faces, item.outcome, item.job.config.drift_threshold
+                )
+                for item in written
+            ],
+            model_id=model_id,
+        )
+        for item in written:
             result.statuses[item.job.character_id] = item.outcome.status.value
             result.face_count += len(item.faces)
         for character_id, failure in failures.items():

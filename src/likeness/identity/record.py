@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from likeness.db import repository
-from likeness.db.models import Status
+from likeness.db.models import DetectedFace, Status
 from likeness.face.types import Face
 from likeness.identity.decisions import Outcome, identity_changed, status_for_confidence
 from likeness.identity.events import (
@@ -68,24 +69,47 @@ def select_face(
     )
 
 
-def write_outcome(
-    session: Session,
-    *,
-    character_id: int,
-    faces: Sequence[Face],
-    outcome: Outcome,
-    model_id: str,
-    drift_level: float,
+@dataclass(frozen=True)
+class ExtractionOutcome:
+    """What an extraction of one character found and decided."""
+
+    character_id: int
+    faces: Sequence[Face]
+    outcome: Outcome
+    drift_level: float
+
+
+def write_outcomes(
+    session: Session, *, outcomes: Sequence[ExtractionOutcome], model_id: str
 ) -> list[PublishedEvent]:
-    """An extraction's result: faces, primary, character columns, status, the template it
-    belongs to, drift, events."""
-    remember_template(
-        session, repository.get_character(session, character_id=character_id, lock=True)
-    )
-    primary = None if outcome.primary_index is None else (outcome.primary_index, outcome.status)
+    """Extractions' results: faces, primary, character columns, status, the template each
+    belongs to, drift, events. The faces of them all go in one DELETE and one INSERT."""
+    for item in outcomes:
+        remember_template(
+            session, repository.get_character(session, character_id=item.character_id, lock=True)
+        )
     rows = repository.store_detected_faces(
-        session, character_id=character_id, faces=faces, model_id=model_id, primary=primary
+        session,
+        faces={item.character_id: item.faces for item in outcomes},
+        model_id=model_id,
+        primaries={
+            item.character_id: (item.outcome.primary_index, item.outcome.status)
+            for item in outcomes
+            if item.outcome.primary_index is not None
+        },
     )
+    events = []
+    for item in outcomes:
+        events += _announce_outcome(session, item, rows[item.character_id], model_id)
+    return events
+
+
+def _announce_outcome(
+    session: Session, item: ExtractionOutcome, rows: Sequence[DetectedFace], model_id: str
+) -> list[PublishedEvent]:
+    """The status of a character without a selected face, the outcome's event, the
+    template and the drift."""
+    outcome, character_id = item.outcome, item.character_id
     confidence = None
     if outcome.primary_index is not None:
         confidence = rows[outcome.primary_index].confidence
@@ -111,7 +135,7 @@ def write_outcome(
     ]
     events += refresh_identity(session, character_id=character_id)
     if outcome.primary_index is not None:
-        events += publish_drift(session, character_id=character_id, drift_level=drift_level)
+        events += publish_drift(session, character_id=character_id, drift_level=item.drift_level)
     return events
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -25,36 +25,38 @@ from likeness.face.types import Face
 def store_detected_faces(
     session: Session,
     *,
-    character_id: int,
-    faces: Sequence[Face],
+    faces: Mapping[int, Sequence[Face]],
     model_id: str,
-    primary: tuple[int, Status] | None = None,
-) -> list[DetectedFace]:
-    """Replace the character's detected faces with ``faces`` (a re-run converges); with
-    ``primary`` (an index into ``faces`` and the status it gives), that face becomes the
-    character's reference at once, as :func:`make_primary` would make it."""
+    primaries: Mapping[int, tuple[int, Status]],
+) -> dict[int, list[DetectedFace]]:
+    """Replace each character's detected faces with its ``faces`` (a re-run converges), for
+    all of them in one DELETE and one INSERT; a character in ``primaries`` (an index into
+    its faces and the status it gives) takes that face as its reference at once, as
+    :func:`make_primary` would make it."""
     session.execute(
-        delete(DetectedFace).where(DetectedFace.character_id == character_id),
+        delete(DetectedFace).where(DetectedFace.character_id.in_(list(faces))),
         execution_options=BY_PRIMARY_KEY,
     )
-    rows = [
-        DetectedFace(
-            character_id=character_id,
-            face_index=index,
-            bounding_box=face.bounding_box.as_dict(),
-            confidence=face.confidence,
-            landmarks=face.landmarks,
-            embedding=face.embedding,
-            embedding_model=model_id,
-            is_primary=primary is not None and index == primary[0],
-        )
-        for index, face in enumerate(faces)
-    ]
-    session.add_all(rows)
+    rows = {
+        character_id: [
+            DetectedFace(
+                character_id=character_id,
+                face_index=index,
+                bounding_box=face.bounding_box.as_dict(),
+                confidence=face.confidence,
+                landmarks=face.landmarks,
+                embedding=face.embedding,
+                embedding_model=model_id,
+                is_primary=index == primaries.get(character_id, (None,))[0],
+            )
+            for index, face in enumerate(character_faces)
+        ]
+        for character_id, character_faces in faces.items()
+    }
+    session.add_all([row for character_rows in rows.values() for row in character_rows])
     session.flush()
-    if primary is not None:
-        index, status = primary
-        _take_embedding_of(session, rows[index], status)
+    for character_id, (index, status) in primaries.items():
+        _take_embedding_of(session, rows[character_id][index], status)
     return rows
 
 
