@@ -462,6 +462,9 @@ def bench(
         Path | None, typer.Option(help="Folder of images (default: samples).")
     ] = None,
     rounds: Annotated[int, typer.Option(min=1, help="Passes over the images for b, c, d.")] = 48,
+    chunk_size: Annotated[
+        int, typer.Option(min=1, help="Characters per backfill chunk in c.")
+    ] = BACKFILL_CHUNK_SIZE,
     vectors: Annotated[int, typer.Option(min=1000, help="Synthetic vectors for search.")] = 100_000,
     queries: Annotated[int, typer.Option(min=10)] = 200,
     only: Annotated[
@@ -498,7 +501,7 @@ def bench(
             bb = b.face_analysis_loop(paths, settings, rounds)
             # The floor just before the backfill, so that both see the machine alike.
             d = b.model_floor(paths, rounds)
-            c = b.backfill_end_to_end(paths, rounds, url)
+            c = b.backfill_end_to_end(paths, rounds, url, chunk_size)
             a = b.one_process_per_image(paths)
         if only in (None, "search"):
             build, search = b.similarity_search(

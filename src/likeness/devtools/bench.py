@@ -234,7 +234,9 @@ def model_floor(paths: list[Path], rounds: int) -> Measurement:
     return timed("(d) model-only floor", len(paths) * rounds, work)
 
 
-def backfill_end_to_end(paths: list[Path], rounds: int, url: str) -> list[Measurement]:
+def backfill_end_to_end(
+    paths: list[Path], rounds: int, url: str, chunk_size: int
+) -> list[Measurement]:
     """(c): import as characters in a scratch database, then the backfill flow: its steady
     state (from the first chunk's commit to the last's) and the whole run."""
     from sqlalchemy import func, select
@@ -252,7 +254,7 @@ def backfill_end_to_end(paths: list[Path], rounds: int, url: str) -> list[Measur
         backfill_embeddings("missing", project="bench-warmup")  # starts Prefect before timing
 
         def work() -> None:
-            backfill_embeddings("missing", project="bench")
+            backfill_embeddings("missing", project="bench", chunk_size=chunk_size)
 
         whole = timed("(c) likeness backfill, whole run", len(paths) * rounds, work)
     with transaction() as session:
