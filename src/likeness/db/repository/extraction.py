@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from likeness.db.models import (
@@ -13,7 +13,12 @@ from likeness.db.models import (
     Character,
     Status,
 )
-from likeness.db.repository.characters import IN_PROGRESS, get_character, set_status
+from likeness.db.repository.characters import (
+    IN_PROGRESS,
+    get_character,
+    set_status,
+    update_character,
+)
 from likeness.db.repository.errors import Conflict, NoSourceImage, NotRequested
 from likeness.db.repository.faces import primary_face_box
 from likeness.db.repository.projects import effective_config
@@ -133,10 +138,10 @@ def claim_lost_extraction(
     if character is None:
         return None
     # An explicit UPDATE even from pending to pending: the trigger renews updated_at.
-    session.execute(
-        update(Character)
-        .where(Character.id == character_id)
-        .values(embedding_status_id=STATUS_IDS[Status.PENDING])
+    update_character(
+        session,
+        character_id=character_id,
+        values={"embedding_status_id": STATUS_IDS[Status.PENDING]},
     )
     session.refresh(character)
     return character

@@ -18,7 +18,7 @@ from likeness.db.models import (
     QualityScore,
     Status,
 )
-from likeness.db.repository.characters import IN_PROGRESS, get_character
+from likeness.db.repository.characters import IN_PROGRESS, get_character, update_character
 from likeness.db.repository.errors import Conflict, NotRequested
 
 
@@ -126,15 +126,15 @@ def erase_biometrics(session: Session, *, character_id: int) -> list[str]:
     unowned = {path for path in [*archived, character.pending_source_image_path] if path}
     unowned.discard(character.source_image_path or "")
     session.execute(delete(DetectedFace).where(DetectedFace.character_id == character_id))
-    session.execute(
-        update(Character)
-        .where(Character.id == character_id)
-        .values(
-            **EmbeddingColumns.cleared().values(),
-            embedding_status_id=STATUS_IDS[Status.FAILED],
-            embedding_error=ERASED_REASON,
-            pending_source_image_path=None,
-        )
+    update_character(
+        session,
+        character_id=character_id,
+        values=EmbeddingColumns.cleared().values()
+        | {
+            "embedding_status_id": STATUS_IDS[Status.FAILED],
+            "embedding_error": ERASED_REASON,
+            "pending_source_image_path": None,
+        },
     )
     return sorted(unowned)
 
