@@ -12,6 +12,7 @@ from typing import Any, cast
 import great_expectations as gx
 import pandas as pd
 from great_expectations.checkpoint import UpdateDataDocsAction
+from great_expectations.core.batch_definition import BatchDefinition
 from great_expectations.data_context import AbstractDataContext
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.datasource.fluent import PandasDatasource
@@ -81,26 +82,32 @@ def file_context(root: Path) -> AbstractDataContext:
     return _quiet(gx.get_context(mode="file", project_root_dir=str(root)))
 
 
-def _validation(
-    context: AbstractDataContext, suite: gx.ExpectationSuite
-) -> gx.ValidationDefinition:
+def _whole_dataframe(context: AbstractDataContext, asset_name: str) -> BatchDefinition[Any]:
+    """The context's batch definition "whole" of a dataframe asset, added once."""
     try:
         source = cast(PandasDatasource, context.data_sources.get(DATASOURCE))
     except (KeyError, ValueError):
         source = context.data_sources.add_pandas(DATASOURCE)
     asset = (
-        source.get_asset(suite.name)
-        if suite.name in source.get_asset_names()
-        else source.add_dataframe_asset(suite.name)
+        source.get_asset(asset_name)
+        if asset_name in source.get_asset_names()
+        else source.add_dataframe_asset(asset_name)
     )
-    batch = (
+    return (
         asset.get_batch_definition("whole")
         if "whole" in [b.name for b in asset.batch_definitions]
         else asset.add_batch_definition_whole_dataframe("whole")
     )
+
+
+def _validation(
+    context: AbstractDataContext, suite: gx.ExpectationSuite
+) -> gx.ValidationDefinition:
     stored_suite = context.suites.add_or_update(suite)
     return context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=suite.name, data=batch, suite=stored_suite)
+        gx.ValidationDefinition(
+            name=suite.name, data=_whole_dataframe(context, suite.name), suite=stored_suite
+        )
     )
 
 
@@ -126,9 +133,15 @@ _context_lock = threading.Lock()
 def run_suite(
     suite: gx.ExpectationSuite, frame: pd.DataFrame, context: AbstractDataContext | None = None
 ) -> CheckResult:
+    """Validate ``frame`` against ``suite`` on its own: nothing is stored in the context
+    (a validation definition's run keeps every result, in memory in a warm worker), and
+    the result has the counts the summary needs, not the lists of unexpected values."""
     context = context or ephemeral_context()
     with _context_lock:
-        result = _validation(context, suite).run(batch_parameters={"dataframe": frame})
+        batch = _whole_dataframe(context, suite.name).get_batch(
+            batch_parameters={"dataframe": frame}
+        )
+        result = batch.validate(suite, result_format="BASIC")
     summary = _summary(suite.name, result)
     log.info("%s: %s", suite.name, "passed" if summary.success else summary.failures)
     return summary
