@@ -39,7 +39,7 @@ def test_listen_receives_committed_events_and_none_that_rolled_back(database_url
                 event_type="embedding.extracted",
                 character_id=character_id,
                 payload={"status": "completed"},
-            ).id
+            )
         with pytest.raises(RuntimeError), transaction() as session:
             repository.add_outbox_event(
                 session,
@@ -68,16 +68,16 @@ def test_the_events_of_one_transaction_are_notified_once_each_in_their_order(
     try:
         with transaction() as session:
             written = [
-                (event.id, event.event_type)
-                for event in (
+                (
                     repository.add_outbox_event(
                         session, event_type=kind, character_id=character_id, payload={}
-                    )
-                    for kind in (
-                        "embedding.extracted",
-                        "identity.template_updated",
-                        "embedding.changed",
-                    )
+                    ),
+                    kind,
+                )
+                for kind in (
+                    "embedding.extracted",
+                    "identity.template_updated",
+                    "embedding.changed",
                 )
             ]
         messages = received(connection)

@@ -14,7 +14,7 @@ from likeness.identity.events import PublishedEvent
 def publish(
     session: Session, *, event_type: str, character_id: int, payload: dict[str, Any]
 ) -> PublishedEvent:
-    event = repository.add_outbox_event(
+    event_id = repository.add_outbox_event(
         session, event_type=event_type, character_id=character_id, payload=payload
     )
-    return PublishedEvent(event.id, event.event_type, character_id, payload)
+    return PublishedEvent(event_id, event_type, character_id, payload)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from likeness.db.models import (
@@ -32,8 +32,10 @@ def events_after(session: Session, *, after: int, limit: int) -> list[OutboxEven
 
 def add_outbox_event(
     session: Session, *, event_type: str, character_id: int | None, payload: dict[str, Any]
-) -> OutboxEvent:
+) -> int:
     """Write the event and NOTIFY listeners; PostgreSQL delivers the NOTIFY only on commit.
+    Returns the event's id. One INSERT, without the ORM's unit of work: a backfill chunk
+    writes an event per character.
 
     The transaction-level lock makes event ids follow commit order, so a consumer polling
     ``id > last seen`` can never skip an event that commits late.
@@ -41,12 +43,14 @@ def add_outbox_event(
     if not session.info.get(_HOLDS_OUTBOX_LOCK):  # held until the transaction ends
         session.execute(select(func.pg_advisory_xact_lock(OUTBOX_LOCK_KEY)))
         session.info[_HOLDS_OUTBOX_LOCK] = True
-    event = OutboxEvent(event_type=event_type, character_id=character_id, payload=payload)
-    session.add(event)
-    session.flush()
-    message = json.dumps({"id": event.id, "event_type": event_type, "character_id": character_id})
+    event_id: int = session.execute(
+        insert(OutboxEvent)
+        .values(event_type=event_type, character_id=character_id, payload=payload)
+        .returning(OutboxEvent.id)
+    ).scalar_one()
+    message = json.dumps({"id": event_id, "event_type": event_type, "character_id": character_id})
     session.info.setdefault(_UNSENT_NOTIFICATIONS, []).append(message)
-    return event
+    return event_id
 
 
 @event.listens_for(Session, "before_commit")
