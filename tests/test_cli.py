@@ -129,7 +129,7 @@ def test_import_of_a_missing_path_is_refused(tmp_path: Path) -> None:
 def test_reap_re_queues_a_character_left_extracting() -> None:
     character_id = new_character(images.photo("yaoming.jpg"))
     with transaction() as session:  # a run began, then its worker was lost
-        repository.begin_extraction(session, character_id=character_id)
+        repository.begin_extractions(session, character_ids=[character_id])
 
     waiting = runner.invoke(app, ["reap"])  # LIKENESS_STUCK_AFTER_S: 20 s by default
     reaped = runner.invoke(app, ["reap", "--stuck-after", "0"])

@@ -35,7 +35,6 @@ from likeness.face.types import Face
 from likeness.identity.decisions import Outcome, decide_outcome
 from likeness.identity.events import PublishedEvent
 from likeness.identity.failures import Failure, FailureKind
-from likeness.identity.policy import EmbeddingConfig
 from likeness.identity.record import ExtractionOutcome, write_failure, write_outcomes
 
 log = logging.getLogger(__name__)
@@ -92,21 +91,16 @@ def begin(character_ids: Sequence[int], requested: bool) -> Begun:
     """Mark the characters ``extracting`` and read their jobs, in one transaction. With
     ``requested`` (a run someone asked for) only a requested extraction begins; a backfill
     re-extracts any character except an erased one."""
-    begun = Begun()
-    configs: dict[int, EmbeddingConfig] = {}
     with transaction() as session:
-        repository.lock_characters(session, character_ids=character_ids)
-        for character_id in character_ids:
-            try:
-                begun.jobs.append(
-                    repository.begin_extraction(
-                        session, character_id=character_id, requested=requested, configs=configs
-                    )
-                )
-            except repository.NoSourceImage as error:
-                begun.failures[character_id] = Failure(FailureKind.NO_SOURCE_IMAGE, str(error))
-            except (repository.NotFound, repository.NotRequested) as refusal:
-                begun.refused[character_id] = str(refusal)
+        started = repository.begin_extractions(
+            session, character_ids=character_ids, requested=requested
+        )
+    begun = Begun(jobs=started.jobs)
+    for character_id, refusal in started.refused.items():
+        if isinstance(refusal, repository.NoSourceImage):
+            begun.failures[character_id] = Failure(FailureKind.NO_SOURCE_IMAGE, str(refusal))
+        else:  # deleted, or nothing requested
+            begun.refused[character_id] = str(refusal)
     return begun
 
 

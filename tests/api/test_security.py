@@ -108,7 +108,7 @@ def test_erasure_is_refused_while_an_extraction_runs(client: TestClient) -> None
     extract_character_embedding(character_id)
     with transaction() as session:  # a re-extraction has begun; it would write faces back
         repository.request_extraction(session, character_id=character_id)
-        repository.begin_extraction(session, character_id=character_id)
+        repository.begin_extractions(session, character_ids=[character_id])
 
     response = client.delete(f"/api/characters/{character_id}/biometrics")
     command = CliRunner().invoke(cli, ["erase", str(character_id)])

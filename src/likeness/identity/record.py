@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from likeness.db import repository
-from likeness.db.models import DetectedFace, Status
+from likeness.db.models import Character, DetectedFace, EmbeddingHistory, Status
 from likeness.face.types import Face
 from likeness.identity.decisions import Outcome, identity_changed, status_for_confidence
 from likeness.identity.events import (
@@ -24,10 +24,17 @@ from likeness.identity.references import refresh_identity, remember_template
 
 
 def publish_drift(
-    session: Session, *, character_id: int, drift_level: float
+    session: Session,
+    *,
+    character_id: int,
+    drift_level: float,
+    latest_history: Mapping[int, EmbeddingHistory] | None = None,
 ) -> list[PublishedEvent]:
-    """After a new embedding: measure drift against the archived one and announce the change."""
-    history = repository.record_drift(session, character_id=character_id)
+    """After a new embedding: measure drift against the archived one and announce the
+    change (``latest_history``: see :func:`repository.record_drift`)."""
+    history = repository.record_drift(
+        session, character_id=character_id, latest_history=latest_history
+    )
     if history is None or history.drift_similarity is None:
         return []
     character = repository.get_character(session, character_id=character_id)
@@ -83,11 +90,13 @@ def write_outcomes(
     session: Session, *, outcomes: Sequence[ExtractionOutcome], model_id: str
 ) -> list[PublishedEvent]:
     """Extractions' results: faces, primary, character columns, status, the template each
-    belongs to, drift, events. The faces of them all go in one DELETE and one INSERT."""
-    for item in outcomes:
-        remember_template(
-            session, repository.get_character(session, character_id=item.character_id, lock=True)
-        )
+    belongs to, drift, events. Each step writes or reads for all of them at once."""
+    characters = [
+        repository.get_character(session, character_id=item.character_id, lock=True)
+        for item in outcomes
+    ]
+    for character in characters:
+        remember_template(session, character)
     rows = repository.store_detected_faces(
         session,
         faces={item.character_id: item.faces for item in outcomes},
@@ -98,25 +107,48 @@ def write_outcomes(
             if item.outcome.primary_index is not None
         },
     )
+    repository.set_statuses(  # those without a selected face
+        session,
+        statuses={
+            item.character_id: (item.outcome.status, item.outcome.error)
+            for item in outcomes
+            if item.outcome.primary_index is None
+        },
+    )
+    batch = _Batch(
+        references_by_owner=repository.references_by_owner(
+            session, character_ids={row.reference_of or row.id for row in characters}
+        ),
+        latest_history=repository.latest_histories(
+            session, character_ids=[item.character_id for item in outcomes]
+        ),
+    )
     events = []
     for item in outcomes:
-        events += _announce_outcome(session, item, rows[item.character_id], model_id)
+        events += _announce_outcome(session, item, rows[item.character_id], model_id, batch)
     return events
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """What the announcements of a batch of outcomes read, read once for all of them."""
+
+    references_by_owner: Mapping[int, list[Character]]
+    latest_history: Mapping[int, EmbeddingHistory]
+
+
 def _announce_outcome(
-    session: Session, item: ExtractionOutcome, rows: Sequence[DetectedFace], model_id: str
+    session: Session,
+    item: ExtractionOutcome,
+    rows: Sequence[DetectedFace],
+    model_id: str,
+    batch: _Batch,
 ) -> list[PublishedEvent]:
-    """The status of a character without a selected face, the outcome's event, the
-    template and the drift."""
+    """The outcome's event, the template and the drift."""
     outcome, character_id = item.outcome, item.character_id
     confidence = None
     if outcome.primary_index is not None:
         confidence = rows[outcome.primary_index].confidence
-    else:
-        repository.set_status(
-            session, character_id=character_id, status=outcome.status, error=outcome.error
-        )
     payload = outcome_payload(
         character_id=character_id,
         status=outcome.status,
@@ -133,9 +165,16 @@ def _announce_outcome(
             payload=payload,
         )
     ]
-    events += refresh_identity(session, character_id=character_id)
+    events += refresh_identity(
+        session, character_id=character_id, references_by_owner=batch.references_by_owner
+    )
     if outcome.primary_index is not None:
-        events += publish_drift(session, character_id=character_id, drift_level=item.drift_level)
+        events += publish_drift(
+            session,
+            character_id=character_id,
+            drift_level=item.drift_level,
+            latest_history=batch.latest_history,
+        )
     return events
 
 

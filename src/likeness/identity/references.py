@@ -4,6 +4,7 @@ every change to one of them: the source image's face and the extra references ma
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -28,9 +29,16 @@ def usable_statuses(config: EmbeddingConfig) -> set[Status]:
     return {Status.COMPLETED}
 
 
-def refresh_identity(session: Session, *, character_id: int) -> list[PublishedEvent]:
+def refresh_identity(
+    session: Session,
+    *,
+    character_id: int,
+    references_by_owner: Mapping[int, list[Character]] | None = None,
+) -> list[PublishedEvent]:
     """Recompute the template of the character that ``character_id`` is (or is a
     reference of), the references' places in it and the flags, with their events.
+    ``references_by_owner``: what :func:`repository.references_by_owner` read for a batch
+    that includes the character.
 
     A character that never had an extra reference is left as it is: its embedding is
     its source image's, as it always was."""
@@ -40,7 +48,9 @@ def refresh_identity(session: Session, *, character_id: int) -> list[PublishedEv
         if row.reference_of is None
         else repository.get_character(session, character_id=row.reference_of, lock=True)
     )
-    references = repository.references_of(session, character_id=owner.id)
+    if references_by_owner is None:
+        references_by_owner = repository.references_by_owner(session, character_ids=[owner.id])
+    references = references_by_owner[owner.id]
     if not references and owner.template_size is None:
         return []
     config = repository.effective_config(session, project_id=owner.project_id)

@@ -57,10 +57,13 @@ from likeness.db.repository.characters import (
     lock_characters as lock_characters,
 )
 from likeness.db.repository.characters import (
-    set_embedding as set_embedding,
+    set_embeddings as set_embeddings,
 )
 from likeness.db.repository.characters import (
     set_status as set_status,
+)
+from likeness.db.repository.characters import (
+    set_statuses as set_statuses,
 )
 from likeness.db.repository.characters import (
     source_image_paths as source_image_paths,
@@ -84,10 +87,13 @@ from likeness.db.repository.errors import (
     NotRequested as NotRequested,
 )
 from likeness.db.repository.extraction import (
+    BegunExtractions as BegunExtractions,
+)
+from likeness.db.repository.extraction import (
     ExtractionJob as ExtractionJob,
 )
 from likeness.db.repository.extraction import (
-    begin_extraction as begin_extraction,
+    begin_extractions as begin_extractions,
 )
 from likeness.db.repository.extraction import (
     claim_lost_extraction as claim_lost_extraction,
@@ -108,7 +114,7 @@ from likeness.db.repository.faces import (
     make_primary as make_primary,
 )
 from likeness.db.repository.faces import (
-    primary_face_box as primary_face_box,
+    primary_face_boxes as primary_face_boxes,
 )
 from likeness.db.repository.faces import (
     store_detected_faces as store_detected_faces,
@@ -124,6 +130,9 @@ from likeness.db.repository.history import (
 )
 from likeness.db.repository.history import (
     latest_drift as latest_drift,
+)
+from likeness.db.repository.history import (
+    latest_histories as latest_histories,
 )
 from likeness.db.repository.history import (
     mark_quality_scores_stale as mark_quality_scores_stale,
@@ -193,6 +202,9 @@ from likeness.db.repository.references import (
 )
 from likeness.db.repository.references import (
     reference_counts as reference_counts,
+)
+from likeness.db.repository.references import (
+    references_by_owner as references_by_owner,
 )
 from likeness.db.repository.references import (
     references_of as references_of,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,25 +104,48 @@ def update_character(session: Session, *, character_id: int, values: dict[str, A
     )
 
 
+def update_characters(session: Session, *, values: Mapping[int, dict[str, Any]]) -> None:
+    """Many characters' columns, each its own values, in one executemany UPDATE per set of
+    columns; the session's objects take the new values. Each row is updated even where
+    nothing changes (the trigger renews its updated_at)."""
+    by_columns: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for character_id, row in values.items():
+        by_columns.setdefault(frozenset(row), []).append({"id": character_id, **row})
+    for rows in by_columns.values():
+        session.execute(update(Character), rows)
+
+
+def _status_values(status: Status, error: str | None) -> dict[str, Any]:
+    return {"embedding_status_id": STATUS_IDS[status], "embedding_error": error}
+
+
 def set_status(
     session: Session, *, character_id: int, status: Status, error: str | None = None
 ) -> None:
-    update_character(
+    update_character(session, character_id=character_id, values=_status_values(status, error))
+
+
+def set_statuses(session: Session, *, statuses: Mapping[int, tuple[Status, str | None]]) -> None:
+    """Each character's status and error (see :func:`update_characters`)."""
+    update_characters(
         session,
-        character_id=character_id,
-        values={"embedding_status_id": STATUS_IDS[status], "embedding_error": error},
+        values={
+            character_id: _status_values(status, error)
+            for character_id, (status, error) in statuses.items()
+        },
     )
 
 
-def set_embedding(
-    session: Session, *, character_id: int, columns: EmbeddingColumns, status: Status
+def set_embeddings(
+    session: Session, *, embeddings: Mapping[int, tuple[EmbeddingColumns, Status]]
 ) -> None:
-    """Set every embedding column of the character at once, with its status."""
-    update_character(
+    """Every embedding column of each character at once, with its status."""
+    update_characters(
         session,
-        character_id=character_id,
-        values=columns.values()
-        | {"embedding_status_id": STATUS_IDS[status], "embedding_error": None},
+        values={
+            character_id: columns.values() | _status_values(status, None)
+            for character_id, (columns, status) in embeddings.items()
+        },
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,11 +17,12 @@ from likeness.db.models import (
 from likeness.db.repository.characters import (
     IN_PROGRESS,
     get_character,
-    set_status,
+    lock_characters,
+    set_statuses,
     update_character,
 )
-from likeness.db.repository.errors import Conflict, NoSourceImage, NotRequested
-from likeness.db.repository.faces import primary_face_box
+from likeness.db.repository.errors import Conflict, NoSourceImage, NotFound, NotRequested
+from likeness.db.repository.faces import primary_face_boxes
 from likeness.db.repository.projects import effective_config
 from likeness.face.types import BoundingBox
 from likeness.identity.policy import EmbeddingConfig
@@ -65,19 +67,56 @@ class ExtractionJob:
     chosen_box: BoundingBox | None  # the current primary face, kept if found again
 
 
-def begin_extraction(
-    session: Session,
-    *,
-    character_id: int,
-    requested: bool = True,
-    configs: dict[int, EmbeddingConfig] | None = None,
-) -> ExtractionJob:
-    """Mark the character ``extracting`` and read its job; :class:`NoSourceImage` without
-    an image. With ``requested`` (a run for one character), only an extraction someone
-    asked for (``pending``; ``extracting`` when the task is retried) begins; a backfill
-    re-extracts any character, except one whose biometric data was erased. ``configs``:
-    the projects' configurations already read in this transaction (a batch reads each
-    project's once)."""
+@dataclass
+class BegunExtractions:
+    jobs: list[ExtractionJob]
+    refused: dict[int, NotFound | NotRequested | NoSourceImage]  # why each other one did not
+
+
+def begin_extractions(
+    session: Session, *, character_ids: Sequence[int], requested: bool = True
+) -> BegunExtractions:
+    """Lock the characters, read the job of each that may begin and mark those
+    ``extracting``, in a few statements for the whole batch. With ``requested`` (a run
+    someone asked for), only an extraction someone asked for (``pending``; ``extracting``
+    when the task is retried) begins; a backfill re-extracts any character, except one
+    whose biometric data was erased. A character without an image is refused with
+    :class:`NoSourceImage` and keeps its status."""
+    lock_characters(session, character_ids=character_ids)
+    chosen_boxes = primary_face_boxes(session, character_ids=character_ids)
+    configs: dict[int, EmbeddingConfig] = {}
+    begun = BegunExtractions(jobs=[], refused={})
+    for character_id in character_ids:
+        try:
+            character, image_path = _character_to_extract(session, character_id, requested)
+        except (NotFound, NotRequested, NoSourceImage) as refusal:
+            begun.refused[character_id] = refusal
+            continue
+        if character.project_id not in configs:
+            configs[character.project_id] = effective_config(
+                session, project_id=character.project_id
+            )
+        chosen = chosen_boxes.get(character_id)
+        begun.jobs.append(
+            ExtractionJob(
+                character_id,
+                image_path,
+                configs[character.project_id],
+                BoundingBox(**chosen) if chosen else None,
+            )
+        )
+    # Even a retried run's ``extracting`` is written again: the trigger renews updated_at,
+    # so the reaper sees the run as alive.
+    set_statuses(
+        session, statuses={job.character_id: (Status.EXTRACTING, None) for job in begun.jobs}
+    )
+    return begun
+
+
+def _character_to_extract(
+    session: Session, character_id: int, requested: bool
+) -> tuple[Character, str]:
+    """The locked character and its image, or why its extraction may not begin."""
     character = get_character(session, character_id=character_id, lock=True)
     if character.biometrics_erased or (
         requested and character.embedding_status_id not in IN_PROGRESS
@@ -89,18 +128,7 @@ def begin_extraction(
         )
     if not character.source_image_path:
         raise NoSourceImage(f"character {character_id} has no source image")
-    configs = {} if configs is None else configs
-    if character.project_id not in configs:
-        configs[character.project_id] = effective_config(session, project_id=character.project_id)
-    chosen = primary_face_box(session, character_id=character_id)
-    job = ExtractionJob(
-        character_id,
-        character.source_image_path,
-        configs[character.project_id],
-        BoundingBox(**chosen) if chosen else None,
-    )
-    set_status(session, character_id=character_id, status=Status.EXTRACTING)
-    return job
+    return character, character.source_image_path
 
 
 def unfinished_since(session: Session, *, before: datetime, limit: int) -> list[int]:

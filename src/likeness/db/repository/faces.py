@@ -16,7 +16,7 @@ from likeness.db.repository.characters import (
     BY_PRIMARY_KEY,
     IN_PROGRESS,
     get_character,
-    set_embedding,
+    set_embeddings,
 )
 from likeness.db.repository.errors import Conflict, NotFound
 from likeness.face.types import Face
@@ -55,8 +55,13 @@ def store_detected_faces(
     }
     session.add_all([row for character_rows in rows.values() for row in character_rows])
     session.flush()
-    for character_id, (index, status) in primaries.items():
-        _take_embedding_of(session, rows[character_id][index], status)
+    set_embeddings(
+        session,
+        embeddings={
+            character_id: (EmbeddingColumns.of_face(rows[character_id][index]), status)
+            for character_id, (index, status) in primaries.items()
+        },
+    )
     return rows
 
 
@@ -70,16 +75,8 @@ def make_primary(session: Session, *, face: DetectedFace, status: Status) -> Non
     session.flush()
     face.is_primary = True
     session.flush()
-    _take_embedding_of(session, face, status)
-
-
-def _take_embedding_of(session: Session, face: DetectedFace, status: Status) -> None:
-    """The character's embedding columns from its primary ``face``, with ``status``."""
-    set_embedding(
-        session,
-        character_id=face.character_id,
-        columns=EmbeddingColumns.of_face(face),
-        status=status,
+    set_embeddings(
+        session, embeddings={face.character_id: (EmbeddingColumns.of_face(face), status)}
     )
 
 
@@ -110,10 +107,14 @@ def face_to_select(session: Session, *, character_id: int, face_id: int) -> Dete
     return face
 
 
-def primary_face_box(session: Session, *, character_id: int) -> dict[str, int] | None:
-    """The box of the face a person (or the pipeline) chose, if any."""
-    return session.scalar(
-        select(DetectedFace.bounding_box).where(
-            DetectedFace.character_id == character_id, DetectedFace.is_primary
+def primary_face_boxes(
+    session: Session, *, character_ids: Sequence[int]
+) -> dict[int, dict[str, int]]:
+    """The box of the face a person (or the pipeline) chose, for each of these characters
+    that has one."""
+    rows = session.execute(
+        select(DetectedFace.character_id, DetectedFace.bounding_box).where(
+            DetectedFace.character_id.in_(character_ids), DetectedFace.is_primary
         )
     )
+    return {character_id: box for character_id, box in rows}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 from sqlalchemy import delete, select, union, update
@@ -57,17 +57,20 @@ def archive_embedding(session: Session, *, character_id: int, new_image_path: st
     return True
 
 
-def record_drift(session: Session, *, character_id: int) -> EmbeddingHistory | None:
+def record_drift(
+    session: Session,
+    *,
+    character_id: int,
+    latest_history: Mapping[int, EmbeddingHistory] | None = None,
+) -> EmbeddingHistory | None:
     """Cosine similarity between the character's (new) embedding and the one its latest
     replacement archived, stored once on that history row; None when there is nothing to
-    compare (no archived embedding, or one of another model pack)."""
+    compare (no archived embedding, or one of another model pack). ``latest_history``:
+    what :func:`latest_histories` read for a batch that includes this character."""
     character = get_character(session, character_id=character_id)
-    latest = session.scalar(
-        select(EmbeddingHistory)
-        .where(EmbeddingHistory.character_id == character_id)
-        .order_by(EmbeddingHistory.id.desc())
-        .limit(1)
-    )
+    if latest_history is None:
+        latest_history = latest_histories(session, character_ids=[character_id])
+    latest = latest_history.get(character_id)
     if (
         latest is None
         or latest.drift_similarity is not None
@@ -82,6 +85,19 @@ def record_drift(session: Session, *, character_id: int) -> EmbeddingHistory | N
     latest.drift_similarity = similarity
     session.flush()
     return latest
+
+
+def latest_histories(
+    session: Session, *, character_ids: Collection[int]
+) -> dict[int, EmbeddingHistory]:
+    """The latest replacement of each of these characters that has one, in one query."""
+    rows = session.scalars(
+        select(EmbeddingHistory)
+        .where(EmbeddingHistory.character_id.in_(character_ids))
+        .order_by(EmbeddingHistory.character_id, EmbeddingHistory.id.desc())
+        .distinct(EmbeddingHistory.character_id)
+    )
+    return {history.character_id: history for history in rows}
 
 
 def latest_drift(session: Session, *, character_ids: Sequence[int]) -> dict[int, float]:

@@ -3,8 +3,8 @@ the identity template they make with its source image."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Collection, Sequence
+from typing import Any, cast
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -36,11 +36,18 @@ def create_reference(session: Session, *, character_id: int, source_image_path: 
 
 def references_of(session: Session, *, character_id: int) -> list[Character]:
     """The character's extra references, oldest first."""
-    return list(
-        session.scalars(
-            select(Character).where(Character.reference_of == character_id).order_by(Character.id)
-        )
-    )
+    return references_by_owner(session, character_ids=[character_id])[character_id]
+
+
+def references_by_owner(
+    session: Session, *, character_ids: Collection[int]
+) -> dict[int, list[Character]]:
+    """Each of these characters' extra references, oldest first, in one query."""
+    references: dict[int, list[Character]] = {character_id: [] for character_id in character_ids}
+    query = select(Character).where(Character.reference_of.in_(character_ids))
+    for reference in session.scalars(query.order_by(Character.id)):
+        references[cast(int, reference.reference_of)].append(reference)
+    return references
 
 
 def reference_counts(session: Session, *, character_ids: Sequence[int]) -> dict[int, int]:
