@@ -16,7 +16,7 @@ from likeness.config import Settings, get_settings
 from likeness.db import repository
 from likeness.db.session import engine_for, transaction
 from likeness.expectations.frames import character_frame, comparable, face_batch_frame
-from likeness.expectations.runner import run_suite
+from likeness.expectations.runner import ephemeral_context, run_suite
 from likeness.expectations.suites import consistency_suite, distribution_suite, face_batch_suite
 from likeness.face.engine import FaceEngine
 from likeness.face.image_loading import load_image
@@ -49,6 +49,18 @@ def check(faces: list[Face], primary: list[bool] | None = None) -> list[str]:
 
 def test_real_faces_pass_the_face_batch_suite(t1_faces: list[Face]) -> None:
     assert check(t1_faces, primary=[True] + [False] * 5) == []
+
+
+def test_a_worker_keeps_no_result_of_its_checks(t1_faces: list[Face]) -> None:
+    """A warm worker checks every chunk it writes: its context must not keep the results."""
+    store = ephemeral_context().validation_results_store
+    kept = len(store.list_keys())
+
+    for _ in range(3):
+        check(t1_faces, primary=[True] + [False] * 5)
+    check(broken(t1_faces, 0, confidence=1.5))
+
+    assert len(store.list_keys()) == kept
 
 
 def broken(faces: list[Face], index: int, **changes: object) -> list[Face]:
