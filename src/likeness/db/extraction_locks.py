@@ -47,13 +47,17 @@ def holding_extraction_locks(
     Without ``wait``, an id another run holds is left out (that run extracts it); with
     ``wait``, the locks are taken in id order (no deadlock between two waiting runs).
     """
-    take = func.pg_advisory_lock if wait else func.pg_try_advisory_lock
+    ids = sorted(set(character_ids))
+    # One statement for all, each lock in id order (the subquery's ORDER BY comes first);
+    # pg_advisory_lock returns void, which is not null: true once the lock is held.
+    take = "pg_advisory_lock(key) IS NOT NULL" if wait else "pg_try_advisory_lock(key)"
+    locking = text(
+        f"SELECT {take} FROM (SELECT key FROM unnest(CAST(:keys AS bigint[])) "
+        "WITH ORDINALITY AS wanted(key, n) ORDER BY n) AS in_order"
+    )
     with lock_connection(engine) as connection:
-        held = []
-        for character_id in sorted(set(character_ids)):
-            granted = connection.execute(select(take(lock_key(character_id)))).scalar()
-            if wait or granted:
-                held.append(character_id)
+        granted = connection.execute(locking, {"keys": [lock_key(i) for i in ids]}).scalars()
+        held = [character_id for character_id, ok in zip(ids, granted, strict=True) if ok]
         connection.commit()
         yield held
 
