@@ -465,6 +465,9 @@ def bench(
     chunk_size: Annotated[
         int, typer.Option(min=1, help="Characters per backfill chunk in c.")
     ] = BACKFILL_CHUNK_SIZE,
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Runs of d and c, alternated; each reports its median.")
+    ] = 3,
     vectors: Annotated[int, typer.Option(min=1000, help="Synthetic vectors for search.")] = 100_000,
     queries: Annotated[int, typer.Option(min=10)] = 200,
     only: Annotated[
@@ -499,9 +502,7 @@ def bench(
         console.print(f"{len(paths)} images x {rounds} rounds; {b.machine()}")
         if only in (None, "throughput"):
             bb = b.face_analysis_loop(paths, settings, rounds)
-            # The floor just before the backfill, so that both see the machine alike.
-            d = b.model_floor(paths, rounds)
-            c = b.backfill_end_to_end(paths, rounds, url, chunk_size)
+            dc = b.floor_and_backfill(paths, rounds, url, chunk_size, repeats)
             a = b.one_process_per_image(paths)
         if only in (None, "search"):
             build, search = b.similarity_search(
@@ -514,7 +515,7 @@ def bench(
         if only in (None, "references"):
             identities = identity_evidence.measure(Path(work_dir))
     if only in (None, "throughput"):
-        report.print_throughput(console, a, bb, c, d)
+        report.print_throughput(console, a, bb, dc)
     if only in (None, "search"):
         report.print_search(console, vectors, queries, build, search)
     if only in (None, "latency"):

@@ -235,13 +235,13 @@ def model_floor(paths: list[Path], rounds: int) -> Measurement:
 
 
 def backfill_end_to_end(
-    paths: list[Path], rounds: int, url: str, chunk_size: int
+    paths: list[Path], rounds: int, url: str, chunk_size: int, project: str = "bench"
 ) -> list[Measurement]:
     """(c): import as characters in a scratch database, then the backfill flow: its steady
     state (from the first chunk's commit to the last's) and the whole run."""
     from sqlalchemy import func, select
 
-    from likeness.db.models import BackfillItem
+    from likeness.db.models import BackfillItem, BackfillJob
     from likeness.db.session import engine_for, transaction
     from likeness.flows.backfill import backfill_embeddings
     from likeness.importing import import_images
@@ -250,17 +250,19 @@ def backfill_end_to_end(
     storage_root.mkdir(parents=True, exist_ok=True)
     # Source images must lie inside the storage root; the copies go when the bench ends.
     with tempfile.TemporaryDirectory(dir=storage_root, prefix="bench-") as scratch:
-        import_images(paths * rounds, project="bench", storage_root=Path(scratch))
+        import_images(paths * rounds, project=project, storage_root=Path(scratch))
         backfill_embeddings("missing", project="bench-warmup")  # starts Prefect before timing
 
         def work() -> None:
-            backfill_embeddings("missing", project="bench", chunk_size=chunk_size)
+            backfill_embeddings("missing", project=project, chunk_size=chunk_size)
 
         whole = timed("(c) likeness backfill, whole run", len(paths) * rounds, work)
     with transaction() as session:
         # Each chunk's items carry the start time of the transaction that wrote them.
         commits = session.execute(
             select(BackfillItem.processed_at, func.count())
+            .join(BackfillJob, BackfillJob.id == BackfillItem.job_id)
+            .where(BackfillJob.project == project)
             .group_by(BackfillItem.processed_at)
             .order_by(BackfillItem.processed_at)
         ).all()
@@ -276,6 +278,42 @@ def backfill_end_to_end(
     seconds = (inner[-1][0] - inner[0][0]).total_seconds()
     steady = Measurement("(c) likeness backfill, steady state", images, seconds, whole.peak_rss_mb)
     return [steady, whole]
+
+
+@dataclass(frozen=True)
+class FloorAndBackfill:
+    """(d) and (c), each the median of its repeats, and d/c of each repeat."""
+
+    floor: Measurement
+    backfill: list[Measurement]  # steady state, whole run
+    ratios: list[float]
+
+
+def floor_and_backfill(
+    paths: list[Path], rounds: int, url: str, chunk_size: int, repeats: int
+) -> FloorAndBackfill:
+    """(d) then (c), ``repeats`` times: on a shared machine either moves by 5 to 15 % from
+    one run to the next, so they alternate (a slow spell slows both) and each reports its
+    median run (a disturbed run is left out of both)."""
+    floors, backfills = [], []
+    for repeat in range(1, repeats + 1):
+        floors.append(model_floor(paths, rounds))
+        backfills.append(
+            backfill_end_to_end(paths, rounds, url, chunk_size, project=f"bench-{repeat}")
+        )
+    return FloorAndBackfill(
+        floor=median(floors),
+        backfill=[median(list(runs)) for runs in zip(*backfills, strict=True)],
+        ratios=[
+            floor.images_per_second / backfill[0].images_per_second
+            for floor, backfill in zip(floors, backfills, strict=True)
+        ],
+    )
+
+
+def median(runs: list[Measurement]) -> Measurement:
+    """The middle run by images per second (the slower middle one of an even number)."""
+    return sorted(runs, key=lambda run: run.images_per_second)[(len(runs) - 1) // 2]
 
 
 @contextmanager

@@ -8,10 +8,10 @@ from rich.console import Console
 from rich.table import Table
 
 
-def print_throughput(console: Console, a: Any, bb: Any, backfill: list[Any], d: Any) -> None:
+def print_throughput(console: Console, a: Any, bb: Any, dc: Any) -> None:
     table = Table("measure", "images", "images/s", "ms/image", "peak RSS MB")
-    c = backfill[0]  # the steady state, when the run had more than one chunk
-    for m in (a, bb, *backfill, d):
+    c, d = dc.backfill[0], dc.floor  # c: the steady state, when the run had several chunks
+    for m in (a, bb, *dc.backfill, d):
         table.add_row(
             m.name,
             str(m.images),
@@ -25,6 +25,10 @@ def print_throughput(console: Console, a: Any, bb: Any, backfill: list[Any], d: 
     ratios.add_row("c / b", f"{c.images_per_second / bb.images_per_second:.2f}x", ">= 1.3x")
     ratios.add_row("d / c", f"{d.images_per_second / c.images_per_second:.2f}x", "<= 1.15x")
     console.print(ratios)
+    console.print(
+        f"(c) and (d): the median of {len(dc.ratios)} alternated runs each; d / c of each run: "
+        + ", ".join(f"{ratio:.2f}" for ratio in dc.ratios)
+    )
 
 
 def print_search(
