@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from likeness.db import repository
-from likeness.db.models import Character, DetectedFace, EmbeddingHistory, Status
+from likeness.db.models import Character, EmbeddingHistory, Status
 from likeness.face.types import Face
 from likeness.identity.decisions import Outcome, identity_changed, status_for_confidence
 from likeness.identity.events import (
@@ -97,7 +97,7 @@ def write_outcomes(
     ]
     for character in characters:
         remember_template(session, character)
-    rows = repository.store_detected_faces(
+    repository.store_detected_faces(
         session,
         faces={item.character_id: item.faces for item in outcomes},
         model_id=model_id,
@@ -125,7 +125,7 @@ def write_outcomes(
     )
     events = []
     for item in outcomes:
-        events += _announce_outcome(session, item, rows[item.character_id], model_id, batch)
+        events += _announce_outcome(session, item, model_id, batch)
     return events
 
 
@@ -140,7 +140,6 @@ class _Batch:
 def _announce_outcome(
     session: Session,
     item: ExtractionOutcome,
-    rows: Sequence[DetectedFace],
     model_id: str,
     batch: _Batch,
 ) -> list[PublishedEvent]:
@@ -148,12 +147,12 @@ def _announce_outcome(
     outcome, character_id = item.outcome, item.character_id
     confidence = None
     if outcome.primary_index is not None:
-        confidence = rows[outcome.primary_index].confidence
+        confidence = item.faces[outcome.primary_index].confidence
     payload = outcome_payload(
         character_id=character_id,
         status=outcome.status,
         model_id=model_id,
-        face_count=len(rows),
+        face_count=len(item.faces),
         confidence=confidence,
         error=outcome.error,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from likeness.db.embedding_columns import EmbeddingColumns
@@ -28,41 +28,45 @@ def store_detected_faces(
     faces: Mapping[int, Sequence[Face]],
     model_id: str,
     primaries: Mapping[int, tuple[int, Status]],
-) -> dict[int, list[DetectedFace]]:
+) -> None:
     """Replace each character's detected faces with its ``faces`` (a re-run converges), for
     all of them in one DELETE and one INSERT; a character in ``primaries`` (an index into
     its faces and the status it gives) takes that face as its reference at once, as
-    :func:`make_primary` would make it."""
+    :func:`make_primary` would make it. The rows are inserted without the ORM's unit of
+    work (a chunk has hundreds): the session reads them from the database if asked."""
     session.execute(
         delete(DetectedFace).where(DetectedFace.character_id.in_(list(faces))),
         execution_options=BY_PRIMARY_KEY,
     )
     rows = {
         character_id: [
-            DetectedFace(
-                character_id=character_id,
-                face_index=index,
-                bounding_box=face.bounding_box.as_dict(),
-                confidence=face.confidence,
-                landmarks=face.landmarks,
-                embedding=face.embedding,
-                embedding_model=model_id,
-                is_primary=index == primaries.get(character_id, (None,))[0],
-            )
+            {
+                "character_id": character_id,
+                "face_index": index,
+                "bounding_box": face.bounding_box.as_dict(),
+                "confidence": face.confidence,
+                "landmarks": face.landmarks,
+                "embedding": face.embedding,
+                "embedding_model": model_id,
+                "is_primary": index == primaries.get(character_id, (None,))[0],
+            }
             for index, face in enumerate(character_faces)
         ]
         for character_id, character_faces in faces.items()
     }
-    session.add_all([row for character_rows in rows.values() for row in character_rows])
-    session.flush()
+    inserted = [row for character_rows in rows.values() for row in character_rows]
+    if inserted:
+        session.execute(insert(DetectedFace), inserted)
     set_embeddings(
         session,
         embeddings={
-            character_id: (EmbeddingColumns.of_face(rows[character_id][index]), status)
+            character_id: (
+                EmbeddingColumns.of_face(DetectedFace(**rows[character_id][index])),
+                status,
+            )
             for character_id, (index, status) in primaries.items()
         },
     )
-    return rows
 
 
 def make_primary(session: Session, *, face: DetectedFace, status: Status) -> None:
