@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -130,6 +131,16 @@ def state_of(run_id: UUID) -> StateType | None:
     with get_client(sync_client=True) as client:
         state = client.read_flow_run(run_id).state
     return state.type if state else None
+
+
+def prefect_events(names: list[str], since: datetime) -> list[dict[str, Any]]:
+    """The Prefect events of these names since then, as automations see them (the first
+    50: one page)."""
+    query = {"event": {"name": names}, "occurred": {"since": since.isoformat()}}
+    with get_client(sync_client=True) as client:
+        response = client.request("POST", "/events/filter", json={"filter": query, "limit": 50})
+    events: list[dict[str, Any]] = response.json()["events"]
+    return events
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:

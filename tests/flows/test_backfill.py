@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,15 @@ from likeness.db import repository
 from likeness.db.models import Character, Status
 from likeness.db.session import transaction
 from likeness.flows.backfill import backfill_embeddings
+from likeness.identity.events import EVENT_FOR_STATUS
 from tests import images
-from tests.factories import events_per_character, load_character, new_character
+from tests.factories import (
+    events_per_character,
+    load_character,
+    new_character,
+    prefect_events,
+    wait_until,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_server", "face_engine")
 
@@ -40,6 +48,7 @@ def sample_characters(tmp_path: Path) -> dict[str, int]:
 
 def test_backfill_ends_every_character_in_a_terminal_status(tmp_path: Path) -> None:
     ids = sample_characters(tmp_path)
+    started = datetime.now(UTC)
 
     counts = backfill_embeddings("missing", chunk_size=4)
 
@@ -65,6 +74,18 @@ def test_backfill_ends_every_character_in_a_terminal_status(tmp_path: Path) -> N
     assert "not a recognised image format" in reasons["text"]
     assert "image not found" in reasons["missing"]
     assert set(events_per_character().values()) == {1}
+    outcomes = [f"likeness.{event}" for event in EVENT_FOR_STATUS.values()]
+    wait_until(
+        lambda: (
+            sorted(
+                int(event["resource"]["prefect.resource.id"].rsplit(".", 1)[1])
+                for event in prefect_events(outcomes, started)
+            )
+            == sorted(ids.values())
+        ),
+        timeout=30,
+        what="each character's outcome announced to Prefect once",
+    )
     assert backfill_embeddings("missing") == {}  # nothing left
 
 

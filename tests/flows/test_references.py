@@ -9,7 +9,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from prefect import get_client
 from sqlalchemy import select
 
 from likeness.config import get_settings
@@ -35,6 +34,7 @@ from tests.factories import (
     load_character,
     new_character,
     new_reference,
+    prefect_events,
     request_replacement,
     requested,
     stored,
@@ -70,13 +70,10 @@ def mirrored(name: str, folder: Path) -> Path:
     return target
 
 
-def prefect_events(name: str, since: datetime) -> list[int]:
-    """The reference ids of the Prefect events of this name since then (as automations
-    see them)."""
-    query = {"event": {"name": [name]}, "occurred": {"since": since.isoformat()}}
-    with get_client(sync_client=True) as client:
-        response = client.request("POST", "/events/filter", json={"filter": query, "limit": 50})
-    return [event["payload"]["reference_id"] for event in response.json()["events"]]
+def mismatches_announced(since: datetime) -> list[int]:
+    """The reference ids of the mismatch events Prefect received since then."""
+    events = prefect_events(["likeness.identity.reference_mismatch"], since)
+    return [event["payload"]["reference_id"] for event in events]
 
 
 def event_types(character_id: int) -> list[str]:
@@ -192,7 +189,7 @@ def test_a_reference_of_someone_else_is_flagged_left_out_and_kept_on_request(
     assert mismatch.payload["reference_id"] == hanks
     assert mismatch.payload["message"] == "this reference may show a different person"
     wait_until(
-        lambda: prefect_events("likeness.identity.reference_mismatch", started) == [hanks],
+        lambda: mismatches_announced(started) == [hanks],
         timeout=30,
         what="the mismatch announced to Prefect",
     )
