@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -282,11 +283,17 @@ def backfill_end_to_end(
 
 @dataclass(frozen=True)
 class FloorAndBackfill:
-    """(d) and (c), each the median of its repeats, and d/c of each repeat."""
+    """(d) and (c), each the median of its repeats, and d/c of each repeat (a floor and
+    the backfill right after it)."""
 
     floor: Measurement
     backfill: list[Measurement]  # steady state, whole run
     ratios: list[float]
+
+    @property
+    def median_ratio(self) -> float:
+        """d/c as measured: the median of the repeats' own ratios."""
+        return statistics.median(self.ratios)
 
 
 def floor_and_backfill(
