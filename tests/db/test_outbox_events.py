@@ -60,13 +60,16 @@ def test_listen_receives_committed_events_and_none_that_rolled_back(database_url
         assert [e["id"] for e in client.get("/api/events").json()] == [committed]
 
 
+@pytest.mark.parametrize("reserved", [0, 2, 5])  # ids taken ahead: fewer, as many, more
 def test_the_events_of_one_transaction_are_notified_once_each_in_their_order(
-    database_url: str,
+    database_url: str, reserved: int
 ) -> None:
     character_id = new_character(images.photo("yaoming.jpg"))
     connection = listener(database_url)
     try:
         with transaction() as session:
+            if reserved:
+                repository.reserve_outbox_ids(session, count=reserved)
             written = [
                 (
                     repository.add_outbox_event(
@@ -85,6 +88,10 @@ def test_the_events_of_one_transaction_are_notified_once_each_in_their_order(
         connection.close()
 
     assert [(m["id"], m["event_type"]) for m in messages] == written
+    assert [event_id for event_id, _ in written] == sorted(event_id for event_id, _ in written)
+    with transaction() as session:
+        stored = repository.events_after(session, after=written[0][0] - 1, limit=10)
+    assert [(event.id, event.event_type) for event in stored] == written
 
 
 @pytest.mark.usefixtures("prefect_server", "face_engine")

@@ -123,6 +123,7 @@ def write_outcomes(
             session, character_ids=[item.character_id for item in outcomes]
         ),
     )
+    repository.reserve_outbox_ids(session, count=len(outcomes))  # one event each, at least
     events = []
     for item in outcomes:
         events += _announce_outcome(session, item, model_id, batch)

@@ -155,6 +155,9 @@ from likeness.db.repository.outbox import (
 from likeness.db.repository.outbox import (
     events_after as events_after,
 )
+from likeness.db.repository.outbox import (
+    reserve_outbox_ids as reserve_outbox_ids,
+)
 from likeness.db.repository.projects import (
     drift_levels as drift_levels,
 )
