@@ -91,6 +91,8 @@ def write_outcomes(
 ) -> list[PublishedEvent]:
     """Extractions' results: faces, primary, character columns, status, the template each
     belongs to, drift, events. Each step writes or reads for all of them at once."""
+    if not outcomes:  # every image of the batch failed: nothing to store or read
+        return []
     characters = [
         repository.get_character(session, character_id=item.character_id, lock=True)
         for item in outcomes
@@ -182,7 +184,7 @@ def write_failure(session: Session, *, character_id: int, reason: str) -> list[P
     """Status ``failed`` with the reason; embedding and faces stay as they were (a failed
     reference leaves its character's template)."""
     repository.get_character(session, character_id=character_id, lock=True)
-    repository.set_status(session, character_id=character_id, status=Status.FAILED, error=reason)
+    repository.set_statuses(session, statuses={character_id: (Status.FAILED, reason)})
     payload = outcome_payload(
         character_id=character_id,
         status=Status.FAILED,

@@ -60,9 +60,6 @@ from likeness.db.repository.characters import (
     set_embeddings as set_embeddings,
 )
 from likeness.db.repository.characters import (
-    set_status as set_status,
-)
-from likeness.db.repository.characters import (
     set_statuses as set_statuses,
 )
 from likeness.db.repository.characters import (

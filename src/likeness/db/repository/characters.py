@@ -119,12 +119,6 @@ def _status_values(status: Status, error: str | None) -> dict[str, Any]:
     return {"embedding_status_id": STATUS_IDS[status], "embedding_error": error}
 
 
-def set_status(
-    session: Session, *, character_id: int, status: Status, error: str | None = None
-) -> None:
-    update_character(session, character_id=character_id, values=_status_values(status, error))
-
-
 def set_statuses(session: Session, *, statuses: Mapping[int, tuple[Status, str | None]]) -> None:
     """Each character's status and error (see :func:`update_characters`)."""
     update_characters(
