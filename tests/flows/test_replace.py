@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from likeness.api.app import create_app
 from likeness.db import repository
 from likeness.db.models import EmbeddingHistory, QualityScore, Status
 from likeness.db.session import transaction
+from likeness.flows.backfill import backfill_embeddings
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.replace import handle_source_image_replaced
 from likeness.identity.policy import EmbeddingConfigOverride
@@ -275,3 +277,51 @@ def test_unknown_project_config_is_404() -> None:
     with TestClient(create_app()) as client:
         assert client.get("/api/projects/999999/embedding-config").status_code == 404
         assert client.put("/api/projects/999999/embedding-config", json={}).status_code == 404
+
+
+def assert_replaced_on_the_new_photo(character_id: int, new_image: str, old_image: str) -> None:
+    """What a user checks after a replacement: the new photo extracted, the old embedding
+    archived with its photo, scores stale, the change announced, nothing left waiting."""
+    character = load_character(character_id)
+    assert character.status is Status.COMPLETED
+    assert character.source_image_path == new_image
+    assert character.pending_source_image_path is None
+    [history] = history_rows(character_id)
+    assert history.source_image_path == old_image
+    assert history.drift_similarity is not None and history.drift_similarity < 0.3
+    assert all(
+        s.is_stale and s.stale_reason == "source image replaced"
+        for s in quality_scores(character_id)
+    )
+    changed = [e for e in events_of(character_id) if e.event_type == "embedding.changed"]
+    assert len(changed) == 1 and changed[0].payload["identity_changed"] is True
+    with transaction() as session:
+        assert {new_image, old_image} <= repository.owned_image_paths(session)
+
+
+@pytest.mark.parametrize(
+    "other_run",
+    [
+        # `likeness backfill --scope missing` took the character before its replacement run
+        lambda character_id: backfill_embeddings("missing"),
+        # the queued replacement run was deleted and an extraction run started instead
+        extract_character_embedding,
+    ],
+    ids=["backfill", "extraction-run"],
+)
+def test_a_run_that_takes_a_waiting_replacement_extracts_the_new_photo(
+    other_run: Callable[[int], object],
+) -> None:
+    character_id = new_character(images.photo("yaoming.jpg"))
+    extract_character_embedding(character_id)
+    old_image = load_character(character_id).source_image_path
+    with_quality_scores(character_id)
+    new_image = request_replacement(character_id, stored(images.photo("Tom_Hanks_54745.png")))
+
+    other_run(character_id)
+
+    assert old_image is not None
+    assert_replaced_on_the_new_photo(character_id, new_image, old_image)
+    # The replacement run, if it still comes, finds nothing left to do and changes nothing.
+    assert handle_source_image_replaced(character_id, new_image) == "completed"
+    assert_replaced_on_the_new_photo(character_id, new_image, old_image)

@@ -47,6 +47,7 @@ class Status(StrEnum):
 STATUS_IDS: dict[Status, int] = {status: index for index, status in enumerate(Status, start=1)}
 STATUS_BY_ID: dict[int, Status] = {index: status for status, index in STATUS_IDS.items()}
 ERASED_REASON = "biometric data erased"  # the failure reason that marks an erasure
+REPLACED_REASON = "source image replaced"  # why quality scores of a replaced image are stale
 
 
 class Base(DeclarativeBase):

@@ -4,6 +4,8 @@ installed wheel has it too) on a Prefect server."""
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,6 @@ from prefect.client.schemas.actions import (
 )
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-from prefect.flows import load_flow_from_entrypoint
 from prefect.utilities.asyncutils import run_coro_as_sync
 from prefect.utilities.callables import parameter_schema
 
@@ -57,6 +58,22 @@ def read_deployments(prefect_yaml: Path = PREFECT_YAML) -> list[DeploymentSpec]:
     ]
 
 
+@functools.cache
+def package_flows() -> dict[str, Flow[..., Any]]:
+    """The package's own flows by the entrypoint its ``prefect.yaml`` gives them
+    (``module:name``), each imported as a module of this package by name: the allow-list
+    a worker runs from. Never a file path: Prefect would execute any ``….py:`` entrypoint
+    as a script."""
+    flows: dict[str, Flow[..., Any]] = {}
+    for spec in read_deployments():
+        module, _, name = spec.entrypoint.partition(":")
+        flow = getattr(importlib.import_module(module), name)
+        if not isinstance(flow, Flow):
+            raise TypeError(f"{spec.entrypoint} in {PREFECT_YAML} is not a flow")
+        flows[spec.entrypoint] = flow
+    return flows
+
+
 async def _register(specs: list[DeploymentSpec]) -> list[str]:
     registered = []
     async with get_client() as client:
@@ -67,7 +84,7 @@ async def _register(specs: list[DeploymentSpec]) -> list[str]:
                 await _ensure_queue(client, pool, queue, priority)
         await _ensure_gpu_limit(client, get_settings().gpu_slots)
         for spec in specs:
-            flow: Flow[..., Any] = load_flow_from_entrypoint(spec.entrypoint)
+            flow = package_flows()[spec.entrypoint]
             flow_id = await client.create_flow_from_name(flow.name)
             await client.create_deployment(  # an upsert: re-registering converges
                 flow_id=flow_id,

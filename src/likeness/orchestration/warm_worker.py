@@ -34,18 +34,15 @@ from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.responses import WorkerFlowRunResponse
 from prefect.flow_engine import run_flow
-from prefect.flows import load_flow_from_entrypoint
 
 from likeness.config import Settings
 from likeness.face.errors import ModelPackError
-from likeness.orchestration.deploy import read_deployments
+from likeness.orchestration.deploy import package_flows
 from likeness.orchestration.deployment_names import INTERACTIVE_QUEUE, WORK_POOL
 from likeness.orchestration.runs import RunNotStarted, claim_run, crash_runs
 
 log = logging.getLogger("likeness.worker")
 
-# Only flows of this package run here: a deployment pointed elsewhere is refused.
-TRUSTED_ENTRYPOINT_PREFIX = "likeness."
 HEARTBEAT_S = 10.0
 DRAIN_TIMEOUT_S = 60.0
 
@@ -58,7 +55,6 @@ class WarmWorker:
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._active: dict[UUID, bool] = {}  # run id -> interactive
-        self._flows: dict[str, Flow[..., Any]] = {}  # entrypoint -> loaded flow
         self._entrypoints: dict[UUID, str] = {}  # deployment id -> entrypoint
         self._runs = ThreadPoolExecutor(max_workers=self.limit, thread_name_prefix="flow-run")
         # Replaced in the engine's own namespace, where it looks the observer up per run.
@@ -78,8 +74,7 @@ class WarmWorker:
             # Serve anyway: each run fails its character with this reason (and loads the
             # models again, so replacing the files mends the worker without a restart).
             log.error("face model could not be loaded: %s; runs fail until it can", error)
-        for spec in read_deployments():
-            self._flow(spec.entrypoint)
+        package_flows()
         return time.perf_counter() - started
 
     def stop(self, *_: Any) -> None:
@@ -211,15 +206,12 @@ class WarmWorker:
                 deployment = client.read_deployment(flow_run.deployment_id)
             entrypoint = deployment.entrypoint or ""
             self._entrypoints[flow_run.deployment_id] = entrypoint
-        return self._flow(entrypoint)
-
-    def _flow(self, entrypoint: str) -> Flow[..., Any]:
-        if not entrypoint.startswith(TRUSTED_ENTRYPOINT_PREFIX):
-            raise ValueError(f"entrypoint {entrypoint!r} is not a likeness flow")
-        with self._lock:
-            if entrypoint not in self._flows:
-                self._flows[entrypoint] = load_flow_from_entrypoint(entrypoint)
-            return self._flows[entrypoint]
+        # Only the package's own flows run here, looked up, never loaded from the
+        # entrypoint: anyone who can reach the Prefect API can create a deployment.
+        flow = package_flows().get(entrypoint)
+        if flow is None:
+            raise ValueError(f"entrypoint {entrypoint!r} is not one of likeness's flows")
+        return flow
 
     def _crash(self, run_ids: list[UUID], message: str) -> None:
         try:

@@ -23,6 +23,7 @@ from likeness.db.repository.characters import (
 )
 from likeness.db.repository.errors import Conflict, NoSourceImage, NotFound, NotRequested
 from likeness.db.repository.faces import primary_face_boxes
+from likeness.db.repository.history import switch_to_waiting_image
 from likeness.db.repository.projects import effective_config
 from likeness.face.types import BoundingBox
 from likeness.identity.policy import EmbeddingConfig
@@ -80,15 +81,18 @@ def begin_extractions(
     ``extracting``, in a few statements for the whole batch. With ``requested`` (a run
     someone asked for), only an extraction someone asked for (``pending``; ``extracting``
     when the task is retried) begins; a backfill re-extracts any character, except one
-    whose biometric data was erased. A character without an image is refused with
-    :class:`NoSourceImage` and keeps its status."""
+    whose biometric data was erased. A character with a replacement waiting begins on
+    that image (:func:`switch_to_waiting_image`), whichever run takes it. A character
+    without an image is refused with :class:`NoSourceImage` and keeps its status."""
     lock_characters(session, character_ids=character_ids)
     chosen_boxes = primary_face_boxes(session, character_ids=character_ids)
     configs: dict[int, EmbeddingConfig] = {}
     begun = BegunExtractions(jobs=[], refused={})
     for character_id in character_ids:
         try:
-            character, image_path = _character_to_extract(session, character_id, requested)
+            character, image_path, switched = _character_to_extract(
+                session, character_id, requested
+            )
         except (NotFound, NotRequested, NoSourceImage) as refusal:
             begun.refused[character_id] = refusal
             continue
@@ -96,7 +100,7 @@ def begin_extractions(
             configs[character.project_id] = effective_config(
                 session, project_id=character.project_id
             )
-        chosen = chosen_boxes.get(character_id)
+        chosen = None if switched else chosen_boxes.get(character_id)  # a new image's faces
         begun.jobs.append(
             ExtractionJob(
                 character_id,
@@ -115,8 +119,9 @@ def begin_extractions(
 
 def _character_to_extract(
     session: Session, character_id: int, requested: bool
-) -> tuple[Character, str]:
-    """The locked character and its image, or why its extraction may not begin."""
+) -> tuple[Character, str, bool]:
+    """The locked character, its image and whether that image was just switched to the
+    waiting replacement; or why its extraction may not begin."""
     character = get_character(session, character_id=character_id, lock=True)
     if character.biometrics_erased or (
         requested and character.embedding_status_id not in IN_PROGRESS
@@ -126,9 +131,12 @@ def _character_to_extract(
             f"no extraction of character {character_id} is requested (it is "
             f"{character.status}{reason})"
         )
+    switched = character.pending_source_image_path is not None
+    if switched:
+        switch_to_waiting_image(session, character=character)
     if not character.source_image_path:
         raise NoSourceImage(f"character {character_id} has no source image")
-    return character, character.source_image_path
+    return character, character.source_image_path, switched
 
 
 def unfinished_since(session: Session, *, before: datetime, limit: int) -> list[int]:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from likeness.db.embedding_columns import EmbeddingColumns
 from likeness.db.models import (
     ERASED_REASON,
+    REPLACED_REASON,
     STATUS_IDS,
     Character,
     DetectedFace,
@@ -42,19 +43,28 @@ def archive_embedding(session: Session, *, character_id: int, new_image_path: st
             f"no replacement of the source image of character {character_id} with this "
             "image is requested"
         )
+    switch_to_waiting_image(session, character=character)
+    return True
+
+
+def switch_to_waiting_image(session: Session, *, character: Character) -> None:
+    """The replacement waiting on the (locked) character becomes its source image: the
+    current embedding archived, the faces cleared and the quality scores flagged stale, in
+    the caller's transaction. Whatever run extracts a character with a waiting image calls
+    this first, so the new photo is never skipped for the old one."""
+    assert character.pending_source_image_path is not None
     session.add(
         EmbeddingHistory(
-            character_id=character_id,
+            character_id=character.id,
             source_image_path=character.source_image_path,
             **EmbeddingColumns.of_row(character).archived(),
         )
     )
-    session.execute(delete(DetectedFace).where(DetectedFace.character_id == character_id))
-    character.source_image_path = new_image_path
-    if character.pending_source_image_path == new_image_path:
-        character.pending_source_image_path = None
+    session.execute(delete(DetectedFace).where(DetectedFace.character_id == character.id))
+    mark_quality_scores_stale(session, character_id=character.id, reason=REPLACED_REASON)
+    character.source_image_path = character.pending_source_image_path
+    character.pending_source_image_path = None
     session.flush()
-    return True
 
 
 def record_drift(
