@@ -13,6 +13,7 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / "likeness"
 # import Prefect. The most specific prefix applies. Keep in step with docs/architecture.md.
 RULES: dict[str, tuple[set[str], bool]] = {
     "likeness.config": (set(), False),
+    "likeness.transient": (set(), False),
     "likeness.storage": ({"likeness.face.errors"}, False),
     "likeness.face": ({"likeness.config", "likeness.storage"}, False),
     "likeness.db": ({"likeness.config", "likeness.face.types", "likeness.identity.policy"}, False),
@@ -22,7 +23,7 @@ RULES: dict[str, tuple[set[str], bool]] = {
     "likeness.importing": ({"likeness.db", "likeness.storage"}, False),
     "likeness.pipeline": (
         {"likeness.config", "likeness.db", "likeness.identity", "likeness.expectations"}
-        | {"likeness.face"},
+        | {"likeness.face", "likeness.transient"},
         False,
     ),
     "likeness.orchestration": (
@@ -31,7 +32,7 @@ RULES: dict[str, tuple[set[str], bool]] = {
     ),
     "likeness.tasks": (
         {"likeness.config", "likeness.db", "likeness.identity", "likeness.expectations"}
-        | {"likeness.face", "likeness.pipeline", "likeness.orchestration"},
+        | {"likeness.face", "likeness.pipeline", "likeness.orchestration", "likeness.transient"},
         True,
     ),
     "likeness.flows": (

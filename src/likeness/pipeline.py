@@ -7,8 +7,9 @@ transaction). The extraction flow runs it for one character with each step a Pre
 (``tasks.extraction.AS_TASKS``); backfill chunks and the burst sweep run it inline for many
 (:data:`INLINE`). Every character it begins ends in a terminal status: a missing source
 image, a bad image or rejected faces are a typed :class:`Failure` written like any outcome;
-any other error fails every character not yet written and propagates as
-:class:`ExtractionFailed`. See docs/architecture.md.
+an error of the infrastructure (:mod:`likeness.transient`) puts every character not yet
+written back to ``pending`` and propagates as :class:`ExtractionInterrupted`; any other
+error fails them and propagates as :class:`ExtractionFailed`. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from likeness.identity.decisions import Outcome, decide_outcome
 from likeness.identity.events import PublishedEvent
 from likeness.identity.failures import Failure, FailureKind
 from likeness.identity.record import ExtractionOutcome, write_failure, write_outcomes
+from likeness.transient import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,13 @@ class BatchResult:
     face_count: int = 0
     events: list[PublishedEvent] = field(default_factory=list)
     refused: dict[int, str] = field(default_factory=dict)
+
+
+class ExtractionInterrupted(RuntimeError):
+    """The infrastructure failed mid-run (the database, the Prefect API): not the image's
+    fault, so no character fails for it. The characters not yet written went back to
+    ``pending`` (or stay ``extracting`` while the database is down) for the reconciler to
+    start again."""
 
 
 class ExtractionFailed(RuntimeError):
@@ -322,9 +331,23 @@ def run(
     except ModelPackError as error:
         _abort(begun, Failure.model(error), steps, error)
     except Exception as error:
+        if is_transient(error):
+            _put_back(begun, error)
         _abort(begun, Failure.unexpected(error), steps, error)
     result.refused = begun.refused
     return result
+
+
+def _put_back(begun: Begun, error: Exception) -> NoReturn:
+    unwritten = [job.character_id for job in begun.jobs]
+    try:
+        with transaction() as session:
+            repository.put_back_to_pending(session, character_ids=unwritten)
+    except Exception as still_down:  # left `extracting`: the reconciler takes those too
+        log.warning("characters %s stay extracting: %s", unwritten, still_down)
+    raise ExtractionInterrupted(
+        f"interrupted by the infrastructure, characters {unwritten} wait for a new run: {error}"
+    ) from error
 
 
 def _abort(begun: Begun, failure: Failure, steps: Steps, error: Exception) -> NoReturn:

@@ -31,9 +31,10 @@ from likeness.db.session import engine_for
 from likeness.face.model_pack import resolve_model_pack
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.reaper import reap_stuck_extractions
+from likeness.identity.failures import Failure
 from likeness.orchestration.runs import start_extraction
 from likeness.orchestration.stack import running, start_worker
-from likeness.pipeline import begin
+from likeness.pipeline import ExtractionInterrupted, begin
 from tests import images
 from tests.conftest import WaitForTerminal, Worker
 from tests.factories import (
@@ -124,8 +125,8 @@ def test_database_outage_through_every_retry_leaves_the_character_to_the_reaper(
         return store(session, **kwargs)
 
     monkeypatch.setattr(repository, "store_detected_faces", store_as_the_database_stops)
-    with outage, pytest.raises(OperationalError):
-        # persist_faces and then record_failure retry (1 + 2 + 4 s) and give up.
+    with outage, pytest.raises(ExtractionInterrupted):
+        # persist_faces retries (1 + 2 + 4 s) and gives up; putting it back fails too.
         extract_character_embedding(character_id)
 
     # The database is back; the character is left as the run found the database.
@@ -283,3 +284,66 @@ def test_concurrent_first_uploads_to_a_new_project_are_all_accepted(live_api: st
     assert len({a.json()["project_id"] for a in answers}) == 1
     for answer in answers:
         assert len(runs_of(answer.json()["id"])) == 1
+
+
+def prefect_api_error(path: str) -> httpx.HTTPStatusError:
+    """What the Prefect client raises when its server answers 500 (its database was down
+    for a moment)."""
+    request = httpx.Request("POST", f"http://127.0.0.1:4300/api/{path}")
+    return httpx.HTTPStatusError(
+        f"Server error '500 Internal Server Error' for url '{request.url}'",
+        request=request,
+        response=httpx.Response(500, request=request),
+    )
+
+
+def test_an_artifact_the_prefect_api_refuses_does_not_cost_the_extraction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refused(**_: object) -> None:  # fault: the Prefect server answers 500
+        raise prefect_api_error("artifacts/")
+
+    monkeypatch.setattr("likeness.tasks.extraction.create_markdown_artifact", refused)
+    character_id = new_character(images.photo("yaoming.jpg"))
+
+    assert extract_character_embedding(character_id) == "completed"
+    character = load_character(character_id)
+    assert character.embedding_error is None and character.face_embedding is not None
+
+
+def test_an_outage_that_outlasts_the_retries_puts_the_upload_back_to_pending_not_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The database refuses the write through every retry of persist_faces (1 + 2 + 4 s),
+    # then answers again: the upload is not the image's failure and goes back to pending.
+    def refused(session: Session, **_: object) -> None:  # fault injection
+        raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(repository, "store_detected_faces", refused)
+    character_id = new_character(images.photo("yaoming.jpg"))
+
+    with pytest.raises(ExtractionInterrupted):
+        extract_character_embedding(character_id)
+
+    character = load_character(character_id)
+    assert character.status is Status.PENDING  # the reconciler starts it again
+    assert character.embedding_error is None
+    assert events_of(character_id) == []  # nothing announced: nothing happened to it
+    monkeypatch.undo()
+    assert extract_character_embedding(character_id) == "completed"  # that new run
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        prefect_api_error("artifacts/"),
+        ValueError("cannot reach postgresql://likeness:secret@10.0.3.7:5432/likeness"),
+        RuntimeError("worker at 192.168.1.20:4200 said no"),
+    ],
+    ids=["url", "dsn", "host-port"],
+)
+def test_a_failure_reason_never_shows_an_internal_address(error: Exception) -> None:
+    reason = Failure.unexpected(error).reason
+    assert "127.0.0.1" not in reason and "10.0.3.7" not in reason and "192.168" not in reason
+    assert "secret" not in reason and "://" not in reason
+    assert reason.startswith("extraction error: ")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 # How a failed data check is reported on a character and in errors.
 DATA_CHECK_FAILED = "data check failed: "
+
+# A URL or a host:port in an error's text: an internal address a reason must not show.
+_ADDRESS = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"]+|\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b", re.I)
 
 
 class FailureKind(StrEnum):
@@ -33,7 +37,8 @@ class Failure:
 
     @classmethod
     def unexpected(cls, error: BaseException) -> Failure:
-        return cls(FailureKind.UNEXPECTED, f"extraction error: {error}")
+        """The error's text for people, without an internal address (logs keep it whole)."""
+        return cls(FailureKind.UNEXPECTED, f"extraction error: {_ADDRESS.sub('…', str(error))}")
 
 
 class FacesRejected(RuntimeError):

@@ -26,6 +26,7 @@ from likeness.identity.failures import FacesRejected, Failure, FailureKind
 from likeness.pipeline import BatchResult, Detected, Extracted, Found
 from likeness.tasks.notify import notify
 from likeness.tasks.retry import database_task, retry_on_transient
+from likeness.transient import is_transient
 
 
 @database_task("begin_extraction")
@@ -85,15 +86,21 @@ def resolve_primary(job: ExtractionJob, found: Extracted) -> Detected:
 @task(name="check_faces", cache_policy=NO_CACHE)
 def check_faces(detected: Sequence[Detected]) -> dict[int, Failure]:
     """The Great Expectations face-batch suite before anything is written; its results are
-    attached as an artifact."""
+    attached as an artifact when the Prefect API takes it (a report: an API that fails for
+    a moment must not cost the extraction)."""
 
     def attach(result: CheckResult) -> None:
         [character_id] = {item.job.character_id for item in detected}
-        create_markdown_artifact(
-            key=f"face-check-character-{character_id}",
-            markdown=result.markdown(),
-            description=f"Great Expectations face-batch suite for character {character_id}",
-        )
+        try:
+            create_markdown_artifact(
+                key=f"face-check-character-{character_id}",
+                markdown=result.markdown(),
+                description=f"Great Expectations face-batch suite for character {character_id}",
+            )
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            get_run_logger().warning("face-check artifact not attached: %s", error)
 
     return pipeline.check(detected, attach)
 

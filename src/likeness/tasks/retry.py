@@ -7,25 +7,14 @@ from typing import Any, ParamSpec, TypeVar
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy.exc import DBAPIError, OperationalError
+
+from likeness.transient import is_transient
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError,
-    ConnectionError,
-    TimeoutError,
-)
-
 # Retry delays in seconds for tasks that touch the database.
 DATABASE_RETRY_DELAYS: list[float] = [1, 2, 4]
-
-
-def is_transient(error: BaseException | None) -> bool:
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
-    return isinstance(error, TRANSIENT_ERRORS)
 
 
 def retry_on_transient(task: Any, task_run: Any, state: Any) -> bool:

@@ -96,6 +96,9 @@ from likeness.db.repository.extraction import (
     claim_lost_extraction as claim_lost_extraction,
 )
 from likeness.db.repository.extraction import (
+    put_back_to_pending as put_back_to_pending,
+)
+from likeness.db.repository.extraction import (
     request_extraction as request_extraction,
 )
 from likeness.db.repository.extraction import (

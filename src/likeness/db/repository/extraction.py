@@ -139,6 +139,23 @@ def _character_to_extract(
     return character, character.source_image_path, switched
 
 
+def put_back_to_pending(session: Session, *, character_ids: Sequence[int]) -> None:
+    """Those of the characters still ``extracting`` back to ``pending``: their run was
+    interrupted before it wrote them (one it did write keeps its outcome)."""
+    unwritten = session.scalars(
+        select(Character.id)
+        .where(
+            Character.id.in_(character_ids),
+            Character.embedding_status_id == STATUS_IDS[Status.EXTRACTING],
+        )
+        .order_by(Character.id)
+        .with_for_update()
+    )
+    set_statuses(
+        session, statuses={character_id: (Status.PENDING, None) for character_id in unwritten}
+    )
+
+
 def unfinished_since(session: Session, *, before: datetime, limit: int) -> list[int]:
     """Up to ``limit`` characters with an image ``pending`` or ``extracting``, unchanged
     since ``before``, oldest change first."""
