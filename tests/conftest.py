@@ -17,6 +17,7 @@ from psycopg.errors import DeadlockDetected
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from likeness.api.sessions import TokenThrottle
 from likeness.config import Settings, get_settings
 from likeness.db import migrate
 from likeness.db.databases import normalise_url
@@ -46,11 +47,20 @@ TERMINAL = {STATUS_IDS[s] for s in Status} - {
 
 # Tables the tests write to; statuses and studio settings are reference data.
 WRITTEN_TABLES = (
-    "backfill_items, backfill_jobs, webhook_deliveries, outbox_events, quality_scores, "
-    "embedding_history, detected_faces, characters, projects"
+    "browser_sessions, backfill_items, backfill_jobs, webhook_deliveries, outbox_events, "
+    "quality_scores, embedding_history, detected_faces, characters, projects"
 )
 
 WaitForTerminal = Callable[..., Status]  # the wait_for_terminal_status fixture
+
+
+@pytest.fixture(autouse=True)
+def fresh_token_throttle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no wrong tokens counted against its client (the API process
+    keeps them in memory; a TestClient is always the same address)."""
+    throttle = TokenThrottle()
+    for module in ("likeness.api.auth", "likeness.api.ui"):
+        monkeypatch.setattr(f"{module}.token_throttle", throttle)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from likeness.api.sessions import LoginThrottle, new_session
+from likeness.api.sessions import TokenThrottle, new_session
 from likeness.cli import app as cli
 from likeness.config import get_settings
 from likeness.db import repository
@@ -446,12 +446,43 @@ def test_the_session_cookie_is_signed_expires_and_never_holds_the_token(
 def test_logout_ends_the_session(client: TestClient, token: str) -> None:
     client.post("/login", data={"token": token})
     assert client.get("/").status_code == 200
+    kept = client.cookies["likeness_session"]  # as an attacker who copied it would
 
     out = client.post("/logout", headers={"Origin": "http://testserver"}, follow_redirects=False)
 
     assert out.status_code == 303 and out.headers["location"] == "/login"
     assert "likeness_session" not in client.cookies
     assert client.get("/", follow_redirects=False).status_code == 303
+    client.cookies.set("likeness_session", kept)  # the old cookie, sent again
+    assert client.get("/api/characters").status_code == 401
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+
+
+def test_a_new_api_token_ends_every_session(
+    client: TestClient, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client.post("/login", data={"token": token})
+    assert client.get("/api/characters").status_code == 200
+
+    monkeypatch.setenv("LIKENESS_API_TOKEN", "a-new-token")
+    get_settings.cache_clear()
+
+    assert client.get("/api/characters").status_code == 401
+
+
+def test_wrong_bearer_tokens_are_slowed_down_like_logins(client: TestClient, token: str) -> None:
+    guesses = [
+        client.get("/api/characters", headers={"Authorization": f"Bearer guess-{n}"})
+        for n in range(6)
+    ]
+
+    assert [answer.status_code for answer in guesses[:5]] == [401] * 5
+    assert guesses[5].status_code == 429  # sent at once: within the first 1 s wait
+    assert int(guesses[5].headers["retry-after"]) >= 1
+    right = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/characters", headers=right).status_code == 429  # waits its turn
+    # The login form shares the count: guessing there is no way around it.
+    assert client.post("/login", data={"token": "guess-7"}).status_code == 429
 
 
 def test_repeated_wrong_tokens_are_slowed_down(client: TestClient, token: str) -> None:
@@ -465,7 +496,7 @@ def test_repeated_wrong_tokens_are_slowed_down(client: TestClient, token: str) -
 
 
 def test_each_further_wrong_token_doubles_the_wait_up_to_five_minutes() -> None:
-    throttle = LoginThrottle()
+    throttle = TokenThrottle()
     now = 1_000_000.0
     for _ in range(5):
         assert throttle.wait_s("guesser", now) == 0

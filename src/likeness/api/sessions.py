@@ -1,19 +1,23 @@
-"""Browser sessions of the UI: a signed cookie that expires, and a login that slows down.
+"""Browser sessions of the UI, kept server-side, and a throttle for wrong tokens.
 
-The cookie holds ``<expiry>.<nonce>.<HMAC>``, never the API token. Its key is derived from
-the token, so a new ``LIKENESS_API_TOKEN`` ends every session at once.
+The cookie holds a random id, never the API token; the database holds the id's SHA-256,
+the token it was granted under (as a fingerprint) and its expiry. Logging out deletes the
+row, and a new ``LIKENESS_API_TOKEN`` ends every session at once. Every API process sees
+the same sessions (they share the database).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 import threading
 import time
 from collections import defaultdict, deque
+from datetime import UTC, datetime
 
 from likeness.config import get_settings
+from likeness.db import repository
+from likeness.db.session import transaction
 
 COOKIE = "likeness_session"
 
@@ -24,39 +28,57 @@ MAX_WAIT_S = 300
 FAILURE_WINDOW_S = 900
 
 
-def _key() -> bytes | None:
+def token_fingerprint() -> str | None:
+    """What a session remembers of the token it was granted under (not the token)."""
     token = get_settings().api_token
     if token is None:
         return None
-    return hashlib.sha256(b"likeness-session\0" + token.get_secret_value().encode()).digest()
+    return hashlib.sha256(b"likeness-session\0" + token.get_secret_value().encode()).hexdigest()
 
 
-def _signature(key: bytes, payload: str) -> str:
-    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
+def _id_hash(cookie: str) -> str:
+    return hashlib.sha256(cookie.encode()).hexdigest()
 
 
 def new_session(now: float | None = None) -> str:
-    """A cookie value valid for ``LIKENESS_SESSION_HOURS``."""
-    key = _key()
-    assert key is not None, "sessions exist only when LIKENESS_API_TOKEN is set"
-    expires = int((now or time.time()) + get_settings().session_hours * 3600)
-    payload = f"{expires}.{secrets.token_hex(16)}"
-    return f"{payload}.{_signature(key, payload)}"
+    """A cookie value valid for ``LIKENESS_SESSION_HOURS`` from ``now``."""
+    fingerprint = token_fingerprint()
+    assert fingerprint is not None, "sessions exist only when LIKENESS_API_TOKEN is set"
+    cookie = secrets.token_urlsafe(32)
+    expires = (now or time.time()) + get_settings().session_hours * 3600
+    with transaction() as session:
+        repository.add_browser_session(
+            session,
+            id_hash=_id_hash(cookie),
+            token_fingerprint=fingerprint,
+            expires_at=datetime.fromtimestamp(expires, UTC),
+        )
+    return cookie
 
 
 def session_valid(cookie: str | None, now: float | None = None) -> bool:
-    key = _key()
-    if key is None or not cookie or cookie.count(".") != 2:
+    fingerprint = token_fingerprint()
+    if fingerprint is None or not cookie or len(cookie) > 100:
         return False
-    payload, signature = cookie.rsplit(".", 1)
-    expires = payload.split(".", 1)[0]
-    if not hmac.compare_digest(_signature(key, payload), signature):
-        return False
-    return expires.isdigit() and int(expires) > (now or time.time())
+    with transaction() as session:
+        return repository.browser_session_live(
+            session,
+            id_hash=_id_hash(cookie),
+            token_fingerprint=fingerprint,
+            now=datetime.fromtimestamp(now or time.time(), UTC),
+        )
 
 
-class LoginThrottle:
-    """Failed logins per client address, in this process (one API process per stack)."""
+def end_session(cookie: str | None) -> None:
+    """Logout: the session is gone for every API process at once."""
+    if cookie:
+        with transaction() as session:
+            repository.end_browser_session(session, id_hash=_id_hash(cookie))
+
+
+class TokenThrottle:
+    """Failed tries of the token per client address (the login form and bearer headers),
+    in this process: each API process counts its own."""
 
     def __init__(self) -> None:
         self._failures: dict[str, deque[float]] = defaultdict(deque)
@@ -88,4 +110,4 @@ class LoginThrottle:
         return failures
 
 
-login_throttle = LoginThrottle()
+token_throttle = TokenThrottle()

@@ -6,14 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Query, Request, status
+from fastapi import APIRouter, Cookie, Depends, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from PIL import Image
 
-from likeness.api.auth import require_login, token_matches
+from likeness.api.auth import client_address, require_login, token_matches
 from likeness.api.params import RowId, RowIdFilter
-from likeness.api.sessions import COOKIE, login_throttle, new_session
+from likeness.api.sessions import COOKIE, end_session, new_session, token_throttle
 from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import Character
@@ -163,10 +163,11 @@ def login_form(request: Request) -> HTMLResponse:
 
 @login_router.post("/login", response_model=None)
 def login(request: Request, token: Annotated[str, Form()]) -> Response:
-    """A signed session cookie (HttpOnly, SameSite=Strict, expiring) for the right token;
-    repeated wrong tokens from one address must wait longer and longer (429)."""
-    client = request.client.host if request.client else "unknown"
-    wait = login_throttle.wait_s(client)
+    """A session cookie (HttpOnly, SameSite=Strict, expiring, kept server-side) for the
+    right token; repeated wrong tokens from one address, here or as bearer headers, must
+    wait longer and longer (429)."""
+    client = client_address(request)
+    wait = token_throttle.wait_s(client)
     if wait:
         return templates.TemplateResponse(
             request,
@@ -176,14 +177,14 @@ def login(request: Request, token: Annotated[str, Form()]) -> Response:
             headers={"Retry-After": str(wait)},
         )
     if get_settings().api_token is None or not token_matches(token):
-        login_throttle.failed(client)
+        token_throttle.failed(client)
         return templates.TemplateResponse(
             request,
             "login.html",
             {**_common(), "signed_in": False, "error": "wrong token"},
             status_code=status.HTTP_401_UNAUTHORIZED,
         )
-    login_throttle.succeeded(client)
+    token_throttle.succeeded(client)
     response = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         COOKIE,
@@ -197,8 +198,10 @@ def login(request: Request, token: Annotated[str, Form()]) -> Response:
 
 
 @login_router.post("/logout", response_model=None)
-def logout() -> RedirectResponse:
-    """End the browser's session: its cookie is removed."""
+def logout(likeness_session: Annotated[str | None, Cookie()] = None) -> RedirectResponse:
+    """End the browser's session: deleted server-side (the cookie no longer works, even
+    kept), and the cookie removed."""
+    end_session(likeness_session)
     response = RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
     response.delete_cookie(COOKIE, httponly=True, samesite="strict")
     return response

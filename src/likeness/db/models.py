@@ -237,6 +237,18 @@ class WebhookDelivery(Base):
     )
 
 
+class BrowserSession(Base):
+    """A signed-in browser: the cookie holds a random id, this row its SHA-256. Logging
+    out deletes the row; a session granted under another API token no longer counts."""
+
+    __tablename__ = "browser_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_fingerprint: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class BackfillJob(Base):
     """One backfill over a snapshot of characters; resumed until every item is done."""
 

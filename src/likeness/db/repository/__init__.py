@@ -35,6 +35,15 @@ from likeness.db.repository.backfill import (
 from likeness.db.repository.backfill import (
     open_backfill_job as open_backfill_job,
 )
+from likeness.db.repository.browser_sessions import (
+    add_browser_session as add_browser_session,
+)
+from likeness.db.repository.browser_sessions import (
+    browser_session_live as browser_session_live,
+)
+from likeness.db.repository.browser_sessions import (
+    end_browser_session as end_browser_session,
+)
 from likeness.db.repository.characters import (
     IN_PROGRESS as IN_PROGRESS,
 )
