@@ -155,6 +155,38 @@ def test_after_erasure_only_a_new_request_extracts_again(client: TestClient) -> 
     assert biometrics_of(character_id)[0] is True
 
 
+def test_an_erased_character_takes_no_reference_until_it_has_a_new_source_image(
+    client: TestClient,
+) -> None:
+    character_id = new_character(images.photo("yaoming.jpg"))
+    extract_character_embedding(character_id)
+    assert client.delete(f"/api/characters/{character_id}/biometrics").status_code == 204
+    photos_before, rows_before = stored_photos(), character_count()
+
+    with images.photo("yaoming.jpg").open("rb") as image:
+        refused = client.post(f"/api/characters/{character_id}/references", files={"image": image})
+
+    assert refused.status_code == 409
+    assert "erased" in refused.json()["detail"] and "source-image" in refused.json()["detail"]
+    assert stored_photos() == photos_before and character_count() == rows_before
+    body = client.get(f"/api/characters/{character_id}").json()
+    assert body["status"] == "failed" and body["error"] == "biometric data erased"
+    assert biometrics_of(character_id) == (False, None, 0)
+
+    # A new source image is the studio's new decision: references are welcome again.
+    with images.photo("yaoming.jpg").open("rb") as image:
+        replaced = client.put(
+            f"/api/characters/{character_id}/source-image", files={"image": image}
+        )
+    assert replaced.status_code == 202
+    handle_source_image_replaced(
+        character_id, load_character(character_id).pending_source_image_path or ""
+    )
+    with images.photo("yaoming.jpg").open("rb") as image:
+        added = client.post(f"/api/characters/{character_id}/references", files={"image": image})
+    assert added.status_code == 202
+
+
 # 2. No file outside the storage root is ever stored or served ----------------------
 
 

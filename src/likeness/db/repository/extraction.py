@@ -25,6 +25,7 @@ from likeness.db.repository.errors import Conflict, NoSourceImage, NotFound, Not
 from likeness.db.repository.faces import primary_face_boxes
 from likeness.db.repository.history import switch_to_waiting_image
 from likeness.db.repository.projects import effective_config
+from likeness.db.repository.references import refuse_if_erased
 from likeness.face.types import BoundingBox
 from likeness.identity.policy import EmbeddingConfig
 
@@ -40,6 +41,8 @@ def request_extraction(
     triggers cannot both start one: the row lock serialises them.
     """
     character = get_character(session, character_id=character_id, lock=True)
+    if character.reference_of is not None:  # its result would join an erased template
+        refuse_if_erased(get_character(session, character_id=character.reference_of))
     if not (source_image_path or character.source_image_path):
         raise NoSourceImage(f"character {character_id} has no source image")
     # A character created without an image is pending with nothing to extract yet.

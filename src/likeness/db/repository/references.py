@@ -15,13 +15,16 @@ from likeness.db.repository.errors import Conflict, NotFound
 
 
 def create_reference(session: Session, *, character_id: int, source_image_path: str) -> Character:
-    """A new reference image of the character, ``pending`` its extraction."""
+    """A new reference image of the character, ``pending`` its extraction. Refused with
+    :class:`Conflict` for a reference, and for a character whose biometric data was erased
+    (its reference would give it a template again while it says "erased")."""
     character = get_character(session, character_id=character_id, lock=True)
     if character.reference_of is not None:
         raise Conflict(
             f"{character_id} is a reference of character {character.reference_of}: add "
             "references to that character"
         )
+    refuse_if_erased(character)
     reference = Character(
         project_id=character.project_id,
         name=character.name,
@@ -32,6 +35,15 @@ def create_reference(session: Session, *, character_id: int, source_image_path: 
     session.flush()
     session.refresh(reference)  # updated_at, which keys its run
     return reference
+
+
+def refuse_if_erased(character: Character) -> None:
+    if character.biometrics_erased:
+        raise Conflict(
+            f"the biometric data of character {character.id} was erased: give it a new "
+            f"source image (PUT /api/characters/{character.id}/source-image) before adding "
+            "references"
+        )
 
 
 def references_of(session: Session, *, character_id: int) -> list[Character]:
