@@ -251,6 +251,13 @@ def test_project_override_beats_the_studio_default_for_flow_and_api() -> None:
             "less than or equal to 1",
         ),
         ("/api/projects/{project}/embedding-config", {"threshold": 0.5}, "Extra inputs"),
+        # a typo in a key once reset every studio setting to its default
+        ("/api/settings/embedding", {"confidence_treshold": 0.5}, "Extra inputs"),
+        ("/api/settings/embedding", {"confidence_threshold": "0.5"}, "valid number"),
+        ("/api/settings/embedding", {"min_face_size": True}, "valid integer"),
+        ("/api/settings/embedding", {"confidence_threshold": None}, "valid number"),
+        ("/api/settings/embedding", {"template_includes_low_confidence": 1}, "valid boolean"),
+        ("/api/projects/{project}/embedding-config", {"min_face_size": "40"}, "valid integer"),
     ],
 )
 def test_invalid_configuration_is_refused_with_the_reason(
@@ -271,6 +278,37 @@ def test_invalid_configuration_is_refused_with_the_reason(
             "multi_face_policy": None,
             "template_includes_low_confidence": None,
         }
+
+
+def test_a_put_changes_only_the_settings_it_names() -> None:
+    character_id = new_character(None, project="partial")
+    project = load_character(character_id).project_id
+    with TestClient(create_app()) as client:
+        client.put("/api/settings/embedding", json={"drift_threshold": 0.25, "min_face_size": 8})
+        client.put(f"/api/projects/{project}/embedding-config", json={"min_face_size": 30})
+
+        studio = client.put("/api/settings/embedding", json={"confidence_threshold": 0.8})
+        project_config = client.put(
+            f"/api/projects/{project}/embedding-config", json={"confidence_threshold": 0.6}
+        )
+
+        assert studio.status_code == 200
+        assert studio.json() == {
+            "confidence_threshold": 0.8,
+            "drift_threshold": 0.25,
+            "min_face_size": 8,
+            "multi_face_policy": "ask",
+            "template_includes_low_confidence": True,
+        }
+        overrides = project_config.json()["overrides"]
+        assert overrides["min_face_size"] == 30 and overrides["confidence_threshold"] == 0.6
+        # A null override goes back to the studio default; the others stay.
+        cleared = client.put(
+            f"/api/projects/{project}/embedding-config", json={"min_face_size": None}
+        )
+        assert cleared.json()["overrides"]["min_face_size"] is None
+        assert cleared.json()["overrides"]["confidence_threshold"] == 0.6
+        assert cleared.json()["effective"]["min_face_size"] == 8
 
 
 def test_unknown_project_config_is_404() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from likeness.api.params import RowId
 from likeness.db import repository
@@ -19,9 +21,18 @@ def get_studio_config() -> EmbeddingConfig:
 
 
 @router.put("/api/settings/embedding", response_model=EmbeddingConfig)
-def put_studio_config(config: EmbeddingConfig) -> EmbeddingConfig:
-    """Replace the studio defaults (invalid values: 422 with the reason)."""
+def put_studio_config(change: EmbeddingConfigOverride) -> EmbeddingConfig:
+    """Change the studio defaults the body names; the others stay as they are. An unknown
+    key, a value of the wrong type or out of range, or a null: 422 with the reason, and
+    nothing changes."""
     with transaction() as session:
+        current = repository.studio_config(session)
+        try:
+            config = EmbeddingConfig.model_validate(current.model_dump() | change.named())
+        except ValidationError as error:  # a null: a studio default cannot be unset
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]
+            ) from error
         return repository.update_studio_config(session, config=config)
 
 
@@ -37,6 +48,8 @@ def get_project_config(project_id: RowId) -> dict[str, object]:
 
 @router.put("/api/projects/{project_id}/embedding-config")
 def put_project_config(project_id: RowId, override: EmbeddingConfigOverride) -> dict[str, object]:
+    """Change the overrides the body names (null: back to the studio default); the others
+    stay as they are. Unknown keys and values of the wrong type: 422."""
     with transaction() as session:
         repository.update_project_override(session, project_id=project_id, override=override)
         return {

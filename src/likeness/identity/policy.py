@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 
 class MultiFacePolicy(StrEnum):
@@ -18,38 +18,47 @@ DOMINANT_AREA_RATIO = 4.0
 DUPLICATE_DISTANCE = 0.5
 
 
+# Strict numbers and booleans: "0.5" or true where a number belongs is refused, never
+# converted (a setting typed wrong is a mistake to report, not to guess).
+
+
 class EmbeddingConfig(BaseModel):
     """The values in force for one character (all fields set)."""
 
-    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False, extra="forbid")
 
-    confidence_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
-    drift_threshold: float = Field(
+    confidence_threshold: StrictFloat = Field(default=0.7, ge=0.0, le=1.0)
+    drift_threshold: StrictFloat = Field(
         default=0.3,
         ge=-1.0,
         le=1.0,
         description="Cosine similarity below which a replacement warns 'identity changed'.",
     )
-    min_face_size: int = Field(
+    min_face_size: StrictInt = Field(
         default=0, ge=0, le=4096, description="Faces narrower or lower (px) are ignored."
     )
     multi_face_policy: MultiFacePolicy = MultiFacePolicy.ASK
-    template_includes_low_confidence: bool = Field(
+    template_includes_low_confidence: StrictBool = Field(
         default=True,
         description="Whether low_confidence references count in a character's template.",
     )
 
 
 class EmbeddingConfigOverride(BaseModel):
-    """A project's overrides; ``null`` means 'use the studio default'."""
+    """A project's overrides; ``null`` means 'use the studio default'. As a change (a
+    ``PUT``), only the fields it names are changed (``model_fields_set``)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    confidence_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
-    drift_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
-    min_face_size: int | None = Field(default=None, ge=0, le=4096)
+    confidence_threshold: StrictFloat | None = Field(default=None, ge=0.0, le=1.0)
+    drift_threshold: StrictFloat | None = Field(default=None, ge=-1.0, le=1.0)
+    min_face_size: StrictInt | None = Field(default=None, ge=0, le=4096)
     multi_face_policy: MultiFacePolicy | None = None
-    template_includes_low_confidence: bool | None = None
+    template_includes_low_confidence: StrictBool | None = None
+
+    def named(self) -> dict[str, object]:
+        """The fields the change names, with their values (``null`` included)."""
+        return self.model_dump(exclude_unset=True)
 
 
 CONFIG_FIELDS = tuple(EmbeddingConfig.model_fields)

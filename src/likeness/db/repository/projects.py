@@ -65,8 +65,11 @@ def project_override(session: Session, *, project_id: int) -> EmbeddingConfigOve
 def update_project_override(
     session: Session, *, project_id: int, override: EmbeddingConfigOverride
 ) -> EmbeddingConfigOverride:
+    """Change the overrides ``override`` names (null: back to the studio default); the
+    others stay as they are."""
     project_override(session, project_id=project_id)  # 404 for an unknown project
-    session.execute(update(Project).where(Project.id == project_id).values(**override.model_dump()))
+    if override.named():
+        session.execute(update(Project).where(Project.id == project_id).values(**override.named()))
     return project_override(session, project_id=project_id)
 
 
