@@ -20,14 +20,13 @@ from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import Character, DetectedFace, OutboxEvent
 from likeness.db.session import transaction
+from likeness.storage import project_folder
 
 
 def stored(image: Path, project: str = "test") -> Path:
     """``image`` copied under the storage root, where source images live (a missing
     image stays missing there)."""
-    folder = get_settings().resolved_storage_root / project
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / image.name
+    target = project_folder(get_settings().resolved_storage_root, project) / image.name
     if image.exists():
         shutil.copy(image, target)
     else:

@@ -3,8 +3,10 @@ their owner only, and a file is only ever read where it really is, inside the ro
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
+import string
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -21,10 +23,21 @@ PARTIAL_SUFFIX = ".partial"
 UPLOAD_GRACE_S = 300
 
 
-def safe_folder_name(project: str) -> str:
-    """A project name as one path segment (no separators, no '..')."""
-    cleaned = "".join(c if c.isalnum() or c in "-_" else "_" for c in project.strip())
-    return cleaned.strip("_") or "default"
+_PLAIN = frozenset(string.ascii_letters + string.digits + "-_")
+_LONGEST_FOLDER = 120  # bytes; a path segment may have 255
+
+
+def project_folder_name(project: str) -> str:
+    """A project's folder: its name, with every character but ASCII letters, digits, '-'
+    and '_' percent-encoded (``a b`` → ``a%20b``, ``..`` → ``%2E%2E``), so two names never
+    share a folder and none is a separator, ``.`` or ``..``. A blank or very long name
+    becomes ``~`` and its SHA-256 (``~`` appears in no encoding)."""
+    encoded = "".join(
+        c if c in _PLAIN else "".join(f"%{byte:02X}" for byte in c.encode()) for c in project
+    )
+    if not encoded or len(encoded) > _LONGEST_FOLDER:
+        return "~" + hashlib.sha256(project.encode()).hexdigest()
+    return encoded
 
 
 def private_dir(path: Path) -> Path:
@@ -35,15 +48,15 @@ def private_dir(path: Path) -> Path:
 
 
 def project_folder(storage_root: Path, project: str) -> Path:
-    """``<storage root>/<safe project name>/``, created owner-only."""
+    """``<storage root>/<project folder name>/``, created owner-only."""
     private_dir(storage_root)
-    return private_dir(storage_root / safe_folder_name(project))
+    return private_dir(storage_root / project_folder_name(project))
 
 
 def in_project_folder(storage_root: Path, project: str, path: Path) -> bool:
     """True when ``path`` (already resolved) lies in ``project``'s folder: a file belongs
     to the project it was uploaded for."""
-    return path.is_relative_to(storage_root.resolve() / safe_folder_name(project))
+    return path.is_relative_to(storage_root.resolve() / project_folder_name(project))
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from likeness.api.webhook_signature import REPLAY_WINDOW_SECONDS, sign, signed_h
 from likeness.config import get_settings
 from likeness.db.models import Status
 from likeness.flows.extract import extract_character_embedding
+from likeness.storage import project_folder
 from tests import images
 from tests.factories import faces_of, load_character, new_character, stored
 
@@ -221,3 +222,33 @@ def test_a_400_digit_timestamp_is_401_before_the_signature_is_checked(
 
     assert response.status_code == 401
     assert response.json() == {"detail": "X-Likeness-Timestamp is not a Unix time in seconds"}
+
+
+@pytest.mark.parametrize(
+    ("project", "other"),
+    [("..", "."), (".", " "), (" ", ""), ("", "default"), ("a b", "a_b"), ("a/b", "a%2Fb")],
+)
+def test_two_projects_never_share_a_storage_folder(project: str, other: str) -> None:
+    root = get_settings().resolved_storage_root.resolve()
+    folders = [project_folder(root, name).resolve() for name in (project, other)]
+
+    assert folders[0] != folders[1]
+    assert all(folder.parent == root for folder in folders)  # one segment, inside the root
+
+
+def test_a_file_of_a_project_with_a_similar_name_is_refused(client: TestClient) -> None:
+    character_id = new_character(images.photo("t1.jpg"), project="a b")
+    lookalike = stored(images.photo("yaoming.jpg"), "a_b")  # another project's upload
+
+    response = deliver(
+        client,
+        {
+            "delivery_id": "d-lookalike",
+            "character_id": character_id,
+            "image_path": str(lookalike.relative_to(get_settings().resolved_storage_root)),
+        },
+    )
+
+    assert response.status_code == 400  # type: ignore[attr-defined]
+    assert "storage folder of project 'a b'" in response.json()["detail"]  # type: ignore[attr-defined]
+    assert load_character(character_id).pending_source_image_path is None
