@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from likeness.config import BACKFILL_CHUNK_SIZE, get_settings
+from likeness.storage import private_dir
 
 app = typer.Typer(help="Face identity embeddings for studio characters.", no_args_is_help=True)
 db_app = typer.Typer(help="Database: migrations, URL, embedded server.", no_args_is_help=True)
@@ -40,6 +41,8 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:  # loggers with their own level propagate here
         handler.setLevel(level)
+    # The data directory holds photos, logs and the database: the service's user only.
+    private_dir(get_settings().home)
     # Prefect keeps its own state (ephemeral server database) in the likeness data
     # directory unless the operator points it elsewhere.
     os.environ.setdefault("PREFECT_HOME", str(get_settings().home / "prefect"))

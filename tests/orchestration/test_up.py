@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -24,12 +25,12 @@ STARTUP_S = 240
 def descendants(pid: int) -> set[int]:
     """Every live process below ``pid``, from /proc."""
     children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for proc_stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = proc_stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        children.setdefault(int(fields[1]), []).append(int(proc_stat.parent.name))
     found, todo = set(), [pid]
     while todo:
         for child in children.get(todo.pop(), []):
@@ -122,6 +123,17 @@ def test_likeness_up_serves_extracts_backfills_and_stops_everything_on_ctrl_c(
         return str(httpx.get(f"{api}/api/characters/{created['id']}", timeout=10).json()["status"])
 
     wait_until(lambda: status() == "completed", 180, "the upload to be extracted")
+
+    # The data directory and its logs (character ids, photo paths, failure reasons) are
+    # the service's own: nobody else may read or list them.
+    home = Path(env["LIKENESS_HOME"])
+    logs = sorted((home / "logs").glob("*.log"))
+    assert logs, "likeness up writes its processes' logs"
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / "logs").stat().st_mode) == 0o700
+    assert {log.name: stat.S_IMODE(log.stat().st_mode) for log in logs} == {
+        log.name: 0o600 for log in logs
+    }
 
     # A backfill on the same data directory uses the running stack, not a server of its own.
     photos = Path(env["LIKENESS_HOME"]) / "to-import"

@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import psycopg
 
@@ -103,11 +104,21 @@ def start_prefect_server(
             str(settings.prefect_port),
         ],
         env={**env, "PREFECT_API_DATABASE_CONNECTION_URL": database},
-        stdout=log.open("ab"),
+        stdout=private_log(log),
         stderr=subprocess.STDOUT,
     )
     wait_until_healthy(f"{env['PREFECT_API_URL']}/health", process)
     return process
+
+
+def private_log(path: Path) -> BinaryIO:
+    """``path`` opened for appending, owner-only, in an owner-only folder: logs name
+    characters, photo paths and failure reasons (an existing file is tightened)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.chmod(0o700)
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    return os.fdopen(descriptor, "ab")
 
 
 def worker_command() -> list[str]:
@@ -116,7 +127,7 @@ def worker_command() -> list[str]:
 
 
 def start_worker(env: dict[str, str], log: Path | None = None) -> subprocess.Popen[bytes]:
-    output = log.open("ab") if log else None
+    output = private_log(log) if log else None
     return subprocess.Popen(
         worker_command(),
         env=env,
@@ -258,7 +269,7 @@ def start_api(env: dict[str, str], host: str, port: int, log: Path) -> subproces
             "off",
         ],
         env=env,
-        stdout=log.open("ab"),
+        stdout=private_log(log),
         stderr=subprocess.STDOUT,
     )
     wait_until_healthy(f"http://{host}:{port}/healthz", process)
@@ -288,7 +299,6 @@ def run_local_stack(
     env = prefect_env(settings, url)
     os.environ.update(env)  # before Prefect is imported: this process uses the same server
     logs = settings.home / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
     processes: list[subprocess.Popen[bytes]] = []
     watchdogs: list[Watchdog] = []
     if settings.database_url is None:  # the embedded server is ours to keep running
