@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from likeness.config import BACKFILL_CHUNK_SIZE, get_settings
+from likeness.config import BACKFILL_CHUNK_SIZE, Settings, get_settings
 from likeness.storage import private_dir
 
 app = typer.Typer(help="Face identity embeddings for studio characters.", no_args_is_help=True)
@@ -41,8 +41,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:  # loggers with their own level propagate here
         handler.setLevel(level)
-    # The data directory holds photos, logs and the database: the service's user only.
-    private_dir(get_settings().home)
+    keep_home_private(get_settings())
     # Prefect keeps its own state (ephemeral server database) in the likeness data
     # directory unless the operator points it elsewhere.
     os.environ.setdefault("PREFECT_HOME", str(get_settings().home / "prefect"))
@@ -51,6 +50,16 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
     os.environ.setdefault(
         "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO" if verbose else "WARNING"
     )
+
+
+def keep_home_private(settings: Settings) -> None:
+    """The data directory holds photos, logs and the database: the service's user only
+    (0700). As root, the embedded PostgreSQL runs as its own system user, which must pass
+    through to its folder: then the home is 0711 (nobody else can list it) and what lies
+    in it stays 0700 (logs, storage, the database's folder)."""
+    home = private_dir(settings.home)
+    if os.geteuid() == 0 and settings.database_url is None:
+        home.chmod(0o711)
 
 
 # A temporary Prefect server on a busy machine may take a while to answer; Prefect's own
