@@ -54,11 +54,11 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
 
 def keep_home_private(settings: Settings) -> None:
     """The data directory holds photos, logs and the database: the service's user only
-    (0700). As root, the embedded PostgreSQL runs as its own system user, which must pass
-    through to its folder: then the home is 0711 (nobody else can list it) and what lies
+    (0700). As root, the embedded PostgreSQL (in use, or kept in the home) runs as its own
+    system user, which must pass through to its folder: then the home is 0711 (nobody else can list it) and what lies
     in it stays 0700 (logs, storage, the database's folder)."""
     home = private_dir(settings.home)
-    if os.geteuid() == 0 and settings.database_url is None:
+    if os.geteuid() == 0 and (settings.database_url is None or settings.postgres_dir.exists()):
         home.chmod(0o711)
 
 
