@@ -47,7 +47,8 @@ TERMINAL = {STATUS_IDS[s] for s in Status} - {
 
 # Tables the tests write to; statuses and studio settings are reference data.
 WRITTEN_TABLES = (
-    "browser_sessions, backfill_items, backfill_jobs, webhook_deliveries, outbox_events, "
+    "photo_deletions, browser_sessions, backfill_items, backfill_jobs, webhook_deliveries, "
+    "outbox_events, "
     "quality_scores, embedding_history, detected_faces, characters, projects"
 )
 
@@ -274,3 +275,30 @@ def wait_for_terminal_status(database_url: str) -> WaitForTerminal:
         raise AssertionError(f"character {character_id} not terminal after {timeout}s")
 
     return wait
+
+
+@pytest.fixture(scope="session")
+def s3_env() -> Iterator[dict[str, str]]:
+    """An S3-compatible endpoint for the session (moto's server, or LIKENESS_TEST_S3_URL)."""
+    from tests.s3 import s3_endpoint
+
+    with s3_endpoint() as env:
+        yield env
+
+
+@pytest.fixture
+def bucket_storage(s3_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Photos in a fresh bucket for this test (LIKENESS_STORAGE_URL=s3://<bucket>/studio);
+    yields the bucket's name."""
+    from likeness.storage import store_at
+    from tests.s3 import new_bucket
+
+    bucket = new_bucket(s3_env)
+    for name, value in {**s3_env, "LIKENESS_STORAGE_URL": f"s3://{bucket}/studio"}.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    store_at.cache_clear()
+    yield bucket
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    store_at.cache_clear()

@@ -20,7 +20,7 @@ from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import Character, DetectedFace, OutboxEvent
 from likeness.db.session import transaction
-from likeness.storage import project_folder
+from likeness.storage import get_store, project_folder
 
 
 def stored(image: Path, project: str = "test") -> Path:
@@ -32,6 +32,12 @@ def stored(image: Path, project: str = "test") -> Path:
     else:
         target.unlink(missing_ok=True)
     return target
+
+
+def stored_bytes(key: str | None) -> bytes:
+    """The bytes of a stored photo, read through the store as the pipeline reads them."""
+    with get_store().open(key or "") as photo:
+        return photo.read()
 
 
 def new_character(

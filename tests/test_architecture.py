@@ -14,11 +14,14 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / "likeness"
 RULES: dict[str, tuple[set[str], bool]] = {
     "likeness.config": (set(), False),
     "likeness.transient": (set(), False),
-    "likeness.storage": ({"likeness.face.errors"}, False),
+    "likeness.storage": ({"likeness.config", "likeness.face.errors"}, False),
     "likeness.face": ({"likeness.config", "likeness.storage"}, False),
     "likeness.db": ({"likeness.config", "likeness.face.types", "likeness.identity.policy"}, False),
     "likeness.identity": ({"likeness.config", "likeness.db", "likeness.face.types"}, False),
-    "likeness.identity.erasure": ({"likeness.db", "likeness.storage"}, False),
+    "likeness.identity.erasure": (
+        {"likeness.db", "likeness.storage", "likeness.face.errors"},
+        False,
+    ),
     "likeness.expectations": ({"likeness.config", "likeness.db.models", "likeness.face"}, False),
     "likeness.importing": ({"likeness.db", "likeness.storage"}, False),
     "likeness.pipeline": (
@@ -27,7 +30,8 @@ RULES: dict[str, tuple[set[str], bool]] = {
         False,
     ),
     "likeness.orchestration": (
-        {"likeness.config", "likeness.db", "likeness.expectations", "likeness.face"},
+        {"likeness.config", "likeness.db", "likeness.expectations", "likeness.face"}
+        | {"likeness.identity.erasure"},
         True,
     ),
     "likeness.tasks": (

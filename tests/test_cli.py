@@ -13,12 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from likeness.cli import app
-from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import Status
 from likeness.db.session import transaction
 from tests import images
-from tests.factories import load_character, new_character
+from tests.factories import load_character, new_character, stored_bytes
 
 runner = CliRunner()
 
@@ -100,9 +99,11 @@ def test_import_backfill_status_end_to_end(tmp_path: Path) -> None:
         "group": Status.MULTI_FACE_PENDING,
         "yao": Status.COMPLETED,
     }
-    # Copied under the storage root, not referencing the uploaded file.
-    storage_root = str(get_settings().resolved_storage_root)
-    assert all((c.source_image_path or "").startswith(storage_root) for c in characters)
+    # Copied into the store (keys in the project's folder), not referencing the given file.
+    assert all((c.source_image_path or "").startswith("demo/") for c in characters)
+    assert {stored_bytes(c.source_image_path) for c in characters} >= {
+        images.photo("yaoming.jpg").read_bytes()
+    }
 
     again = runner.invoke(app, ["backfill", "--scope", "missing"])
     assert "nothing to do" in again.output  # nothing pending is left

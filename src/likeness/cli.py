@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from likeness.config import BACKFILL_CHUNK_SIZE, Settings, get_settings
-from likeness.storage import private_dir
+from likeness.storage import get_store, unowned_keys
 
 app = typer.Typer(help="Face identity embeddings for studio characters.", no_args_is_help=True)
 db_app = typer.Typer(help="Database: migrations, URL, embedded server.", no_args_is_help=True)
@@ -55,11 +55,12 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
 def keep_home_private(settings: Settings) -> None:
     """The data directory holds photos, logs and the database: the service's user only
     (0700). As root, the embedded PostgreSQL (in use, or kept in the home) runs as its own
-    system user, which must pass through to its folder: then the home is 0711 (nobody else can list it) and what lies
-    in it stays 0700 (logs, storage, the database's folder)."""
-    home = private_dir(settings.home)
-    if os.geteuid() == 0 and (settings.database_url is None or settings.postgres_dir.exists()):
-        home.chmod(0o711)
+    system user, which must pass through to its folder: then the home is 0711 (nobody
+    else can list it) and what lies in it stays 0700 (logs, storage, the database's)."""
+    embedded = settings.database_url is None or settings.postgres_dir.exists()
+    mode = 0o711 if os.geteuid() == 0 and embedded else 0o700
+    settings.home.mkdir(parents=True, exist_ok=True, mode=mode)
+    settings.home.chmod(mode)  # once: the embedded server must never be locked out
 
 
 # A temporary Prefect server on a busy machine may take a while to answer; Prefect's own
@@ -147,7 +148,7 @@ def import_(
     except FileNotFoundError as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
-    ids = import_images(images, project=project, storage_root=get_settings().resolved_storage_root)
+    ids = import_images(images, project=project, store=get_store())
     console.print(f"imported {len(ids)} character(s) into project {project!r}: ids {ids}")
 
 
@@ -351,29 +352,36 @@ def check(
 
 
 def report_unowned_photos(*, delete: bool) -> int:
-    """Print (and with ``delete`` remove) stored photos no character owns; returns how
-    many are left."""
+    """Delete the photos queued for deletion (an erasure's, a removed reference's), then
+    print (and with ``delete`` remove) stored photos no character owns; returns how many
+    are left, queued ones that the store still refuses included."""
     from likeness.db import repository
     from likeness.db.session import transaction
-    from likeness.storage import discard, label, unowned_files
+    from likeness.identity.erasure import delete_queued_photos
 
-    root = get_settings().resolved_storage_root
+    store = get_store()
+    still_queued = delete_queued_photos()
+    if still_queued:
+        errors.print(
+            f"[red]storage: {still_queued} photo(s) queued for deletion that "
+            f"{store.describe()} refuses for now (retried by every worker)[/red]"
+        )
     with transaction() as session:
-        unowned = unowned_files(root, repository.owned_image_paths(session))
+        unowned = unowned_keys(store, repository.owned_image_paths(session))
     if not unowned:
-        console.print("storage: every photo belongs to a character")
-        return 0
+        console.print(f"storage ({store.describe()}): every photo belongs to a character")
+        return still_queued
     if delete:
-        discard(unowned)
+        store.delete(unowned)
         console.print(f"storage: deleted {len(unowned)} photo(s) that no character owned")
-        return 0
+        return still_queued
     errors.print(
         f"[red]storage: {len(unowned)} photo(s) that no character owns "
         "(likeness check --delete-unowned deletes them):[/red]"
     )
-    for path in unowned:
-        errors.print(f"  {label(root, path)}")
-    return len(unowned)
+    for key in unowned:
+        errors.print(f"  {store.label(key)}")
+    return still_queued + len(unowned)
 
 
 @app.command()

@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="Unset: an embedded PostgreSQL under HOME/postgres."
     )
+    storage_url: str | None = Field(
+        default=None,
+        description="Where photos live: a folder, or s3://bucket/prefix (with the AWS_* "
+        "variables); unset: STORAGE_ROOT.",
+    )
     storage_root: Path | None = Field(default=None, description="Unset: HOME/storage.")
     model_pack: str = "buffalo_s"
     model_root: Path | None = Field(default=None, description="Unset: HOME/insightface.")
@@ -100,9 +105,26 @@ class Settings(BaseSettings):
         """The Prefect server of ``likeness up`` (its API under ``/api``, its UI at ``/``)."""
         return f"http://{self.api_host}:{self.prefect_port}"
 
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, value: str | None) -> str | None:
+        if value is None or value.startswith("s3://"):
+            if value is not None and not value[len("s3://") :].split("/", 1)[0]:
+                raise ValueError("an s3:// URL names a bucket: s3://bucket/prefix")
+            return value
+        if "://" in value:
+            raise ValueError("a folder, or s3://bucket/prefix")
+        return str(Path(value).expanduser().resolve())
+
     @property
     def resolved_storage_root(self) -> Path:
+        """The local folder of photos (the default store, and where tools copy photos)."""
         return self.storage_root or self.home / "storage"
+
+    @property
+    def storage_location(self) -> str:
+        """The store in use: ``STORAGE_URL``, else the local folder."""
+        return self.storage_url or str(self.resolved_storage_root)
 
     @property
     def resolved_model_root(self) -> Path:

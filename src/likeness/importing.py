@@ -1,4 +1,4 @@
-"""Import image files as characters: copy into the storage root, one character per image."""
+"""Import image files as characters: copy into the photo store, one character per image."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from likeness.db import repository
 from likeness.db.session import transaction
-from likeness.storage import discard, new_photo
+from likeness.storage import Store, discard_unowned
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
@@ -26,31 +26,29 @@ def expand_image_paths(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def store_source_image(source: Path, storage_root: Path, project: str) -> Path:
-    """Copy ``source`` into the project's folder, owner-only, with a unique name."""
-    with (
-        new_photo(storage_root, project, source.suffix.lower()) as (target, out),
-        source.open("rb") as data,
-    ):
+def store_source_image(source: Path, store: Store, project: str) -> str:
+    """Copy ``source`` into the project's folder of the store, with a unique name; returns
+    its key."""
+    with store.new_photo(project, source.suffix.lower()) as (key, out), source.open("rb") as data:
         shutil.copyfileobj(data, out)
-    return target
+    return key
 
 
-def import_images(paths: list[Path], *, project: str, storage_root: Path) -> list[int]:
+def import_images(paths: list[Path], *, project: str, store: Store) -> list[int]:
     """One character per image, named after the file; returns their ids. Nothing is left
-    in storage when the import fails."""
-    stored: list[tuple[str, Path]] = []
+    in the store when the import fails."""
+    stored: list[tuple[str, str]] = []
     try:
         for path in paths:
-            stored.append((path.stem, store_source_image(path, storage_root, project)))
+            stored.append((path.stem, store_source_image(path, store, project)))
         with transaction() as session:
             project_row = repository.get_or_create_project(session, name=project)
             return [
                 repository.create_character(
-                    session, project_id=project_row.id, name=name, source_image_path=str(target)
+                    session, project_id=project_row.id, name=name, source_image_path=key
                 ).id
-                for name, target in stored
+                for name, key in stored
             ]
     except BaseException:
-        discard(target for _, target in stored)
+        discard_unowned(key for _, key in stored)
         raise

@@ -31,7 +31,7 @@ from likeness.orchestration.stack import (
     free_port,
     start_embedded_postgres,
 )
-from likeness.storage import stored_files
+from likeness.storage import get_store
 from tests import images
 from tests.api.conftest import TOKEN
 from tests.factories import (
@@ -57,7 +57,13 @@ def character_count() -> int:
 
 
 def stored_photos() -> list[Path]:
-    return stored_files(get_settings().resolved_storage_root)
+    root = get_settings().resolved_storage_root
+    return [root / key for key, _ in get_store().listing()]
+
+
+def local_file(key: str | None) -> Path:
+    """Where the default store (a folder) keeps the photo of ``key``."""
+    return get_settings().resolved_storage_root / (key or "")
 
 
 def biometrics_of(character_id: int) -> tuple[Any, ...]:
@@ -100,7 +106,7 @@ def test_erasure_withdraws_a_queued_replacement_and_deletes_its_photo(client: Te
             == 202
         )
     waiting = load_character(character_id).pending_source_image_path
-    assert waiting and Path(waiting).is_file()
+    assert waiting and local_file(waiting).is_file()
 
     assert client.delete(f"/api/characters/{character_id}/biometrics").status_code == 204
     status = handle_source_image_replaced(character_id, waiting)  # the queued run
@@ -110,7 +116,7 @@ def test_erasure_withdraws_a_queued_replacement_and_deletes_its_photo(client: Te
     character = load_character(character_id)
     assert character.pending_source_image_path is None
     assert character.source_image_path == str(stored(images.photo("yaoming.jpg")))
-    assert not Path(waiting).exists()  # no face photo outlives the erasure
+    assert not local_file(waiting).exists()  # no face photo outlives the erasure
 
 
 @pytest.mark.usefixtures("worker")
@@ -213,7 +219,7 @@ def test_a_replacement_run_with_a_path_nobody_requested_changes_and_serves_nothi
 
 def test_a_symlink_swapped_in_after_the_upload_is_not_served(client: TestClient) -> None:
     created = upload(client, images.photo("yaoming.jpg"))
-    source = Path(load_character(created["id"]).source_image_path or "")
+    source = local_file(load_character(created["id"]).source_image_path)
     swapped = source.with_name("swap.tmp")
     swapped.symlink_to("/etc/passwd")
     swapped.replace(source)  # atomically, after every check the upload made
@@ -440,7 +446,7 @@ def test_erasure_deletes_archived_photos_and_check_reports_unowned_ones(
 
     assert client.delete(f"/api/characters/{character_id}/biometrics").status_code == 204
     assert not Path(archived).exists()
-    assert Path(replacement).exists()  # the character's own source image stays
+    assert local_file(replacement).exists()  # the character's own source image stays
     # A second character, so that the data-quality suites of `likeness check` pass.
     extract_character_embedding(new_character(images.photo("yaoming.jpg"), project="other"))
 
@@ -449,7 +455,7 @@ def test_erasure_deletes_archived_photos_and_check_reports_unowned_ones(
     assert "1 photo(s) that no character owns" in report.output
     assert "test/left-behind.jpg" in report.output and str(root) not in report.output
     assert CliRunner().invoke(cli, ["check", "--delete-unowned"]).exit_code == 0
-    assert not stray.exists() and Path(replacement).exists()
+    assert not stray.exists() and local_file(replacement).exists()
 
 
 # 8. Login: a signed, expiring session; logout; repeated failures slowed ------------
@@ -549,7 +555,7 @@ def test_each_further_wrong_token_doubles_the_wait_up_to_five_minutes() -> None:
 
 def test_failure_reasons_name_no_server_path(client: TestClient) -> None:
     character_id = new_character(images.photo("yaoming.jpg"))
-    Path(load_character(character_id).source_image_path or "").unlink()
+    local_file(load_character(character_id).source_image_path).unlink()
 
     extract_character_embedding(character_id)
 
@@ -597,7 +603,7 @@ def test_every_response_carries_the_security_headers(client: TestClient, path: s
 
 def test_stored_face_photos_are_private_to_the_service(client: TestClient) -> None:
     created = upload(client, images.photo("yaoming.jpg"), project="film")
-    photo = Path(load_character(created["id"]).source_image_path or "")
+    photo = local_file(load_character(created["id"]).source_image_path)
 
     assert stat.S_IMODE(photo.stat().st_mode) == 0o600
     assert stat.S_IMODE(photo.parent.stat().st_mode) == 0o700

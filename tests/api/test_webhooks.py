@@ -16,7 +16,7 @@ from likeness.db.models import Status
 from likeness.flows.extract import extract_character_embedding
 from likeness.storage import project_folder
 from tests import images
-from tests.factories import faces_of, load_character, new_character, stored
+from tests.factories import faces_of, load_character, new_character, stored, stored_bytes
 
 SECRET = "test-webhook-secret"
 
@@ -69,7 +69,8 @@ def test_signed_delivery_leads_to_a_terminal_status_through_a_flow_run(
     assert response.status_code == 202, response.text  # type: ignore[attr-defined]
     assert response.json()["flow_run_id"]  # type: ignore[attr-defined]
     assert wait_for_terminal_status(character_id) is Status.COMPLETED
-    assert load_character(character_id).source_image_path == str(image)
+    assert load_character(character_id).source_image_path == "test/yaoming.jpg"  # its key
+    assert stored_bytes("test/yaoming.jpg") == image.read_bytes()
 
 
 def test_repeated_delivery_id_starts_no_second_run(client: TestClient) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import mimetypes
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile, status
@@ -32,7 +31,7 @@ from likeness.db.session import transaction
 from likeness.face.errors import ImageError
 from likeness.identity import erasure, record
 from likeness.orchestration.requests import start_or_leave_pending
-from likeness.storage import discard, open_inside
+from likeness.storage import discard_unowned, get_store
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +46,11 @@ def started(character: Character) -> ExtractionStarted:
     return ExtractionStarted(character_id=character.id, status="pending", flow_run_id=run_id)
 
 
-def store(image: UploadFile, project: str) -> Path:
+def store(image: UploadFile, project: str) -> str:
     settings = get_settings()
     return save_upload(
         image.file,
-        storage_root=settings.resolved_storage_root,
+        store=get_store(settings),
         project=project,
         max_bytes=settings.max_image_bytes,
     )
@@ -62,12 +61,12 @@ def request_with_upload(
 ) -> Character:
     """Store the upload, then make the request that uses it in one transaction; a refused
     request keeps no photo."""
-    path = store(image, project)
+    key = store(image, project)
     try:
         with transaction() as session:
-            return request(session, str(path))
+            return request(session, key)
     except BaseException:
-        discard([path])
+        discard_unowned([key])
         raise
 
 
@@ -142,13 +141,12 @@ def get_character(character_id: RowId) -> CharacterOut:
 
 @router.get("/{character_id}/source-image", response_class=Response)
 def get_source_image(character_id: RowId) -> Response:
-    """The stored image, read only if the file opened really lies inside the storage root."""
+    """The stored image, through the API's own authentication (nothing in the store is
+    public); a local file is read only if the file opened really lies in the folder."""
     with transaction() as session:
         character = repository.get_character(session, character_id=character_id)
     try:
-        with open_inside(
-            get_settings().resolved_storage_root, character.source_image_path or ""
-        ) as stream:
+        with get_store().open(character.source_image_path or "") as stream:
             content = stream.read()
     except ImageError as error:
         raise HTTPException(

@@ -17,7 +17,7 @@ from likeness.api.schemas import (
 from likeness.db import repository
 from likeness.db.session import transaction
 from likeness.identity import references
-from likeness.storage import discard
+from likeness.identity.erasure import delete_queued_photos
 
 router = APIRouter(prefix="/api/characters/{character_id}/references", tags=["references"])
 
@@ -116,7 +116,8 @@ def delete_reference(character_id: RowId, reference_id: RowId) -> None:
         photos = references.remove_reference(
             session, character_id=character_id, reference_id=reference_id
         )
-    discard(photos)
+        repository.queue_photo_deletions(session, photos=photos)
+    delete_queued_photos()
 
 
 @router.post("/{reference_id}/select-face", response_model=SelectFaceOut)

@@ -22,7 +22,7 @@ from likeness.face.errors import ImageError
 from likeness.identity import references
 from likeness.identity.decisions import identity_changed
 from likeness.identity.policy import DUPLICATE_DISTANCE
-from likeness.storage import open_inside
+from likeness.storage import get_store
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_login)])
 login_router = APIRouter(include_in_schema=False)
@@ -55,7 +55,7 @@ def _image_size(character: Character) -> tuple[int, int] | None:
         return None
     try:
         with (
-            open_inside(get_settings().resolved_storage_root, character.source_image_path) as f,
+            get_store().open(character.source_image_path) as f,
             Image.open(f) as image,
         ):
             width, height = image.size

@@ -1,11 +1,10 @@
-"""Store uploaded images under the storage root; the bytes decide the type, not the name."""
+"""Store uploaded images in the photo store; the bytes decide the type, not the name."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import BinaryIO
 
-from likeness.storage import new_photo
+from likeness.storage import Store
 
 CHUNK = 1024 * 1024
 
@@ -33,8 +32,8 @@ def sniff_suffix(head: bytes) -> str | None:
     return next((suffix for magic, suffix in SIGNATURES if head.startswith(magic)), None)
 
 
-def save_upload(stream: BinaryIO, *, storage_root: Path, project: str, max_bytes: int) -> Path:
-    """Write the upload to ``storage_root/<project>/<random>.<type>``, owner-only; refuse
+def save_upload(stream: BinaryIO, *, store: Store, project: str, max_bytes: int) -> str:
+    """Store the upload as ``<project folder>/<random>.<type>`` and return its key; refuse
     non-images (415) and files over ``max_bytes`` (413) without leaving anything behind."""
     head = stream.read(16)
     suffix = sniff_suffix(head)
@@ -45,11 +44,11 @@ def save_upload(stream: BinaryIO, *, storage_root: Path, project: str, max_bytes
             "the uploaded file is not a JPEG, PNG, GIF, BMP, TIFF or WebP image", 415
         )
     size = len(head)
-    with new_photo(storage_root, project, suffix) as (target, out):
+    with store.new_photo(project, suffix) as (key, out):
         out.write(head)
         while chunk := stream.read(CHUNK):
             size += len(chunk)
             if size > max_bytes:
                 raise UploadRejected(f"the upload is over the limit of {max_bytes} bytes", 413)
             out.write(chunk)
-    return target
+    return key

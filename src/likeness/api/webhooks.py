@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Request, status
@@ -19,7 +18,7 @@ from likeness.db.extraction_locks import holding_delivery_lock
 from likeness.db.session import transaction
 from likeness.face.errors import ImageOutsideStorage
 from likeness.orchestration.requests import start_or_leave_pending
-from likeness.storage import in_project_folder, resolve_inside
+from likeness.storage import get_store, in_project
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -55,24 +54,33 @@ async def source_image_uploaded(
         delivery = WebhookIn.model_validate_json(body)
     except ValidationError as error:
         raise RequestValidationError(error.errors()) from error
+    # The store, the database and Prefect calls are blocking: off the event loop.
+    return await run_in_threadpool(accept_delivery, delivery)
+
+
+def stored_key(delivery: WebhookIn) -> str:
+    """The key ``image_path`` names in the store (a key, a path inside the storage folder,
+    or an s3:// URL inside the bucket and prefix): 400 for anything else, 404 when
+    nothing is stored there."""
+    store = get_store()
     try:
-        image = resolve_inside(settings.resolved_storage_root, delivery.image_path)
+        key = store.key_of(delivery.image_path)
     except ImageOutsideStorage as error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, error.message) from error
-    if not image.is_file():
+    if not store.exists(key):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no stored image at {delivery.image_path}")
-    # Database and Prefect calls are blocking: off the event loop.
-    return await run_in_threadpool(accept_delivery, delivery, image)
+    return key
 
 
-def accept_delivery(delivery: WebhookIn, image: Path) -> WebhookOut | JSONResponse:
+def accept_delivery(delivery: WebhookIn) -> WebhookOut | JSONResponse:
     """One delivery id at a time: a concurrent duplicate waits for the first and is
     answered with the run it started."""
+    key = stored_key(delivery)
     with holding_delivery_lock(delivery.delivery_id):
-        return first_or_duplicate(delivery, image)
+        return first_or_duplicate(delivery, key)
 
 
-def first_or_duplicate(delivery: WebhookIn, image: Path) -> WebhookOut | JSONResponse:
+def first_or_duplicate(delivery: WebhookIn, key: str) -> WebhookOut | JSONResponse:
     with transaction() as session:
         earlier = repository.find_webhook_delivery(session, delivery_id=delivery.delivery_id)
         if earlier is not None:
@@ -85,14 +93,14 @@ def first_or_duplicate(delivery: WebhookIn, image: Path) -> WebhookOut | JSONRes
             return JSONResponse(duplicate.model_dump(mode="json"), status_code=status.HTTP_200_OK)
         character = repository.get_character(session, character_id=delivery.character_id)
         project = repository.project_name(session, project_id=character.project_id)
-        if not in_project_folder(get_settings().resolved_storage_root, project, image):
+        if not in_project(key, project):
             raise HTTPException(
                 status.HTTP_400_BAD_REQUEST,
                 f"{delivery.image_path} is not in the storage folder of project {project!r}: "
                 "a file belongs to the project it was uploaded for",
             )
         character = repository.request_extraction(
-            session, character_id=delivery.character_id, source_image_path=str(image)
+            session, character_id=delivery.character_id, source_image_path=key
         )
         repository.record_webhook_delivery(
             session, delivery_id=delivery.delivery_id, character_id=character.id

@@ -249,6 +249,17 @@ class BrowserSession(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class PhotoDeletion(Base):
+    """A photo to delete from the store, kept until the store confirms the delete."""
+
+    __tablename__ = "photo_deletions"
+
+    photo: Mapped[str] = mapped_column(Text, primary_key=True)
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
 class BackfillJob(Base):
     """One backfill over a snapshot of characters; resumed until every item is done."""
 

@@ -15,7 +15,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +27,9 @@ import numpy as np
 import psutil  # type: ignore[import-untyped]
 
 from likeness.config import Settings, get_settings
+from likeness.devtools.scratch_photos import project_photos_removed_after
 from likeness.importing import IMAGE_SUFFIXES
+from likeness.storage import get_store
 
 SCRATCH_DATABASE = "likeness_bench"
 
@@ -247,11 +248,9 @@ def backfill_end_to_end(
     from likeness.flows.backfill import backfill_embeddings
     from likeness.importing import import_images
 
-    storage_root = get_settings().resolved_storage_root
-    storage_root.mkdir(parents=True, exist_ok=True)
-    # Source images must lie inside the storage root; the copies go when the bench ends.
-    with tempfile.TemporaryDirectory(dir=storage_root, prefix="bench-") as scratch:
-        import_images(paths * rounds, project=project, storage_root=Path(scratch))
+    # Source images are copies in the store; they go when the bench ends.
+    with project_photos_removed_after(project):
+        import_images(paths * rounds, project=project, store=get_store())
         backfill_embeddings("missing", project="bench-warmup")  # starts Prefect before timing
 
         def work() -> None:

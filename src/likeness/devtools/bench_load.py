@@ -9,7 +9,6 @@ server, the deployments, the workers and the API, on the bench's scratch databas
 from __future__ import annotations
 
 import contextlib
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,11 +25,12 @@ import httpx
 import numpy as np
 from sqlalchemy import text
 
-from likeness.config import Settings, get_settings
+from likeness.config import Settings
 from likeness.db.models import STATUS_BY_ID
 from likeness.db.prefect_database import drop_prefect_database
 from likeness.db.repository import IN_PROGRESS
 from likeness.db.session import engine_for
+from likeness.devtools.scratch_photos import remove_project_photos
 from likeness.orchestration.stack import (
     free_port,
     prefect_env,
@@ -39,6 +39,7 @@ from likeness.orchestration.stack import (
     start_prefect_server,
     start_worker,
 )
+from likeness.storage import get_store
 
 PROJECT = "bench-load"
 
@@ -157,8 +158,7 @@ def start_backfill(prefect_api: str, url: str, images: list[Path], copies: int) 
     backfill deployment for it on the stack (it runs on the background queue)."""
     from likeness.importing import import_images
 
-    storage_root = get_settings().resolved_storage_root
-    import_images(images * copies, project="bench-backfill", storage_root=storage_root)
+    import_images(images * copies, project="bench-backfill", store=get_store())
     deployment = httpx.get(
         f"{prefect_api}/deployments/name/backfill-embeddings/backfill", timeout=30
     ).json()
@@ -180,8 +180,7 @@ def latency(url: str, images: list[Path]) -> list[LatencyResult]:
         start_backfill(prefect_api, url, images, copies=4)
         time.sleep(2)  # the backfill's first chunk is running
         busy = sequential_uploads(api, prefect_api, images, "while a backfill runs")
-    for folder in (PROJECT, "bench-backfill"):
-        shutil.rmtree(get_settings().resolved_storage_root / folder, ignore_errors=True)
+    remove_project_photos(PROJECT, "bench-backfill")
     return [alone, busy]
 
 
@@ -239,7 +238,6 @@ def concurrent_uploads(
     url: str, images: list[Path], uploads: int, workers: int, timeout: float = 3600
 ) -> LoadResult:
     """``uploads`` uploads (cycling over ``images``) sent at once; each to terminal status."""
-    storage = get_settings().resolved_storage_root / PROJECT
     with (
         tempfile.TemporaryDirectory(prefix="likeness-load-") as scratch,
         load_stack(url, workers, Path(scratch)) as (api, prefect_api),
@@ -252,7 +250,7 @@ def concurrent_uploads(
         reached, statuses = wait_for_terminal(url, sent, timeout)
         runs = runs_per_character(prefect_api)
         backfill_per_second = backfill_rate(prefect_api, url, files, timeout)
-    shutil.rmtree(storage, ignore_errors=True)
+    remove_project_photos(PROJECT)
     return LoadResult(
         uploads=uploads,
         accepted=len(sent),
@@ -278,5 +276,5 @@ def backfill_rate(prefect_api: str, url: str, files: list[Path], timeout: float)
         ).scalars()
         todo = {character_id: started for character_id in ids}
     reached, _ = wait_for_terminal(url, todo, timeout)
-    shutil.rmtree(get_settings().resolved_storage_root / "bench-backfill", ignore_errors=True)
+    remove_project_photos("bench-backfill")
     return len(reached) / (max(reached.values()) - started) if reached else 0.0

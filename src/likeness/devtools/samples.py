@@ -59,10 +59,11 @@ def import_demo_once(settings: Settings, project: str) -> int:
     from likeness.db import repository
     from likeness.db.session import transaction
     from likeness.importing import import_images
+    from likeness.storage import get_store
 
     with transaction() as session:
         if any(row.project == project for row in repository.character_overview(session)):
             return 0
     photos = demo_images(settings.home / "demo-inputs")
-    import_images(photos, project=project, storage_root=settings.resolved_storage_root)
+    import_images(photos, project=project, store=get_store(settings))
     return len(photos)

@@ -22,7 +22,7 @@ from likeness.face.errors import (
     ImageTooLarge,
     NotAnImage,
 )
-from likeness.storage import label, open_inside
+from likeness.storage import get_store
 
 # Our own pixel limit replaces Pillow's global one (checked before decoding).
 Image.MAX_IMAGE_PIXELS = None
@@ -73,7 +73,8 @@ def decode_image(
     Raises an :class:`~likeness.face.errors.ImageError` subclass for an empty, non-image,
     corrupt or oversized file.
     """
-    size = os.fstat(stream.fileno()).st_size
+    size = stream.seek(0, os.SEEK_END)  # a file or bytes read from a bucket alike
+    stream.seek(0)
     if size == 0:
         raise ImageEmpty(f"image file is empty (0 bytes): {name}")
     if size > max_bytes:
@@ -134,9 +135,10 @@ def limits(settings: Settings) -> dict[str, int]:
     }
 
 
-def load_source_image(path: str | Path, settings: Settings) -> LoadedImage:
-    """A character's source image, opened only if it really is inside the storage root
-    (checked on the opened file), named relative to that root in errors and logs."""
-    root = settings.resolved_storage_root
-    with open_inside(root, path) as stream:
-        return decode_image(stream, label(root, path), **limits(settings))
+def load_source_image(key: str, settings: Settings) -> LoadedImage:
+    """A character's source image, read once from the store (a file is opened only if it
+    really is inside the storage folder; its size is checked before its bytes are read),
+    named by its key in errors and logs."""
+    store = get_store(settings)
+    with store.open(key, settings.max_image_bytes) as stream:
+        return decode_image(stream, store.label(key), **limits(settings))

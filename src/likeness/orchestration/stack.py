@@ -112,10 +112,8 @@ def start_prefect_server(
 
 
 def private_log(path: Path) -> BinaryIO:
-    """``path`` opened for appending, owner-only, in an owner-only folder: logs name
-    characters, photo paths and failure reasons (an existing file is tightened)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.parent.chmod(0o700)
+    """``path`` opened for appending, owner-only: logs name characters, photo paths and
+    failure reasons (an existing file is tightened)."""
     descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
     os.fchmod(descriptor, 0o600)
     return os.fdopen(descriptor, "ab")
@@ -299,6 +297,8 @@ def run_local_stack(
     env = prefect_env(settings, url)
     os.environ.update(env)  # before Prefect is imported: this process uses the same server
     logs = settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True, mode=0o700)
+    logs.chmod(0o700)  # its logs are the service's own, like the photos
     processes: list[subprocess.Popen[bytes]] = []
     watchdogs: list[Watchdog] = []
     if settings.database_url is None:  # the embedded server is ours to keep running

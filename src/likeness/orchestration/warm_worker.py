@@ -235,12 +235,16 @@ class WarmWorker:
             self.stopping.wait(HEARTBEAT_S)
 
     def _reconcile_loop(self) -> None:
+        """Lost requests started again, and photos queued for deletion (an erasure's)
+        deleted where the store refused them before."""
+        from likeness.identity.erasure import delete_queued_photos
         from likeness.orchestration.reconciler import log_reaped, requeue_lost_extractions
 
         grace = timedelta(seconds=self.settings.stuck_after_s)
         while not self.stopping.wait(self.settings.reconcile_every_s):
             try:
                 log_reaped(requeue_lost_extractions(grace), log)
+                delete_queued_photos()
             except Exception as error:  # the database restarting: next pass
                 log.warning("reconcile pass failed: %s", error)
 

@@ -167,6 +167,21 @@ from likeness.db.repository.outbox import (
 from likeness.db.repository.outbox import (
     reserve_outbox_ids as reserve_outbox_ids,
 )
+from likeness.db.repository.photo_deletions import (
+    count_photo_deletions as count_photo_deletions,
+)
+from likeness.db.repository.photo_deletions import (
+    photo_deletions_done as photo_deletions_done,
+)
+from likeness.db.repository.photo_deletions import (
+    photo_deletions_failed as photo_deletions_failed,
+)
+from likeness.db.repository.photo_deletions import (
+    queue_photo_deletions as queue_photo_deletions,
+)
+from likeness.db.repository.photo_deletions import (
+    queued_photo_deletions as queued_photo_deletions,
+)
 from likeness.db.repository.projects import (
     drift_levels as drift_levels,
 )

@@ -1,0 +1,50 @@
+"""Photos queued for deletion from the store until it confirms (an outbox for deletes)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from likeness.db.models import PhotoDeletion
+
+
+def queue_photo_deletions(session: Session, *, photos: Collection[str]) -> None:
+    """In the caller's transaction: the photos go once it commits (a photo queued twice
+    is queued once)."""
+    if photos:
+        session.execute(
+            insert(PhotoDeletion)
+            .values([{"photo": photo} for photo in photos])
+            .on_conflict_do_nothing()
+        )
+
+
+def queued_photo_deletions(session: Session, *, limit: int = 1000) -> list[str]:
+    """The oldest queued photos first; locked, skipping those another process deletes."""
+    return list(
+        session.scalars(
+            select(PhotoDeletion.photo)
+            .order_by(PhotoDeletion.queued_at, PhotoDeletion.photo)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def photo_deletions_done(session: Session, *, photos: Collection[str]) -> None:
+    session.execute(delete(PhotoDeletion).where(PhotoDeletion.photo.in_(photos)))
+
+
+def photo_deletions_failed(session: Session, *, photos: Collection[str], error: str) -> None:
+    session.execute(
+        update(PhotoDeletion)
+        .where(PhotoDeletion.photo.in_(photos))
+        .values(attempts=PhotoDeletion.attempts + 1, last_error=error[:2000])
+    )
+
+
+def count_photo_deletions(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(PhotoDeletion)) or 0)
