@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from likeness.config import BACKFILL_CHUNK_SIZE, Settings, get_settings
-from likeness.storage import get_store, unowned_keys
+from likeness.storage import UPLOAD_GRACE_S, get_store, unowned_keys
 
 app = typer.Typer(help="Face identity embeddings for studio characters.", no_args_is_help=True)
 db_app = typer.Typer(help="Database: migrations, URL, embedded server.", no_args_is_help=True)
@@ -326,6 +326,10 @@ def check(
     delete_unowned: Annotated[
         bool, typer.Option(help="Delete the photos in storage that no character owns.")
     ] = False,
+    grace: Annotated[
+        float,
+        typer.Option(help="Leave alone photos younger than this (s): an upload in progress."),
+    ] = UPLOAD_GRACE_S,
 ) -> None:
     """Run the data-quality suites over the whole database and look for photos in storage
     that no character owns; exit 1 when a suite fails or such a photo is left."""
@@ -334,7 +338,7 @@ def check(
     from likeness.expectations.runner import data_docs_index
     from likeness.flows.data_quality import DataQualityFailed, embedding_data_quality
 
-    unowned = report_unowned_photos(delete=delete_unowned)
+    unowned = report_unowned_photos(delete=delete_unowned, grace_s=grace)
     try:
         results = embedding_data_quality()
     except DataQualityFailed as error:
@@ -351,7 +355,7 @@ def check(
         raise typer.Exit(1)
 
 
-def report_unowned_photos(*, delete: bool) -> int:
+def report_unowned_photos(*, delete: bool, grace_s: float) -> int:
     """Delete the photos queued for deletion (an erasure's, a removed reference's), then
     print (and with ``delete`` remove) stored photos no character owns; returns how many
     are left, queued ones that the store still refuses included."""
@@ -367,7 +371,7 @@ def report_unowned_photos(*, delete: bool) -> int:
             f"{store.describe()} refuses for now (retried by every worker)[/red]"
         )
     with transaction() as session:
-        unowned = unowned_keys(store, repository.owned_image_paths(session))
+        unowned = unowned_keys(store, repository.owned_image_paths(session), older_than_s=grace_s)
     if not unowned:
         console.print(f"storage ({store.describe()}): every photo belongs to a character")
         return still_queued
