@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from likeness.config import BACKFILL_CHUNK_SIZE, Settings, get_settings
+from likeness.orchestration.stack import prefect_auth_env
 from likeness.storage import UPLOAD_GRACE_S, get_store, unowned_keys
 
 app = typer.Typer(help="Face identity embeddings for studio characters.", no_args_is_help=True)
@@ -25,12 +26,14 @@ errors = Console(stderr=True, soft_wrap=True)  # a message stays one line, whate
 
 
 def run() -> None:
-    """The console entry point: an outdated external database is one line, not a traceback."""
+    """The console entry point: an outdated external database, or a stack that may not
+    start as configured, is one line, not a traceback."""
     from likeness.db.session import SchemaOutdated
+    from likeness.orchestration.stack import StackError
 
     try:
         app(prog_name="likeness")
-    except SchemaOutdated as error:
+    except (SchemaOutdated, StackError) as error:
         errors.print(f"[red]{error}[/red]")
         raise SystemExit(1) from None
 
@@ -42,6 +45,9 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
     for handler in logging.getLogger().handlers:  # loggers with their own level propagate here
         handler.setLevel(level)
     keep_home_private(get_settings())
+    # Prefect's clients (this command, its flows, a worker) send the server's auth string.
+    for name, value in prefect_auth_env(get_settings()).items():
+        os.environ.setdefault(name, value)
     # Prefect keeps its own state (ephemeral server database) in the likeness data
     # directory unless the operator points it elsewhere.
     os.environ.setdefault("PREFECT_HOME", str(get_settings().home / "prefect"))
@@ -412,10 +418,14 @@ def worker() -> None:
 @app.command()
 def up(
     demo: Annotated[bool, typer.Option(help="Import the sample photos and extract them.")] = False,
+    worker: Annotated[
+        bool,
+        typer.Option(help="Run a worker here too (--no-worker: the workers run on GPU hosts)."),
+    ] = True,
 ) -> None:
     """The whole local stack: PostgreSQL, Prefect server + UI, work pool, worker, API + UI.
 
-    Ctrl-C stops everything.
+    Ctrl-C stops everything. Several machines: docs/deploy.md.
     """
     from likeness.orchestration.stack import run_local_stack
 
@@ -430,6 +440,7 @@ def up(
         serve=lambda logs: serve_api(settings, demo, logs),
         say=say,
         tell=console.print,
+        with_worker=worker,
     )
     console.print("stopped")
 

@@ -34,6 +34,12 @@ class Settings(BaseSettings):
         default=None, description="onnxruntime providers; unset: CUDA when present, else CPU."
     )
     webhook_secret: str | None = None
+    prefect_auth: SecretStr | None = Field(
+        default=None,
+        description="Prefect's API authentication string (user:password): the server "
+        "requires it and every likeness process sends it. Required when the servers listen "
+        "beyond loopback.",
+    )
     api_token: SecretStr | None = Field(
         default=None, description="When set, every API and UI route requires it."
     )
@@ -99,6 +105,10 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
+
+    @property
+    def listens_beyond_loopback(self) -> bool:
+        return self.api_host not in ("127.0.0.1", "localhost", "::1")
 
     @property
     def prefect_url(self) -> str:

@@ -27,7 +27,8 @@ class StackError(RuntimeError):
 
 
 def prefect_env(settings: Settings, database_url: str) -> dict[str, str]:
-    """Environment for Prefect server and worker; flow runs inherit it."""
+    """Environment for Prefect server and worker; flow runs inherit it. With
+    ``LIKENESS_PREFECT_AUTH`` the server requires it and every client sends it."""
     return {
         **os.environ,
         "PREFECT_HOME": os.environ.get("PREFECT_HOME", str(settings.home / "prefect")),
@@ -35,7 +36,16 @@ def prefect_env(settings: Settings, database_url: str) -> dict[str, str]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "LIKENESS_DATABASE_URL": database_url,
         "LIKENESS_HOME": str(settings.home),
+        **prefect_auth_env(settings),
     }
+
+
+def prefect_auth_env(settings: Settings) -> dict[str, str]:
+    """Prefect's own settings for ``LIKENESS_PREFECT_AUTH``: the server's and the clients'."""
+    if settings.prefect_auth is None:
+        return {}
+    secret = settings.prefect_auth.get_secret_value()
+    return {"PREFECT_SERVER_API_AUTH_STRING": secret, "PREFECT_API_AUTH_STRING": secret}
 
 
 STACK_FILE = "stack.json"  # under LIKENESS_HOME while `likeness up` runs
@@ -281,11 +291,19 @@ def run_local_stack(
     serve: Callable[[Path], None],
     say: Callable[[str], None],
     tell: Callable[[str], None],
+    with_worker: bool = True,
 ) -> None:
     """``likeness up``: the database (embedded, or the configured one, migrated), the Prefect
-    server, the deployments, a worker, each watched and started again when it dies (``say``
-    tells so), and ``serve(logs folder)`` until it returns (Ctrl-C). An embedded server this
-    starts is stopped with the rest; one that was already running is left running."""
+    server, the deployments, a worker (unless ``with_worker`` is False: the workers run on
+    other machines), each watched and started again when it dies (``say`` tells so), and
+    ``serve(logs folder)`` until it returns (Ctrl-C). An embedded server this starts is
+    stopped with the rest; one that was already running is left running."""
+    if settings.listens_beyond_loopback and settings.prefect_auth is None:
+        raise StackError(
+            f"the Prefect server would listen on {settings.api_host}, where anyone who "
+            "reaches it could start any deployment: set LIKENESS_PREFECT_AUTH (for example "
+            '"likeness:$(openssl rand -hex 16)") here and on every worker'
+        )
     from likeness.db import migrate
     from likeness.db.embedded import embedded_running, stop_embedded_postgres
     from likeness.db.session import database_url
@@ -323,11 +341,15 @@ def run_local_stack(
                 )
             )
             deploy()
-            watchdogs.append(
-                Supervisor(
-                    "the worker", processes, lambda: start_worker(env, logs / "worker.log"), say
+            if with_worker:
+                watchdogs.append(
+                    Supervisor(
+                        "the worker",
+                        processes,
+                        lambda: start_worker(env, logs / "worker.log"),
+                        say,
+                    )
                 )
-            )
             for watchdog in watchdogs:
                 watchdog.start()
             try:
