@@ -50,7 +50,7 @@ RULES: dict[str, tuple[set[str], bool]] = {
         False,
     ),
 }
-ANYTHING = ("likeness.cli", "likeness.__main__", "likeness.devtools")
+ANYTHING = ("likeness.cli", "likeness.__main__", "likeness.devtools", "likeness.doctor")
 
 
 def module_name(path: Path) -> str:

@@ -404,6 +404,26 @@ def deploy() -> None:
 
 
 @app.command()
+def doctor() -> None:
+    """What this machine has and lacks for likeness (models, CUDA, database, Prefect,
+    storage, memory), each ok or what to fix; exit 1 when a worker could not run here.
+    Run it first on a new machine (docs/deploy.md)."""
+    from likeness.doctor import run_checks
+
+    missing = False
+    for finding in run_checks(get_settings()):
+        mark = "[green]ok  [/green]" if finding.ok else "[red]FAIL[/red]"
+        if not finding.ok and not finding.needed:
+            mark = "[yellow]warn[/yellow]"
+        console.print(
+            f"{mark} {finding.name:<14} {finding.detail}", highlight=False, soft_wrap=True
+        )
+        missing |= finding.needed and not finding.ok
+    if missing:
+        raise typer.Exit(1)
+
+
+@app.command()
 def worker() -> None:
     """A warm extraction worker on work pool "gpu" (uses PREFECT_API_URL): loads the models
     once, then runs flow runs until SIGTERM or Ctrl-C, finishing the runs in hand."""
