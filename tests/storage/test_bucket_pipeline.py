@@ -163,3 +163,26 @@ def test_check_reports_objects_that_no_row_owns(bucket_storage: str) -> None:
     assert "1 photo(s) that no character owns" in settled.output and key in settled.output
     assert CliRunner().invoke(cli, ["check", "--grace", "0", "--delete-unowned"]).exit_code == 0
     assert not get_store().exists(key)
+
+
+def test_an_unreachable_bucket_is_a_503_and_never_the_photos_failure(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from likeness.pipeline import ExtractionInterrupted
+
+    created = upload(client, images.photo("yaoming.jpg"))
+    before = len(client.get("/api/characters").json())
+    # Fault: the bucket's endpoint cannot be reached.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    store_at.cache_clear()
+
+    with images.photo("yaoming.jpg").open("rb") as image:
+        refused = client.post("/api/characters", data={"name": "x"}, files={"image": image})
+    with pytest.raises(ExtractionInterrupted):
+        extract_character_embedding(created["id"])
+
+    assert refused.status_code == 503 and refused.headers["retry-after"]
+    assert refused.json() == {"detail": "the photo store is unavailable; try again shortly"}
+    assert len(client.get("/api/characters").json()) == before  # no row for it
+    character = load_character(created["id"])
+    assert character.status.value == "pending" and character.embedding_error is None

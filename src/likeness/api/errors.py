@@ -1,5 +1,5 @@
 """How errors are answered: always JSON with a ``detail``, never a stack trace, SQL or a
-server path. Bad input is a 4xx; a database that cannot be reached is a 503."""
+server path. Bad input is a 4xx; a database or photo store that cannot be reached is a 503."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from likeness.api.params import NO_NUL
 from likeness.api.uploads import UploadRejected
 from likeness.db.repository import Conflict, NoEmbedding, NoSourceImage, NotFound
 from likeness.db.session import SchemaOutdated
+from likeness.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,15 @@ async def _database_unavailable(request: Request, error: Exception) -> JSONRespo
     )
 
 
+async def _storage_unavailable(request: Request, error: Exception) -> JSONResponse:
+    log.error("%s %s: photo store unavailable: %s", request.method, request.url, error)
+    return JSONResponse(
+        {"detail": "the photo store is unavailable; try again shortly"},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 async def _schema_outdated(request: Request, error: Exception) -> JSONResponse:
     log.error("%s %s: %s", request.method, request.url, error)
     return JSONResponse(
@@ -102,5 +112,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
     app.add_exception_handler(psycopg.OperationalError, _database_unavailable)
+    app.add_exception_handler(StorageUnavailable, _storage_unavailable)
     app.add_exception_handler(SchemaOutdated, _schema_outdated)
     app.add_exception_handler(Exception, _unexpected)
