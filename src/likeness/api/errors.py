@@ -4,6 +4,7 @@ server path. Bad input is a 4xx; a database or photo store that cannot be reache
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -69,22 +70,18 @@ async def _refused_by_database(request: Request, error: Exception) -> JSONRespon
     )
 
 
-async def _database_unavailable(request: Request, error: Exception) -> JSONResponse:
-    log.error("%s %s: database unavailable: %s", request.method, request.url, error)
-    return JSONResponse(
-        {"detail": "the database is unavailable; try again shortly"},
-        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-        headers={"Retry-After": str(RETRY_AFTER_S)},
-    )
+def _unavailable(what: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    """A 503 with ``Retry-After`` for a service that cannot be reached (``what``)."""
 
+    async def handler(request: Request, error: Exception) -> JSONResponse:
+        log.error("%s %s: %s unavailable: %s", request.method, request.url, what, error)
+        return JSONResponse(
+            {"detail": f"the {what} is unavailable; try again shortly"},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
 
-async def _storage_unavailable(request: Request, error: Exception) -> JSONResponse:
-    log.error("%s %s: photo store unavailable: %s", request.method, request.url, error)
-    return JSONResponse(
-        {"detail": "the photo store is unavailable; try again shortly"},
-        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-        headers={"Retry-After": str(RETRY_AFTER_S)},
-    )
+    return handler
 
 
 async def _schema_outdated(request: Request, error: Exception) -> JSONResponse:
@@ -109,9 +106,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UploadRejected, _upload_rejected)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(DataError, _refused_by_database)
-    app.add_exception_handler(OperationalError, _database_unavailable)
-    app.add_exception_handler(InterfaceError, _database_unavailable)
-    app.add_exception_handler(psycopg.OperationalError, _database_unavailable)
-    app.add_exception_handler(StorageUnavailable, _storage_unavailable)
+    for kind in (OperationalError, InterfaceError, psycopg.OperationalError):
+        app.add_exception_handler(kind, _unavailable("database"))
+    app.add_exception_handler(StorageUnavailable, _unavailable("photo store"))
     app.add_exception_handler(SchemaOutdated, _schema_outdated)
     app.add_exception_handler(Exception, _unexpected)
