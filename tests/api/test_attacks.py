@@ -106,7 +106,8 @@ def test_erasure_withdraws_a_queued_replacement_and_deletes_its_photo(client: Te
             == 202
         )
     waiting = load_character(character_id).pending_source_image_path
-    assert waiting and local_file(waiting).is_file()
+    source = load_character(character_id).source_image_path
+    assert waiting and local_file(waiting).is_file() and local_file(source).is_file()
 
     assert client.delete(f"/api/characters/{character_id}/biometrics").status_code == 204
     status = handle_source_image_replaced(character_id, waiting)  # the queued run
@@ -115,8 +116,9 @@ def test_erasure_withdraws_a_queued_replacement_and_deletes_its_photo(client: Te
     assert biometrics_of(character_id) == (False, None, 0)
     character = load_character(character_id)
     assert character.pending_source_image_path is None
-    assert character.source_image_path == str(stored(images.photo("yaoming.jpg")))
+    assert character.source_image_path is None  # its source image went with the erasure
     assert not local_file(waiting).exists()  # no face photo outlives the erasure
+    assert not local_file(source).exists()
 
 
 @pytest.mark.usefixtures("worker")
@@ -155,8 +157,12 @@ def test_after_erasure_only_a_new_request_extracts_again(client: TestClient) -> 
     assert character_id not in in_scope
     assert biometrics_of(character_id) == (False, None, 0)
 
-    # The studio asking again is a new decision: it extracts.
-    assert client.post(f"/api/characters/{character_id}/extract-embedding").status_code == 202
+    # Its photo went with the erasure: asking again without one is refused, and a new
+    # source image is the studio's new decision: it extracts.
+    assert client.post(f"/api/characters/{character_id}/extract-embedding").status_code >= 400
+    with images.photo("yaoming.jpg").open("rb") as image:
+        again = client.put(f"/api/characters/{character_id}/source-image", files={"image": image})
+    assert again.status_code == 202
     assert extract_character_embedding(character_id) == "completed"
     assert biometrics_of(character_id)[0] is True
 
@@ -185,9 +191,7 @@ def test_an_erased_character_takes_no_reference_until_it_has_a_new_source_image(
             f"/api/characters/{character_id}/source-image", files={"image": image}
         )
     assert replaced.status_code == 202
-    handle_source_image_replaced(
-        character_id, load_character(character_id).pending_source_image_path or ""
-    )
+    assert extract_character_embedding(character_id) == "completed"
     with images.photo("yaoming.jpg").open("rb") as image:
         added = client.post(f"/api/characters/{character_id}/references", files={"image": image})
     assert added.status_code == 202
@@ -446,7 +450,8 @@ def test_erasure_deletes_archived_photos_and_check_reports_unowned_ones(
 
     assert client.delete(f"/api/characters/{character_id}/biometrics").status_code == 204
     assert not Path(archived).exists()
-    assert local_file(replacement).exists()  # the character's own source image stays
+    assert not local_file(replacement).exists()  # its source image went with the erasure
+    assert load_character(character_id).source_image_path is None
     # A second character, so that the data-quality suites of `likeness check` pass.
     extract_character_embedding(new_character(images.photo("yaoming.jpg"), project="other"))
 
@@ -455,7 +460,7 @@ def test_erasure_deletes_archived_photos_and_check_reports_unowned_ones(
     assert "1 photo(s) that no character owns" in report.output
     assert "test/left-behind.jpg" in report.output and str(root) not in report.output
     assert CliRunner().invoke(cli, ["check", "--delete-unowned"]).exit_code == 0
-    assert not stray.exists() and local_file(replacement).exists()
+    assert not stray.exists()
 
 
 # 8. Login: a signed, expiring session; logout; repeated failures slowed ------------

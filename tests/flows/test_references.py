@@ -27,6 +27,7 @@ from likeness.identity import references
 from likeness.identity.erasure import erase_biometrics
 from likeness.identity.policy import EmbeddingConfigOverride
 from likeness.identity.record import select_face
+from likeness.storage import get_store
 from tests import images
 from tests.factories import (
     events_of,
@@ -302,13 +303,17 @@ def test_erasure_erases_the_references_too(tmp_path: Path) -> None:
     reference = new_reference(yao, yao_in_team(tmp_path))
     extract_reference_embedding(reference)
 
+    photos = [load_character(row_id).source_image_path or "" for row_id in (yao, reference)]
+
     erase_biometrics(yao)
 
     for row_id in (yao, reference):
         row = load_character(row_id)
         assert row.face_embedding is None and row.biometrics_erased
         assert faces_of(row_id) == []
+        assert row.source_image_path is None
     assert load_character(yao).template_size is None
+    assert not any(get_store().exists(photo) for photo in photos)  # the photos went too
 
 
 def test_re_extracting_the_same_images_changes_and_announces_nothing(tmp_path: Path) -> None:

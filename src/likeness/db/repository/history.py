@@ -133,13 +133,15 @@ def history_of(session: Session, *, character_id: int) -> list[EmbeddingHistory]
 
 
 def erase_biometrics(session: Session, *, character_id: int) -> list[str]:
-    """Embedding columns cleared, detected faces and history deleted, in one transaction.
+    """Embedding columns cleared, detected faces and history deleted, and every photo let
+    go (the source image, a replacement not yet used, the archived images), in one
+    transaction: the character keeps its name and project and takes a new source image
+    to be extracted again.
 
     An extraction only requested (``pending``) is withdrawn: its run finds nothing
     requested and writes nothing (see :func:`begin_extraction`). :class:`Conflict` while
-    one runs (it holds the row and would write the data back). Returns the photos nobody
-    owns any more (archived images, a replacement image not yet used), for the caller to
-    delete once this commits.
+    one runs (it holds the row and would write the data back). Returns the photos, for
+    the caller to delete once this commits.
     """
     character = get_character(session, character_id=character_id, lock=True)
     if character.embedding_status_id == STATUS_IDS[Status.EXTRACTING]:
@@ -149,8 +151,8 @@ def erase_biometrics(session: Session, *, character_id: int) -> list[str]:
         .where(EmbeddingHistory.character_id == character_id)
         .returning(EmbeddingHistory.source_image_path)
     )
-    unowned = {path for path in [*archived, character.pending_source_image_path] if path}
-    unowned.discard(character.source_image_path or "")
+    photos = [*archived, character.pending_source_image_path, character.source_image_path]
+    unowned = {path for path in photos if path}
     session.execute(delete(DetectedFace).where(DetectedFace.character_id == character_id))
     update_character(
         session,
@@ -160,6 +162,7 @@ def erase_biometrics(session: Session, *, character_id: int) -> list[str]:
             "embedding_status_id": STATUS_IDS[Status.FAILED],
             "embedding_error": ERASED_REASON,
             "pending_source_image_path": None,
+            "source_image_path": None,
         },
     )
     return sorted(unowned)
