@@ -6,8 +6,10 @@ middle of one). A character is lost when it is ``pending`` or ``extracting``, un
 ``grace``, and no live run holds its extraction lock (see ``db.extraction_locks``), unless
 Prefect still has a run for it waiting in the queue or claimed within ``grace``. A lost
 character's live runs are marked crashed, it goes back to ``pending``, and a new run is
-started (the replacement flow when a new image awaits). Every warm worker reconciles every
-few seconds; ``likeness reap`` and the scheduled reaper flow do the same at once.
+started (the replacement flow when a new image awaits). A run left ``Running`` by a dead
+worker (no heartbeat) after its character's outcome was committed is marked completed.
+Every warm worker reconciles every few seconds; ``likeness reap`` and the scheduled reaper
+flow do the same at once.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from likeness.db import repository
 from likeness.db.extraction_locks import held_extraction_locks
 from likeness.db.session import transaction
 from likeness.orchestration.requests import start_requested_run
-from likeness.orchestration.runs import RunNotStarted, crash_runs, live_runs_of
+from likeness.orchestration.runs import (
+    RunNotStarted,
+    complete_runs,
+    crash_runs,
+    live_runs_of,
+    orphaned_runs,
+)
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -56,6 +64,24 @@ def requeue_lost_extractions(grace: timedelta) -> list[Reaped]:
     lost = [cid for cid in candidates if not any(still_coming(run, before) for run in live[cid])]
     reaped = (requeue(character_id, before, live[character_id], grace) for character_id in lost)
     return [item for item in reaped if item is not None]
+
+
+def complete_orphaned_runs(silent_for: timedelta) -> list[UUID]:
+    """Runs left ``Running`` by a worker that died after their character's outcome was
+    committed (its run had no time to say so) are marked completed: nothing is left to
+    do. A run whose character is still unfinished is left to :func:`requeue_lost_extractions`,
+    which starts it again."""
+    orphans = orphaned_runs(silent_for)
+    if not orphans:
+        return []
+    with transaction() as session:
+        unfinished = repository.unfinished_of(session, character_ids=list(orphans))
+    done = [run for row, runs in orphans.items() if row not in unfinished for run in runs]
+    complete_runs(
+        done,
+        "its worker stopped after the character's outcome was committed: nothing left to do",
+    )
+    return done
 
 
 def log_reaped(reaped: list[Reaped], logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:

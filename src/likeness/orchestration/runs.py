@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -12,6 +13,7 @@ from likeness.orchestration.deployment_names import (
     EXTRACT_DEPLOYMENT,
     REFERENCE_DEPLOYMENT,
     REPLACE_DEPLOYMENT,
+    WORK_POOL,
 )
 
 if TYPE_CHECKING:
@@ -121,6 +123,58 @@ def live_runs_of(character_ids: Sequence[int]) -> dict[int, list[FlowRun]]:
     return live
 
 
+def orphaned_runs(silent_for: timedelta) -> dict[int, list[UUID]]:
+    """Running extraction runs of pool "gpu" whose worker (named in the run's
+    ``infrastructure_pid`` when it claimed it) has sent no heartbeat for ``silent_for``:
+    it died with them. Per character or reference row."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        WorkPoolFilter,
+        WorkPoolFilterName,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    try:
+        with get_client(sync_client=True) as client:
+            heard = {
+                worker.name: worker.last_heartbeat_time
+                for worker in client.read_workers_for_work_pool(WORK_POOL)
+            }
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))
+                ),
+                work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[WORK_POOL])),
+                limit=200,
+            )
+    except Exception as error:  # prefect raises httpx and its own errors alike
+        raise RunNotStarted(f"could not read the running runs: {error}") from error
+    silent_since = datetime.now(UTC) - silent_for
+    orphans: dict[int, list[UUID]] = {}
+    for run in runs:
+        row = _row_of_tags(run.tags)
+        last = heard.get(run.infrastructure_pid or "")
+        if row is not None and run.infrastructure_pid and (last is None or last < silent_since):
+            orphans.setdefault(row, []).append(run.id)
+    return orphans
+
+
+def complete_runs(run_ids: Sequence[UUID], message: str) -> None:
+    """Mark runs whose work is done but whose process died before saying so completed."""
+    from prefect import get_client
+    from prefect.states import Completed
+
+    try:
+        with get_client(sync_client=True) as client:
+            for run_id in run_ids:
+                client.set_flow_run_state(run_id, Completed(message=message), force=True)
+    except Exception as error:
+        raise RunNotStarted(f"could not complete runs {list(run_ids)}: {error!r}") from error
+
+
 def _row_of_tags(tags: Sequence[str]) -> int | None:
     """The row a run extracts: its reference's, else its character's (a reference's run
     is tagged with both)."""
@@ -145,9 +199,11 @@ def crash_runs(run_ids: Sequence[UUID], message: str) -> list[UUID]:
     return list(run_ids)
 
 
-def claim_run(client: SyncPrefectClient, flow_run: FlowRun) -> bool:
+def claim_run(client: SyncPrefectClient, flow_run: FlowRun, worker: str | None = None) -> bool:
     """Propose ``Pending`` for a scheduled run, as a worker claims one: the server grants it
-    to one claimant only, so the run is the caller's when this returns True."""
+    to one claimant only, so the run is the caller's when this returns True. The run then
+    names its ``worker`` (as ``infrastructure_pid``), so that a run left behind by a dead
+    worker can be told apart (:func:`orphaned_runs`)."""
     from prefect.client.schemas.responses import SetStateStatus
     from prefect.states import Pending
 
@@ -156,6 +212,8 @@ def claim_run(client: SyncPrefectClient, flow_run: FlowRun) -> bool:
         return False
     if result.state is not None:
         flow_run.state = result.state
+    if worker is not None:
+        client.update_flow_run(flow_run.id, infrastructure_pid=worker)
     return True
 
 

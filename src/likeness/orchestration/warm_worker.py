@@ -146,7 +146,7 @@ class WarmWorker:
             with self._lock:
                 if item.flow_run.id in self._active:  # still ours from an earlier poll
                     continue
-            if not claim_run(client, item.flow_run):
+            if not claim_run(client, item.flow_run, self.name):
                 continue  # another worker got it
             with self._lock:
                 self._active[item.flow_run.id] = interactive
@@ -235,15 +235,22 @@ class WarmWorker:
             self.stopping.wait(HEARTBEAT_S)
 
     def _reconcile_loop(self) -> None:
-        """Lost requests started again, and photos queued for deletion (an erasure's)
-        deleted where the store refused them before."""
+        """Lost requests started again, runs a dead worker left running after their work
+        was done closed, and photos queued for deletion (an erasure's) deleted where the
+        store refused them before."""
         from likeness.identity.erasure import delete_queued_photos
-        from likeness.orchestration.reconciler import log_reaped, requeue_lost_extractions
+        from likeness.orchestration.reconciler import (
+            complete_orphaned_runs,
+            log_reaped,
+            requeue_lost_extractions,
+        )
 
         grace = timedelta(seconds=self.settings.stuck_after_s)
         while not self.stopping.wait(self.settings.reconcile_every_s):
             try:
                 log_reaped(requeue_lost_extractions(grace), log)
+                for run_id in complete_orphaned_runs(timedelta(seconds=3 * HEARTBEAT_S)):
+                    log.warning("run %s: its worker died after its work was done", run_id)
                 delete_queued_photos()
             except Exception as error:  # the database restarting: next pass
                 log.warning("reconcile pass failed: %s", error)

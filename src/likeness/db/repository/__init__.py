@@ -111,6 +111,9 @@ from likeness.db.repository.extraction import (
     request_extraction as request_extraction,
 )
 from likeness.db.repository.extraction import (
+    unfinished_of as unfinished_of,
+)
+from likeness.db.repository.extraction import (
     unfinished_since as unfinished_since,
 )
 from likeness.db.repository.faces import (

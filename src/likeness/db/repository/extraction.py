@@ -176,6 +176,17 @@ def unfinished_since(session: Session, *, before: datetime, limit: int) -> list[
     )
 
 
+def unfinished_of(session: Session, *, character_ids: Sequence[int]) -> set[int]:
+    """Those of the characters that are ``pending`` or ``extracting``."""
+    return set(
+        session.scalars(
+            select(Character.id).where(
+                Character.id.in_(character_ids), Character.embedding_status_id.in_(IN_PROGRESS)
+            )
+        )
+    )
+
+
 def claim_lost_extraction(
     session: Session, *, character_id: int, before: datetime
 ) -> Character | None:
