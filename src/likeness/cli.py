@@ -15,7 +15,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from likeness.config import BACKFILL_CHUNK_SIZE, Settings, get_settings
-from likeness.orchestration.stack import prefect_auth_env
 from likeness.storage import UPLOAD_GRACE_S, get_store, unowned_keys
 
 app = typer.Typer(help="Face identity embeddings for studio characters.", no_args_is_help=True)
@@ -29,11 +28,14 @@ def run() -> None:
     """The console entry point: an outdated external database, or a stack that may not
     start as configured, is one line, not a traceback."""
     from likeness.db.session import SchemaOutdated
-    from likeness.orchestration.stack import StackError
 
     try:
         app(prog_name="likeness")
-    except (SchemaOutdated, StackError) as error:
+    except Exception as error:
+        from likeness.orchestration.stack import StackError  # only now: it is slow to import
+
+        if not isinstance(error, SchemaOutdated | StackError):
+            raise
         errors.print(f"[red]{error}[/red]")
         raise SystemExit(1) from None
 
@@ -46,7 +48,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
         handler.setLevel(level)
     keep_home_private(get_settings())
     # Prefect's clients (this command, its flows, a worker) send the server's auth string.
-    for name, value in prefect_auth_env(get_settings()).items():
+    for name, value in get_settings().prefect_auth_env().items():
         os.environ.setdefault(name, value)
     # Prefect keeps its own state (ephemeral server database) in the likeness data
     # directory unless the operator points it elsewhere.

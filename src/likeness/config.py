@@ -106,6 +106,13 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
 
+    def prefect_auth_env(self) -> dict[str, str]:
+        """Prefect's own settings for ``PREFECT_AUTH``: the server's and the clients'."""
+        if self.prefect_auth is None:
+            return {}
+        secret = self.prefect_auth.get_secret_value()
+        return {"PREFECT_SERVER_API_AUTH_STRING": secret, "PREFECT_API_AUTH_STRING": secret}
+
     @property
     def listens_beyond_loopback(self) -> bool:
         return self.api_host not in ("127.0.0.1", "localhost", "::1")

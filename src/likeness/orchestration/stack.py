@@ -36,16 +36,8 @@ def prefect_env(settings: Settings, database_url: str) -> dict[str, str]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "LIKENESS_DATABASE_URL": database_url,
         "LIKENESS_HOME": str(settings.home),
-        **prefect_auth_env(settings),
+        **settings.prefect_auth_env(),
     }
-
-
-def prefect_auth_env(settings: Settings) -> dict[str, str]:
-    """Prefect's own settings for ``LIKENESS_PREFECT_AUTH``: the server's and the clients'."""
-    if settings.prefect_auth is None:
-        return {}
-    secret = settings.prefect_auth.get_secret_value()
-    return {"PREFECT_SERVER_API_AUTH_STRING": secret, "PREFECT_API_AUTH_STRING": secret}
 
 
 STACK_FILE = "stack.json"  # under LIKENESS_HOME while `likeness up` runs
