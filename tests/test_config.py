@@ -44,6 +44,36 @@ def test_defaults_follow_the_design(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     )
 
 
+@pytest.mark.parametrize(
+    ("url", "location", "folder"),
+    [
+        (None, "{home}/storage", "{home}/storage"),  # the default: a folder in the home
+        ("{home}/photos", "{home}/photos", "{home}/photos"),  # a folder named by the URL
+        ("s3://bucket/studio", "s3://bucket/studio", "{home}/storage"),  # a bucket
+    ],
+)
+def test_the_storage_url_names_a_folder_or_a_bucket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str | None, location: str, folder: str
+) -> None:
+    monkeypatch.setenv("LIKENESS_HOME", str(tmp_path))
+    if url is not None:
+        monkeypatch.setenv("LIKENESS_STORAGE_URL", url.format(home=tmp_path))
+    settings = Settings()
+    assert settings.storage_location == location.format(home=tmp_path)
+    assert settings.resolved_storage_root == Path(folder.format(home=tmp_path))
+
+
+@pytest.mark.parametrize("url", ["s3://", "https://bucket/studio", "s3:///prefix"])
+def test_a_storage_url_that_names_no_folder_or_bucket_is_refused(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("LIKENESS_STORAGE_URL", url)
+    with pytest.raises(ValidationError, match="storage_url"):
+        Settings()
+
+
 def test_invalid_setting_is_refused_with_its_name(monkeypatch: pytest.MonkeyPatch) -> None:
     from pydantic import ValidationError
 

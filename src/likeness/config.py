@@ -135,13 +135,18 @@ class Settings(BaseSettings):
 
     @property
     def resolved_storage_root(self) -> Path:
-        """The local folder of photos (the default store, and where tools copy photos)."""
+        """The local folder of photos: ``STORAGE_URL`` when it names a folder, else
+        ``STORAGE_ROOT``, else ``HOME/storage``."""
+        if self.storage_url and not self.storage_url.startswith("s3://"):
+            return Path(self.storage_url)
         return self.storage_root or self.home / "storage"
 
     @property
     def storage_location(self) -> str:
-        """The store in use: ``STORAGE_URL``, else the local folder."""
-        return self.storage_url or str(self.resolved_storage_root)
+        """The store in use: an ``s3://`` ``STORAGE_URL``, else the local folder."""
+        if self.storage_url and self.storage_url.startswith("s3://"):
+            return self.storage_url
+        return str(self.resolved_storage_root)
 
     @property
     def resolved_model_root(self) -> Path:

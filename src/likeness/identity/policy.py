@@ -18,12 +18,10 @@ DOMINANT_AREA_RATIO = 4.0
 DUPLICATE_DISTANCE = 0.5
 
 
-# Strict numbers and booleans: "0.5" or true where a number belongs is refused, never
-# converted (a setting typed wrong is a mistake to report, not to guess).
-
-
 class EmbeddingConfig(BaseModel):
-    """The values in force for one character (all fields set)."""
+    """The values in force for one character (all fields set). Numbers and booleans are
+    strict here and in the overrides: "0.5" or true where a number belongs is refused,
+    never converted (a setting typed wrong is a mistake to report, not to guess)."""
 
     model_config = ConfigDict(frozen=True, allow_inf_nan=False, extra="forbid")
 
@@ -46,7 +44,7 @@ class EmbeddingConfig(BaseModel):
 
 class EmbeddingConfigOverride(BaseModel):
     """A project's overrides; ``null`` means 'use the studio default'. As a change (a
-    ``PUT``), only the fields it names are changed (``model_fields_set``)."""
+    ``PUT``), only the fields it names are changed (:meth:`named`)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 

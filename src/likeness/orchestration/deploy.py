@@ -145,7 +145,8 @@ def ensure_gpu_limit_exists() -> None:
     run_coro_as_sync(create())
 
 
-def register_deployments(prefect_yaml: Path = PREFECT_YAML) -> list[str]:
-    """Create the work pools and upsert every deployment; returns their full names."""
-    result: list[str] = run_coro_as_sync(_register(read_deployments(prefect_yaml)))
+def register_deployments() -> list[str]:
+    """Create the work pools and upsert every deployment of the package's ``prefect.yaml``
+    (the flows of :func:`package_flows`); returns their full names."""
+    result: list[str] = run_coro_as_sync(_register(read_deployments()))
     return result

@@ -17,7 +17,7 @@ from likeness.storage.base import (
     project_folder_name,
     unowned_keys,
 )
-from likeness.storage.local import LocalStore, private_dir, project_folder
+from likeness.storage.local import LocalStore, project_folder
 
 __all__ = [
     "UPLOAD_GRACE_S",
@@ -27,7 +27,6 @@ __all__ = [
     "discard_unowned",
     "get_store",
     "in_project",
-    "private_dir",
     "project_folder",
     "project_folder_name",
     "store_at",
