@@ -47,6 +47,7 @@ TERMINAL = {STATUS_IDS[s] for s in Status} - {
 
 # Tables the tests write to; statuses and studio settings are reference data.
 WRITTEN_TABLES = (
+    "likeness_check_results, likeness_check_images, likeness_checks, match_thresholds, "
     "photo_deletions, browser_sessions, backfill_items, backfill_jobs, webhook_deliveries, "
     "outbox_events, "
     "quality_scores, embedding_history, detected_faces, characters, projects"

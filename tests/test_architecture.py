@@ -29,6 +29,11 @@ RULES: dict[str, tuple[set[str], bool]] = {
         | {"likeness.face", "likeness.transient"},
         False,
     ),
+    "likeness.likeness_checks": (
+        {"likeness.config", "likeness.db", "likeness.identity", "likeness.expectations"}
+        | {"likeness.face", "likeness.pipeline"},
+        False,
+    ),
     "likeness.orchestration": (
         {"likeness.config", "likeness.db", "likeness.expectations", "likeness.face"}
         | {"likeness.identity.erasure"},
@@ -36,12 +41,13 @@ RULES: dict[str, tuple[set[str], bool]] = {
     ),
     "likeness.tasks": (
         {"likeness.config", "likeness.db", "likeness.identity", "likeness.expectations"}
-        | {"likeness.face", "likeness.pipeline", "likeness.orchestration", "likeness.transient"},
+        | {"likeness.face", "likeness.pipeline", "likeness.orchestration", "likeness.transient"}
+        | {"likeness.likeness_checks"},
         True,
     ),
     "likeness.flows": (
         {"likeness.config", "likeness.db", "likeness.identity", "likeness.expectations"}
-        | {"likeness.orchestration", "likeness.tasks"},
+        | {"likeness.orchestration", "likeness.tasks", "likeness.likeness_checks"},
         True,
     ),
     "likeness.api": (

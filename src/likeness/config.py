@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # How often an idle worker asks the Prefect server for runs (each ask costs the server
     # about 40 ms of CPU).
     worker_poll_s: float = Field(default=0.25, gt=0, le=60)
+    # How long a verify or identify call waits for the pool's answer before it answers
+    # 202 with the check to poll instead.
+    likeness_check_wait_s: float = Field(default=30.0, gt=0, le=600)
     # Slots of the Prefect global concurrency limit "likeness-gpu": one per GPU in the pool.
     gpu_slots: int = Field(default=1, ge=1, le=64)
 

@@ -138,6 +138,12 @@ def extract(jobs: Sequence[ExtractionJob]) -> Found:
 
 
 def extract_images(paths: Sequence[str]) -> list[Extracted | ImageError]:
+    return list(extract_streamed(paths))
+
+
+def extract_streamed(paths: Iterable[str]) -> Iterator[Extracted | ImageError]:
+    """Each image's faces in order, decoded and detected ``extraction_streams`` at a time
+    while the caller handles the ones before."""
     settings, engine = get_settings(), get_face_engine()
 
     def one(path: str) -> Extracted | ImageError:
@@ -147,7 +153,8 @@ def extract_images(paths: Sequence[str]) -> list[Extracted | ImageError]:
             return error
         return Extracted(image.source_size, engine.detect_image(image))
 
-    return [found for _, found in side_by_side(paths, one, settings.resolved_extraction_streams)]
+    for _, found in side_by_side(paths, one, settings.resolved_extraction_streams):
+        yield found
 
 
 class Lookahead:

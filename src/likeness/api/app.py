@@ -12,6 +12,7 @@ from likeness.api import (
     embedding_config,
     event_feed,
     health,
+    likeness_checks,
     projects,
     references,
     ui,
@@ -38,6 +39,7 @@ def create_app() -> FastAPI:
     app.include_router(event_feed.router, dependencies=protected)
     app.include_router(embedding_config.router, dependencies=protected)
     app.include_router(projects.router, dependencies=protected)
+    app.include_router(likeness_checks.router, dependencies=protected)
     app.include_router(ui.router)  # its pages send a browser without the token to /login
     app.include_router(ui.login_router)
     app.include_router(webhooks.router)  # signed with HMAC instead

@@ -15,10 +15,12 @@ from sqlalchemy import (
     DateTime,
     Double,
     ForeignKey,
+    ForeignKeyConstraint,
     Integer,
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
     and_,
     func,
@@ -131,6 +133,8 @@ class Character(Base):
     template_size: Mapped[int | None] = mapped_column(Integer)
     template_min_similarity: Mapped[float | None] = mapped_column(Double)
     template_mean_similarity: Mapped[float | None] = mapped_column(Double)
+    # Raised by a trigger whenever the embedding changes; likeness results name it.
+    embedding_version: Mapped[int] = mapped_column(BigInteger, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -207,6 +211,95 @@ class QualityScore(Base):
     stale_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MatchThreshold(Base):
+    """Similarity thresholds of verdicts for one model pack: the studio's (no project) or
+    a project's override. Without a row the measured default applies (``identity.verdicts``)."""
+
+    __tablename__ = "match_thresholds"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    project_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("projects.id", ondelete="CASCADE")
+    )
+    model_pack: Mapped[str] = mapped_column(String(100))
+    match_threshold: Mapped[float] = mapped_column(Double)
+    no_match_threshold: Mapped[float] = mapped_column(Double)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LikenessCheck(Base):
+    """Images compared with a character (verify) or a project's characters (identify)."""
+
+    __tablename__ = "likeness_checks"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    project_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    character_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("characters.id", ondelete="CASCADE"), index=True
+    )
+    model_pack: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), server_default="queued")
+    image_count: Mapped[int] = mapped_column(Integer)
+    candidates: Mapped[int] = mapped_column(Integer, server_default="1")
+    flow_run_id: Mapped[UUID | None] = mapped_column(Uuid)
+    error: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LikenessCheckImage(Base):
+    __tablename__ = "likeness_check_images"
+
+    check_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("likeness_checks.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_key: Mapped[str] = mapped_column(Text)
+    discard_after: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    status: Mapped[str | None] = mapped_column(String(16))  # NULL: not scored yet
+    error: Mapped[str | None] = mapped_column(Text)
+    face_count: Mapped[int | None] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+
+
+class LikenessCheckResult(Base):
+    """One face of a checked image against one character (verify: the character; identify:
+    each of the nearest, ``rank`` 0 the nearest). Never a vector."""
+
+    __tablename__ = "likeness_check_results"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["check_id", "position"],
+            ["likeness_check_images.check_id", "likeness_check_images.position"],
+            ondelete="CASCADE",
+        ),
+        UniqueConstraint("check_id", "position", "face_index", "rank"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    check_id: Mapped[int] = mapped_column(BigInteger)
+    position: Mapped[int] = mapped_column(Integer)
+    face_index: Mapped[int] = mapped_column(Integer)
+    bounding_box: Mapped[dict[str, int]] = mapped_column(JSONB)
+    confidence: Mapped[float] = mapped_column(Double)
+    rank: Mapped[int] = mapped_column(Integer, server_default="0")
+    character_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("characters.id", ondelete="CASCADE"), index=True
+    )
+    embedding_version: Mapped[int | None] = mapped_column(BigInteger)
+    similarity: Mapped[float | None] = mapped_column(Double)
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    nearest_reference_id: Mapped[int | None] = mapped_column(BigInteger)
+    nearest_reference_similarity: Mapped[float | None] = mapped_column(Double)
+    is_stale: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    stale_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class OutboxEvent(Base):

@@ -118,3 +118,23 @@ def consistency_suite() -> gx.ExpectationSuite:
             ),
         ],
     )
+
+
+LIKENESS_RESULTS = "likeness_results"
+
+
+def likeness_results_suite(*, faces: int, candidates: int) -> gx.ExpectationSuite:
+    """A finished likeness check's results, one row per face: every similarity a cosine,
+    each face with one verdict (verify) or at most ``candidates`` (identify), and as many
+    faces as its scored images reported."""
+    return gx.ExpectationSuite(
+        name=LIKENESS_RESULTS,
+        expectations=[
+            gxe.ExpectTableRowCountToEqual(value=faces),
+            gxe.ExpectColumnValuesToBeBetween(column="lowest_similarity", min_value=-1.0),
+            gxe.ExpectColumnValuesToBeBetween(column="highest_similarity", max_value=1.0),
+            gxe.ExpectColumnValuesToBeBetween(column="rows", min_value=1, max_value=candidates),
+            gxe.ExpectColumnValuesToBeBetween(column="verdicts", min_value=0, max_value=1),
+            gxe.ExpectColumnValuesToBeInSet(column="verdict_known", value_set=[True]),
+        ],
+    )

@@ -19,6 +19,9 @@ ERASED = "embedding.erased"
 # A character's template of several references.
 TEMPLATE_UPDATED = "identity.template_updated"
 REFERENCE_MISMATCH = "identity.reference_mismatch"
+# Likeness checks: one finished; results measured against an embedding since replaced.
+LIKENESS_CHECK_FINISHED = "likeness.check_finished"
+LIKENESS_RESULTS_STALE = "likeness.results_stale"
 
 
 @dataclass(frozen=True)

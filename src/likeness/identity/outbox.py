@@ -12,7 +12,7 @@ from likeness.identity.events import PublishedEvent
 
 
 def publish(
-    session: Session, *, event_type: str, character_id: int, payload: dict[str, Any]
+    session: Session, *, event_type: str, character_id: int | None, payload: dict[str, Any]
 ) -> PublishedEvent:
     event_id = repository.add_outbox_event(
         session, event_type=event_type, character_id=character_id, payload=payload

@@ -12,12 +12,18 @@ from sqlalchemy.orm import Session
 
 from likeness.db import repository
 from likeness.db.models import Character, Status
-from likeness.identity.events import REFERENCE_MISMATCH, TEMPLATE_UPDATED, PublishedEvent
+from likeness.identity.events import (
+    LIKENESS_RESULTS_STALE,
+    REFERENCE_MISMATCH,
+    TEMPLATE_UPDATED,
+    PublishedEvent,
+)
 from likeness.identity.outbox import publish
 from likeness.identity.policy import EmbeddingConfig
 from likeness.identity.template import Candidate, Template, compose
 
 STALE_REASON = "identity template changed"
+RESULTS_STALE_REASON = "the character's embedding changed since"
 # Session.info key: each character's embedding as the transaction first found it.
 _TEMPLATES_BEFORE = "likeness.templates_before"
 
@@ -50,7 +56,29 @@ def refresh_identity(
     )
     if references_by_owner is None:
         references_by_owner = repository.references_by_owner(session, character_ids=[owner.id])
-    references = references_by_owner[owner.id]
+    events = _recompute_template(session, owner, references_by_owner[owner.id])
+    return events + announce_stale_results(session, character_id=owner.id)
+
+
+def announce_stale_results(session: Session, *, character_id: int) -> list[PublishedEvent]:
+    """Flag the likeness results measured against an embedding the character no longer
+    has, and say how many (no event when there were none)."""
+    flagged = repository.mark_results_stale(
+        session, character_id=character_id, reason=RESULTS_STALE_REASON
+    )
+    if not flagged:
+        return []
+    payload = {"character_id": character_id, "stale_results": flagged}
+    return [
+        publish(
+            session, event_type=LIKENESS_RESULTS_STALE, character_id=character_id, payload=payload
+        )
+    ]
+
+
+def _recompute_template(
+    session: Session, owner: Character, references: list[Character]
+) -> list[PublishedEvent]:
     if not references and owner.template_size is None:
         return []
     config = repository.effective_config(session, project_id=owner.project_id)

@@ -5,6 +5,9 @@ EXTRACT_DEPLOYMENT = "extract-character-embedding/extract"
 REPLACE_DEPLOYMENT = "handle-source-image-replaced/replace"
 REFERENCE_DEPLOYMENT = "extract-reference-embedding/reference"
 BACKFILL_CHUNK_DEPLOYMENT = "backfill-chunk/chunk"
+# One image a caller waits for goes first; a batch of frames waits behind uploads.
+LIKENESS_CHECK_NOW_DEPLOYMENT = "likeness-check/verify-now"
+LIKENESS_CHECK_BATCH_DEPLOYMENT = "likeness-check/batch"
 # Global concurrency limit: its slots are the GPUs of the pool (one model busy per GPU).
 GPU_CONCURRENCY_LIMIT = "likeness-gpu"
 # Work queues of pool "gpu": uploads and replacements are taken before background work.

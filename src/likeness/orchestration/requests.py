@@ -15,11 +15,14 @@ from likeness.db.models import Character
 from likeness.orchestration.runs import (
     RunNotStarted,
     start_extraction,
+    start_likeness_check,
     start_reference_extraction,
     start_replacement,
 )
 
 log = logging.getLogger(__name__)
+
+__all__ = ["RunNotStarted", "start_likeness_check", "start_or_leave_pending"]
 
 
 def start_requested_run(character: Character) -> UUID:

@@ -11,6 +11,8 @@ from uuid import UUID
 from likeness.orchestration.deployment_names import (
     BACKFILL_CHUNK_DEPLOYMENT,
     EXTRACT_DEPLOYMENT,
+    LIKENESS_CHECK_BATCH_DEPLOYMENT,
+    LIKENESS_CHECK_NOW_DEPLOYMENT,
     REFERENCE_DEPLOYMENT,
     REPLACE_DEPLOYMENT,
     WORK_POOL,
@@ -57,6 +59,18 @@ def start_reference_extraction(
         parameters,
         idempotency_key,
         tags=[f"character-{character_id}", f"reference-{reference_id}"],
+    )
+
+
+def start_likeness_check(check_id: int, *, waited_for: bool) -> UUID:
+    """Queue a likeness check: on the interactive queue when a caller waits for its
+    answer, else behind uploads on the background queue."""
+    deployment = LIKENESS_CHECK_NOW_DEPLOYMENT if waited_for else LIKENESS_CHECK_BATCH_DEPLOYMENT
+    return _start(
+        deployment,
+        {"check_id": check_id},
+        f"likeness-check-{check_id}",
+        tags=[f"likeness-check-{check_id}"],
     )
 
 

@@ -155,6 +155,69 @@ from likeness.db.repository.history import (
 from likeness.db.repository.history import (
     record_drift as record_drift,
 )
+from likeness.db.repository.likeness_checks import (
+    Candidate as Candidate,
+)
+from likeness.db.repository.likeness_checks import (
+    ImageResult as ImageResult,
+)
+from likeness.db.repository.likeness_checks import (
+    VerifyTarget as VerifyTarget,
+)
+from likeness.db.repository.likeness_checks import (
+    check_counts as check_counts,
+)
+from likeness.db.repository.likeness_checks import (
+    check_images as check_images,
+)
+from likeness.db.repository.likeness_checks import (
+    check_results as check_results,
+)
+from likeness.db.repository.likeness_checks import (
+    checks_of_character as checks_of_character,
+)
+from likeness.db.repository.likeness_checks import (
+    create_check as create_check,
+)
+from likeness.db.repository.likeness_checks import (
+    effective_thresholds as effective_thresholds,
+)
+from likeness.db.repository.likeness_checks import (
+    finish_check as finish_check,
+)
+from likeness.db.repository.likeness_checks import (
+    get_check as get_check,
+)
+from likeness.db.repository.likeness_checks import (
+    images_to_score as images_to_score,
+)
+from likeness.db.repository.likeness_checks import (
+    mark_results_stale as mark_results_stale,
+)
+from likeness.db.repository.likeness_checks import (
+    nearest_characters as nearest_characters,
+)
+from likeness.db.repository.likeness_checks import (
+    record_image_results as record_image_results,
+)
+from likeness.db.repository.likeness_checks import (
+    set_check_run as set_check_run,
+)
+from likeness.db.repository.likeness_checks import (
+    set_thresholds as set_thresholds,
+)
+from likeness.db.repository.likeness_checks import (
+    stale_result_counts as stale_result_counts,
+)
+from likeness.db.repository.likeness_checks import (
+    start_check as start_check,
+)
+from likeness.db.repository.likeness_checks import (
+    stored_thresholds as stored_thresholds,
+)
+from likeness.db.repository.likeness_checks import (
+    verify_target as verify_target,
+)
 from likeness.db.repository.outbox import (
     EVENT_CHANNEL as EVENT_CHANNEL,
 )

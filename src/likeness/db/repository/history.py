@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 from sqlalchemy import delete, select, union, update
@@ -16,6 +16,7 @@ from likeness.db.models import (
     Character,
     DetectedFace,
     EmbeddingHistory,
+    LikenessCheckImage,
     QualityScore,
     Status,
 )
@@ -169,13 +170,14 @@ def erase_biometrics(session: Session, *, character_id: int) -> list[str]:
 
 
 def owned_image_paths(session: Session) -> set[str]:
-    """Every stored photo some character owns: its source image, a replacement waiting to
-    be used, and the images of its archived embeddings."""
-    owned = session.scalars(
+    """Every stored photo something owns: a character's source image, a replacement waiting
+    to be used, the images of archived embeddings, and the images of likeness checks."""
+    owned: Iterable[str | None] = session.scalars(
         union(
             select(Character.source_image_path),
             select(Character.pending_source_image_path),
             select(EmbeddingHistory.source_image_path),
+            select(LikenessCheckImage.image_key),  # checked frames, kept probes
         )
     )
     return {path for path in owned if path}
