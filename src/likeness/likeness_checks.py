@@ -32,7 +32,7 @@ from likeness.face.types import Face
 from likeness.identity.events import LIKENESS_CHECK_FINISHED, PublishedEvent
 from likeness.identity.outbox import publish
 from likeness.identity.verdicts import MatchThresholds, verdict
-from likeness.identity.verification import unusable_reason
+from likeness.identity.verification import effective_thresholds, unusable_reason
 from likeness.pipeline import Extracted, extract_streamed
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ def plan_check(check_id: int) -> Plan | None:
         check = repository.start_check(session, check_id=check_id)
         if check.status not in ("queued", "running"):
             return None
-        thresholds = repository.effective_thresholds(
+        thresholds = effective_thresholds(
             session, project_id=check.project_id, model_pack=check.model_pack
         )
         target = None

@@ -37,6 +37,7 @@ from likeness.db import repository
 from likeness.db.models import LikenessCheck, Status
 from likeness.db.session import transaction
 from likeness.face.errors import ImageOutsideStorage
+from likeness.identity import verification
 from likeness.identity.verdicts import MEASURED_THRESHOLDS, MatchThresholds
 from likeness.identity.verification import unusable_reason
 from likeness.orchestration.requests import RunNotStarted, start_likeness_check
@@ -123,10 +124,10 @@ def _still_running(check_id: int) -> JSONResponse:
 
 
 def _thresholds(session: Session, project_id: int, model: str) -> ThresholdsOut:
-    found = repository.effective_thresholds(session, project_id=project_id, model_pack=model)
-    stored = repository.stored_thresholds(
+    found = verification.effective_thresholds(session, project_id=project_id, model_pack=model)
+    stored = verification.stored_thresholds(
         session, project_id=project_id, model_pack=model
-    ) or repository.stored_thresholds(session, project_id=None, model_pack=model)
+    ) or verification.stored_thresholds(session, project_id=None, model_pack=model)
     return ThresholdsOut.of(model, found, measured=found is not None and stored is None)
 
 
@@ -370,7 +371,7 @@ def _thresholds_in(body: ThresholdsIn) -> MatchThresholds:
 def get_studio_thresholds(model: str) -> ThresholdsOut:
     """The studio's thresholds for a model pack (measured default unless set)."""
     with transaction() as session:
-        stored = repository.stored_thresholds(session, project_id=None, model_pack=model)
+        stored = verification.stored_thresholds(session, project_id=None, model_pack=model)
     if stored is not None:
         return ThresholdsOut.of(model, stored, measured=False)
     return ThresholdsOut.of(model, MEASURED_THRESHOLDS.get(model), measured=True)
@@ -381,7 +382,9 @@ def put_studio_thresholds(model: str, body: ThresholdsIn) -> ThresholdsOut:
     """Set the studio's thresholds for a model pack."""
     thresholds = _thresholds_in(body)
     with transaction() as session:
-        repository.set_thresholds(session, project_id=None, model_pack=model, thresholds=thresholds)
+        verification.set_thresholds(
+            session, project_id=None, model_pack=model, thresholds=thresholds
+        )
     return get_studio_thresholds(model)
 
 
@@ -389,7 +392,7 @@ def put_studio_thresholds(model: str, body: ThresholdsIn) -> ThresholdsOut:
 def delete_studio_thresholds(model: str) -> ThresholdsOut:
     """Back to the measured default (none for a pack nobody measured)."""
     with transaction() as session:
-        repository.set_thresholds(session, project_id=None, model_pack=model, thresholds=None)
+        verification.set_thresholds(session, project_id=None, model_pack=model, thresholds=None)
     return get_studio_thresholds(model)
 
 
@@ -418,7 +421,7 @@ def _set_project_thresholds(
 ) -> ThresholdsOut:
     with transaction() as session:
         repository.project_name(session, project_id=project_id)
-        repository.set_thresholds(
+        verification.set_thresholds(
             session, project_id=project_id, model_pack=model, thresholds=thresholds
         )
         return _thresholds(session, project_id, model)

@@ -1,10 +1,14 @@
-"""Whether a character can be verified against: it needs an embedding a person (or the
-pipeline) settled on."""
+"""Whether a character can be verified against (it needs an embedding a person or the
+pipeline settled on), and the thresholds its verdicts are read by."""
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
+from likeness.db import repository
 from likeness.db.models import Status
 from likeness.db.repository import VerifyTarget
+from likeness.identity.verdicts import MEASURED_THRESHOLDS, MatchThresholds
 
 
 def unusable_reason(target: VerifyTarget) -> str | None:
@@ -20,3 +24,38 @@ def unusable_reason(target: VerifyTarget) -> str | None:
     if target.template is None:
         return f"{subject} has no embedding"
     return None
+
+
+def stored_thresholds(
+    session: Session, *, project_id: int | None, model_pack: str
+) -> MatchThresholds | None:
+    """The studio's (``project_id`` None) or the project's own setting, if any."""
+    found = repository.stored_thresholds(session, project_id=project_id, model_pack=model_pack)
+    return None if found is None else MatchThresholds(match=found[0], no_match=found[1])
+
+
+def effective_thresholds(
+    session: Session, *, project_id: int | None, model_pack: str
+) -> MatchThresholds | None:
+    """The project's override, else the studio's setting, else the measured default;
+    None for a model pack nobody measured (no verdicts, similarity only)."""
+    for scope in ([project_id] if project_id is not None else []) + [None]:
+        found = stored_thresholds(session, project_id=scope, model_pack=model_pack)
+        if found is not None:
+            return found
+    return MEASURED_THRESHOLDS.get(model_pack)
+
+
+def set_thresholds(
+    session: Session,
+    *,
+    project_id: int | None,
+    model_pack: str,
+    thresholds: MatchThresholds | None,
+) -> None:
+    repository.set_thresholds(
+        session,
+        project_id=project_id,
+        model_pack=model_pack,
+        thresholds=None if thresholds is None else (thresholds.match, thresholds.no_match),
+    )

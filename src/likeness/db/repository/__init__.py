@@ -180,9 +180,6 @@ from likeness.db.repository.likeness_checks import (
     create_check as create_check,
 )
 from likeness.db.repository.likeness_checks import (
-    effective_thresholds as effective_thresholds,
-)
-from likeness.db.repository.likeness_checks import (
     finish_check as finish_check,
 )
 from likeness.db.repository.likeness_checks import (

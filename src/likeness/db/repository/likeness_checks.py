@@ -30,15 +30,14 @@ from likeness.db.models import (
 from likeness.db.repository.characters import get_character
 from likeness.db.repository.errors import NotFound
 from likeness.db.repository.search import RERANK_FACTOR
-from likeness.identity.verdicts import MEASURED_THRESHOLDS, MatchThresholds
 
 # -- thresholds -------------------------------------------------------------------------
 
 
 def stored_thresholds(
     session: Session, *, project_id: int | None, model_pack: str
-) -> MatchThresholds | None:
-    """The studio's (``project_id`` None) or the project's own thresholds, if set."""
+) -> tuple[float, float] | None:
+    """The studio's (``project_id`` None) or the project's own (match, no_match), if set."""
     row = session.scalar(
         select(MatchThreshold).where(
             MatchThreshold.project_id.is_(None)
@@ -47,21 +46,7 @@ def stored_thresholds(
             MatchThreshold.model_pack == model_pack,
         )
     )
-    if row is None:
-        return None
-    return MatchThresholds(match=row.match_threshold, no_match=row.no_match_threshold)
-
-
-def effective_thresholds(
-    session: Session, *, project_id: int | None, model_pack: str
-) -> MatchThresholds | None:
-    """The project's override, else the studio's setting, else the measured default;
-    None for a model pack nobody measured (no verdicts, similarity only)."""
-    for scope in ([project_id] if project_id is not None else []) + [None]:
-        found = stored_thresholds(session, project_id=scope, model_pack=model_pack)
-        if found is not None:
-            return found
-    return MEASURED_THRESHOLDS.get(model_pack)
+    return None if row is None else (row.match_threshold, row.no_match_threshold)
 
 
 def set_thresholds(
@@ -69,9 +54,10 @@ def set_thresholds(
     *,
     project_id: int | None,
     model_pack: str,
-    thresholds: MatchThresholds | None,
+    thresholds: tuple[float, float] | None,
 ) -> None:
-    """Store (or with None remove) the studio's or a project's thresholds for a model pack."""
+    """Store (or with None remove) the studio's or a project's (match, no_match) for a
+    model pack."""
     scope = (
         MatchThreshold.project_id.is_(None)
         if project_id is None
@@ -79,12 +65,13 @@ def set_thresholds(
     )
     session.execute(delete(MatchThreshold).where(scope, MatchThreshold.model_pack == model_pack))
     if thresholds is not None:
+        match, no_match = thresholds
         session.add(
             MatchThreshold(
                 project_id=project_id,
                 model_pack=model_pack,
-                match_threshold=thresholds.match,
-                no_match_threshold=thresholds.no_match,
+                match_threshold=match,
+                no_match_threshold=no_match,
             )
         )
         session.flush()
