@@ -249,6 +249,87 @@ def similar(
 
 
 @app.command()
+def verify(
+    character_id: int,
+    paths: Annotated[list[Path], typer.Argument(help="Image files.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image.")] = False,
+) -> None:
+    """Compare each face in the images with CHARACTER_ID's identity template: similarity and
+    verdict (same person / not sure / different person). Runs here; stores nothing."""
+    print_checks(paths, as_json, character_id=character_id)
+
+
+@app.command()
+def identify(
+    project: str,
+    paths: Annotated[list[Path], typer.Argument(help="Image files.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=20, help="Candidates per face.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image.")] = False,
+) -> None:
+    """Find who each face in the images is among PROJECT's characters (the k nearest, with
+    similarity and verdict). Runs here; stores nothing."""
+    print_checks(paths, as_json, project=project, k=k)
+
+
+def print_checks(paths: list[Path], as_json: bool, **against: Any) -> None:
+    from likeness.db import repository
+    from likeness.identity.verdicts import VERDICT_WORDS, Verdict
+    from likeness.likeness_checks import NotComparable, check_files
+
+    try:
+        checked = check_files(paths, **against)
+    except (repository.NotFound, NotComparable) as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+    table = Table("image", "face", "box", "confidence", "character", "similarity", "verdict")
+    for item in checked:
+        if item.error is not None:
+            problem = {"code": item.error.code, "message": item.error.message}
+            if as_json:
+                typer.echo(json.dumps({"image": item.image, "error": problem}))
+            table.add_row(item.image, "", "", "", "", "", f"[red]{item.error.message}[/red]")
+            continue
+        if as_json:
+            typer.echo(json.dumps({"image": item.image, "faces": _check_json(item.rows)}))
+        if not item.rows:
+            table.add_row(item.image, "", "", "", "", "", "no face found")
+        for row in item.rows:
+            box = row["bounding_box"]
+            verdict = row.get("verdict")
+            similarity = row.get("similarity")
+            table.add_row(
+                item.image if row["face_index"] == 0 and row.get("rank", 0) == 0 else "",
+                str(row["face_index"]) if row.get("rank", 0) == 0 else "",
+                f"{box['x']},{box['y']} {box['width']}x{box['height']}",
+                f"{row['confidence']:.2f}",
+                str(row.get("character_id") or "nobody"),
+                "" if similarity is None else f"{similarity:.3f}",
+                VERDICT_WORDS[Verdict(verdict)] if verdict else "",
+            )
+    if not as_json:
+        (console if console.is_terminal else Console(width=240)).print(table)
+    if any(item.error for item in checked):
+        raise typer.Exit(1)
+
+
+def _check_json(rows: Any) -> list[dict[str, Any]]:
+    """One entry per face; identify's candidates nearest first."""
+    faces: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        face = faces.setdefault(
+            row["face_index"],
+            {"bounding_box": row["bounding_box"], "confidence": round(row["confidence"], 6)},
+        )
+        result = {key: row.get(key) for key in ("character_id", "similarity", "verdict")}
+        if "rank" in row:
+            found = face.setdefault("candidates", [])
+            found += [result] if result["character_id"] is not None else []
+        else:
+            face |= result | {"nearest_reference_id": row.get("nearest_reference_id")}
+    return list(faces.values())
+
+
+@app.command()
 def erase(character_id: int) -> None:
     """Erase a character's biometric data: embedding, detected faces and history."""
     from likeness.db import repository

@@ -16,10 +16,13 @@ import logging
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy.orm import Session
 
+from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import LikenessCheck, LikenessCheckImage, LikenessCheckResult
 from likeness.db.repository import Candidate, ImageResult, VerifyTarget
@@ -28,6 +31,7 @@ from likeness.expectations.likeness_results import check_likeness_results
 from likeness.expectations.runner import CheckResult
 from likeness.face.engine import get_face_engine
 from likeness.face.errors import ImageError
+from likeness.face.image_loading import load_configured
 from likeness.face.types import Face
 from likeness.identity.events import LIKENESS_CHECK_FINISHED, PublishedEvent
 from likeness.identity.outbox import publish
@@ -88,51 +92,51 @@ def candidate_rows(
 
 
 @dataclass(frozen=True)
-class Plan:
-    """What a running check compares with, read once when it starts."""
+class Comparison:
+    """What an image's faces are compared with: a character (``target``) or the project's
+    ``candidates`` nearest characters of one model pack."""
 
-    check: LikenessCheck
+    project_id: int
+    model_pack: str
+    candidates: int
     thresholds: MatchThresholds | None
     target: VerifyTarget | None
 
 
-def score(plan: Plan, image: LikenessCheckImage, found: Extracted | ImageError) -> ImageResult:
-    """An image's result rows (identify reads the index in the writing transaction)."""
-    if isinstance(found, ImageError):
-        return ImageResult(image.position, error=found.message)
+def face_rows(
+    session: Session, comparison: Comparison, faces: Sequence[Face]
+) -> list[dict[str, Any]]:
+    """The result rows of an image's faces (identify reads the HNSW index)."""
     rows = []
-    for index, face in enumerate(found.faces):
+    for index, face in enumerate(faces):
         common = {
             "face_index": index,
             "bounding_box": face.bounding_box.as_dict(),
             "confidence": face.confidence,
         }
-        if plan.target is not None:
-            rows.append(common | compare_with_character(face, plan.target, plan.thresholds))
-        else:
-            rows.append(common | {"probe": face.embedding})
-    return ImageResult(image.position, size=found.source_size, rows=rows, face_count=len(rows))
-
-
-def _identify(session: Any, plan: Plan, results: Sequence[ImageResult]) -> list[ImageResult]:
-    """Identify faces' rows: each probe replaced by the project's nearest characters."""
-    identified = []
-    for result in results:
-        rows = []
-        for row in result.rows:
-            probe = row.pop("probe")
-            candidates = repository.nearest_characters(
-                session,
-                project_id=plan.check.project_id,
-                model_pack=plan.check.model_pack,
-                embedding=probe,
-                k=plan.check.candidates,
+        if comparison.target is not None:
+            rows.append(
+                common | compare_with_character(face, comparison.target, comparison.thresholds)
             )
-            rows += [row | extra for extra in candidate_rows(candidates, plan.thresholds)]
-        identified.append(
-            ImageResult(result.position, result.error, result.size, rows, result.face_count)
+            continue
+        candidates = repository.nearest_characters(
+            session,
+            project_id=comparison.project_id,
+            model_pack=comparison.model_pack,
+            embedding=face.embedding,
+            k=comparison.candidates,
         )
-    return identified
+        rows += [common | row for row in candidate_rows(candidates, comparison.thresholds)]
+    return rows
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A running check: its id, size and what it compares with, read once at its start."""
+
+    check_id: int
+    image_count: int
+    comparison: Comparison
 
 
 # -- running a check ------------------------------------------------------------------------
@@ -166,8 +170,10 @@ def plan_check(check_id: int) -> Plan | None:
                 session, check_id=check_id, status="failed", summary=None, error=problem
             )
             return None
-        session.expunge(check)
-    return Plan(check, thresholds, target)
+        comparison = Comparison(
+            check.project_id, check.model_pack, check.candidates, thresholds, target
+        )
+        return Plan(check.id, check.image_count, comparison)
 
 
 def score_images(
@@ -175,25 +181,36 @@ def score_images(
 ) -> None:
     """Every image not yet scored, decoded and detected side by side, written per chunk."""
     with transaction() as session:
-        todo = repository.images_to_score(session, check_id=plan.check.id)
-        session.expunge_all()
-    done = plan.check.image_count - len(todo)
-    pending: list[ImageResult] = []
-    found_all = extract_streamed(image.image_key for image in todo)
-    for image, found in zip(todo, found_all, strict=True):
-        pending.append(score(plan, image, found))
-        if len(pending) == CHUNK or image is todo[-1]:
+        todo = [
+            (image.position, image.image_key)
+            for image in repository.images_to_score(session, check_id=plan.check_id)
+        ]
+    done = plan.image_count - len(todo)
+    pending: list[tuple[int, Extracted | ImageError]] = []
+    found_all = extract_streamed(key for _, key in todo)
+    for (position, _), found in zip(todo, found_all, strict=True):
+        pending.append((position, found))
+        if len(pending) == CHUNK or position == todo[-1][0]:
             _write(plan, pending)
             done += len(pending)
             pending = []
-            progress(done, plan.check.image_count)
+            progress(done, plan.image_count)
 
 
-def _write(plan: Plan, results: list[ImageResult]) -> None:
+def _write(plan: Plan, found: list[tuple[int, Extracted | ImageError]]) -> None:
     with transaction() as session:
-        if plan.target is None:
-            results = _identify(session, plan, results)
-        repository.record_image_results(session, check_id=plan.check.id, results=results)
+        results = [
+            ImageResult(position, error=extracted.message)
+            if isinstance(extracted, ImageError)
+            else ImageResult(
+                position,
+                size=extracted.source_size,
+                rows=face_rows(session, plan.comparison, extracted.faces),
+                face_count=len(extracted.faces),
+            )
+            for position, extracted in found
+        ]
+        repository.record_image_results(session, check_id=plan.check_id, results=results)
 
 
 @dataclass(frozen=True)
@@ -275,3 +292,56 @@ def fail(check_id: int, error: str) -> None:
         repository.finish_check(
             session, check_id=check_id, status="failed", summary=None, error=error
         )
+
+
+# -- files on this machine (the command line) --------------------------------------------
+
+
+class NotComparable(ValueError):
+    """Nothing the images could be compared with: a character without a usable embedding,
+    or one of another model pack than this machine runs."""
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    image: str
+    error: ImageError | None = None
+    rows: Sequence[dict[str, Any]] = ()
+
+
+def check_files(
+    paths: Sequence[Path],
+    *,
+    character_id: int | None = None,
+    project: str | None = None,
+    k: int = 3,
+) -> list[FileCheck]:
+    """Image files compared here, with the models loaded in this process and nothing
+    stored: with the character (verify) or the project's ``k`` nearest characters."""
+    settings, engine = get_settings(), get_face_engine()
+    with transaction() as session:
+        target = None
+        if character_id is not None:
+            target = repository.verify_target(session, character_id=character_id)
+            problem = unusable_reason(target)
+            if problem is None and target.model_pack != engine.model_id:
+                problem = f"character {character_id} has a {target.model_pack} embedding; "
+                problem += f"this machine runs {engine.model_id}"
+            if problem is not None:
+                raise NotComparable(problem)
+            project_id = target.project_id
+        else:
+            project_id = repository.project_id_of(session, name=project or "")
+        thresholds = effective_thresholds(
+            session, project_id=project_id, model_pack=engine.model_id
+        )
+        comparison = Comparison(project_id, engine.model_id, k, thresholds, target)
+        checked = []
+        for path in paths:
+            try:
+                faces = engine.detect_image(load_configured(path, settings))
+            except ImageError as error:
+                checked.append(FileCheck(str(path), error=error))
+                continue
+            checked.append(FileCheck(str(path), rows=face_rows(session, comparison, faces)))
+    return checked

@@ -35,15 +35,15 @@ def plan_check(check_id: int) -> Plan | None:
 )
 def score_images(plan: Plan) -> None:
     """Decode, detect and compare every image not yet scored; a retry resumes."""
-    if plan.check.image_count == 1:  # one probe: its answer is the progress
+    if plan.image_count == 1:  # one probe: its answer is the progress
         likeness_checks.score_images(plan)
         return
     progress = cast(
         UUID,
         create_progress_artifact(
             progress=0.0,
-            key=f"likeness-check-{plan.check.id}-progress",
-            description=f"likeness check {plan.check.id}: images scored",
+            key=f"likeness-check-{plan.check_id}-progress",
+            description=f"likeness check {plan.check_id}: images scored",
         ),
     )  # sync inside a flow
 
