@@ -327,3 +327,58 @@ def test_references_strip_mismatch_keep_remove_and_a_face_per_reference(
 def repository_references(character_id: int) -> list[Character]:
     with transaction() as session:
         return repository.references_of(session, character_id=character_id)
+
+
+@pytest.mark.usefixtures("worker")
+def test_check_an_image_shows_each_face_boxed_with_its_verdict_and_past_checks_go_stale(
+    page: Page, live_server: str
+) -> None:
+    from likeness.devtools.published_photos import published_photos
+    from likeness.storage import get_store
+    from tests.factories import request_replacement, stored
+
+    OUTPUT.mkdir(exist_ok=True)
+    people = published_photos()
+    obama = new_character(people["Barack Obama"][0], name="Obama")
+    assert extract_character_embedding(obama) == "completed"
+    page.goto(f"{live_server}/characters/{obama}")
+
+    page.set_input_files("#check-form input[name=image]", str(people["Barack Obama"][1]))
+    page.click("#check-form button[type=submit]")
+    expect(page.locator("#check-result .face.verdict-match")).to_have_count(1, timeout=60_000)
+    expect(page.locator("#check-result .verdicts")).to_contain_text("Face 1: same person")
+    page.set_input_files("#check-form input[name=image]", str(images.photo("t1.jpg")))
+    page.click("#check-form button[type=submit]")
+    expect(page.locator("#check-result .face.verdict-no_match")).to_have_count(6, timeout=60_000)
+    expect(page.locator("#check-result .verdicts li").first).to_contain_text("different person")
+    # Each box lies on its face: the first of t1.jpg (1280 px wide) at its place.
+    image = page.locator("#check-result img").bounding_box()
+    drawn = page.locator("#check-result .face").first.bounding_box()
+    assert image and drawn and image["x"] <= drawn["x"] < image["x"] + image["width"]
+    page.screenshot(path=str(OUTPUT / "ui-check-image.png"), full_page=True)
+
+    # Past checks: a batch's summary, current, then stale once the reference changes.
+    frames = [stored(people["Barack Obama"][2], "test"), stored(people["Joe Biden"][0], "test")]
+    keys = [get_store().key_of(str(frame)) for frame in frames]
+    with transaction() as session:
+        check = repository.create_check(
+            session,
+            kind="verify",
+            project_id=load_character(obama).project_id,
+            character_id=obama,
+            model_pack="buffalo_s",
+            image_keys=keys,
+            discard_after=False,
+            candidates=1,
+        ).id
+    from likeness.flows.likeness_check import run_likeness_check
+
+    assert run_likeness_check(check) == "completed"
+    page.reload()
+    row = page.locator(f".checks tr[data-check-id='{check}']")
+    expect(row).to_contain_text("50 %")
+    expect(row).to_contain_text("current")
+    request_replacement(obama, stored(people["Barack Obama"][2]))
+    assert extract_character_embedding(obama) == "completed"
+    page.reload()
+    expect(row.locator(".stale")).to_contain_text("stale (2)")

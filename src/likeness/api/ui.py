@@ -121,7 +121,13 @@ def cards_fragment(request: Request) -> HTMLResponse:
 
 @router.get("/characters/{character_id}", response_class=HTMLResponse)
 def character_page(request: Request, character_id: RowId) -> HTMLResponse:
-    return templates.TemplateResponse(request, "character.html", _panel_context(character_id))
+    """The panel, and the character's likeness checks with their stale marks."""
+    context = _panel_context(character_id)
+    with transaction() as session:
+        checks = repository.checks_of_character(session, character_id=character_id)
+        stale = repository.stale_result_counts(session, check_ids=[check.id for check in checks])
+    context |= {"checks": checks, "stale": stale}
+    return templates.TemplateResponse(request, "character.html", context)
 
 
 @router.get("/ui/characters/{character_id}/panel", response_class=HTMLResponse)

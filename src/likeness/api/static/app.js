@@ -78,6 +78,48 @@ async function submitForm(form, event) {
   await refresh(id, url);
 }
 
+// One image against the character: shown with each face boxed, its similarity and verdict.
+async function checkImage(form, event) {
+  event.preventDefault();
+  const message = form.querySelector(".form-message");
+  message.textContent = "checking…";
+  const file = form.querySelector("input[type=file]").files[0];
+  const response = await fetch(form.dataset.checkUrl, { method: "POST", body: new FormData(form) });
+  const body = await response.json().catch(() => ({}));
+  if (response.status !== 200) {
+    message.textContent = response.ok ? "still running: see the checks below soon" : problemText(body, response.status);
+    return;
+  }
+  message.textContent = body.message + (body.reference_warning ? ` (${body.reference_warning})` : "");
+  const result = document.getElementById("check-result");
+  const holder = result.querySelector(".selector");
+  const image = holder.querySelector("img");
+  holder.querySelectorAll(".face").forEach((box) => box.remove());
+  const list = result.querySelector(".verdicts");
+  list.replaceChildren();
+  image.onload = () => {
+    const [width, height] = [image.naturalWidth, image.naturalHeight];
+    body.faces.forEach((face) => {
+      const b = face.bounding_box;
+      const words = face.verdict_words || "no verdict (no thresholds for this model)";
+      const box = document.createElement("span");
+      box.className = `face verdict-${face.verdict || "none"}`;
+      box.style.cssText = `left:${100 * b.x / width}%;top:${100 * b.y / height}%;width:${100 * b.width / width}%;height:${100 * b.height / height}%`;
+      box.title = `face ${face.face_index + 1}: ${words}`;
+      const label = document.createElement("span");
+      label.className = "label";
+      label.textContent = `${face.similarity.toFixed(2)} · ${words}`;
+      box.append(label);
+      holder.append(box);
+      const item = document.createElement("li");
+      item.textContent = `Face ${face.face_index + 1}: ${words} (similarity ${face.similarity.toFixed(2)})`;
+      list.append(item);
+    });
+  };
+  image.src = URL.createObjectURL(file);
+  result.hidden = false;
+}
+
 function wire() {
   document.querySelectorAll(".face:not([data-wired])").forEach((button) => {
     button.dataset.wired = "1";
@@ -102,6 +144,9 @@ function wire() {
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("form[data-action]").forEach((form) => {
     form.addEventListener("submit", (event) => submitForm(form, event));
+  });
+  document.querySelectorAll("form[data-check-url]").forEach((form) => {
+    form.addEventListener("submit", (event) => checkImage(form, event));
   });
   wire();
   setTimeout(poll, POLL_MS);
