@@ -609,7 +609,8 @@ def bench(
     vectors: Annotated[int, typer.Option(min=1000, help="Synthetic vectors for search.")] = 100_000,
     queries: Annotated[int, typer.Option(min=10)] = 200,
     only: Annotated[
-        str | None, typer.Option(help="throughput | search | latency | load | references")
+        str | None,
+        typer.Option(help="throughput | search | latency | load | references | verify"),
     ] = None,
     uploads: Annotated[int, typer.Option(min=1, help="Concurrent uploads for load.")] = 200,
     load_workers: Annotated[int, typer.Option(min=1, help="Warm workers for load.")] = 1,
@@ -617,8 +618,9 @@ def bench(
     """Throughput (a: process per image, b: warm FaceAnalysis, c: backfill, d: model floor),
     similarity search latency and recall, upload latency (one at a time, alone and during a
     backfill) and concurrent uploads (load) through the API to terminal status, on a stack
-    started as `likeness up` starts it, in a scratch database; and whether a template of
-    several references matches a person better than one reference (references)."""
+    started as `likeness up` starts it, in a scratch database; whether a template of
+    several references matches a person better than one reference (references); and the
+    match thresholds, one verify's latency and a batch check's speed (verify)."""
     import tempfile
 
     from likeness.devtools import bench as b
@@ -626,7 +628,7 @@ def bench(
     from likeness.devtools import identity_evidence
     from likeness.devtools.bench_load import concurrent_uploads, latency
 
-    parts = ("throughput", "search", "latency", "load", "references")
+    parts = ("throughput", "search", "latency", "load", "references", "verify")
     if only not in (None, *parts):
         errors.print(f"[red]unknown --only {only!r}: {', '.join(parts)}[/red]")
         raise typer.Exit(2)
@@ -652,6 +654,12 @@ def bench(
             load = concurrent_uploads(url, paths, uploads, load_workers)
         if only in (None, "references"):
             identities = identity_evidence.measure(Path(work_dir))
+        if only in (None, "verify"):
+            from likeness.devtools import bench_verify
+
+            labelled = bench_verify.labelled_similarities(Path(work_dir))
+            probes = b.varied_photos(Path(work_dir), 20)
+            timings = bench_verify.verify_timings(url, probes, paths, rounds)
     if only in (None, "throughput"):
         report.print_throughput(console, a, bb, dc)
     if only in (None, "search"):
@@ -660,6 +668,8 @@ def bench(
         report.print_latency(console, latencies)
     if only in (None, "references"):
         report.print_identity(console, identities)
+    if only in (None, "verify"):
+        report.print_verify(console, labelled, timings)
     if only in (None, "load"):
         report.print_load(console, load, load_workers)
         if load.lost or load.extra_runs or load.accepted < load.uploads:

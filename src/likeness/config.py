@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     worker_poll_s: float = Field(default=0.25, gt=0, le=60)
     # How long a verify or identify call waits for the pool's answer before it answers
     # 202 with the check to poll instead.
-    likeness_check_wait_s: float = Field(default=30.0, gt=0, le=600)
+    check_wait_s: float = Field(default=30.0, gt=0, le=600)
     # Slots of the Prefect global concurrency limit "likeness-gpu": one per GPU in the pool.
     gpu_slots: int = Field(default=1, ge=1, le=64)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import statistics
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,21 +180,30 @@ def plan_check(check_id: int) -> Plan | None:
 def score_images(
     plan: Plan, progress: Callable[[int, int], None] = lambda done, total: None
 ) -> None:
-    """Every image not yet scored, decoded and detected side by side, written per chunk."""
+    """Every image not yet scored, decoded and detected side by side; each chunk is
+    written in a thread of its own while the next one is extracted, so the models never
+    wait for the database (one chunk written at a time, in order)."""
     with transaction() as session:
         todo = [
             (image.position, image.image_key)
             for image in repository.images_to_score(session, check_id=plan.check_id)
         ]
     done = plan.image_count - len(todo)
-    pending: list[tuple[int, Extracted | ImageError]] = []
+    chunk: list[tuple[int, Extracted | ImageError]] = []
     found_all = extract_streamed(key for _, key in todo)
-    for (position, _), found in zip(todo, found_all, strict=True):
-        pending.append((position, found))
-        if len(pending) == CHUNK or position == todo[-1][0]:
-            _write(plan, pending)
-            done += len(pending)
-            pending = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="check-writer") as writer:
+        writing: Future[None] | None = None
+        for (position, _), found in zip(todo, found_all, strict=True):
+            chunk.append((position, found))
+            if len(chunk) == CHUNK or position == todo[-1][0]:
+                if writing is not None:
+                    writing.result()
+                    progress(done, plan.image_count)
+                writing = writer.submit(_write, plan, chunk)
+                done += len(chunk)
+                chunk = []
+        if writing is not None:
+            writing.result()
             progress(done, plan.image_count)
 
 

@@ -29,7 +29,7 @@ from likeness.flows.backfill import backfill_embeddings
 from likeness.flows.data_quality import DataQualityFailed, embedding_data_quality
 from tests import images
 from tests.conftest import Worker
-from tests.factories import upload
+from tests.factories import upload, wait_until
 
 FLOAT = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
 # 64 or more numbers in a row, however separated: an embedding (or a large part of one).
@@ -61,7 +61,9 @@ def stored_vectors() -> list[NDArray[np.float32]]:
         return [np.asarray(row, dtype=np.float32) for row in rows]
 
 
-def api_answers(client: TestClient, character_ids: list[int]) -> Iterator[tuple[str, str]]:
+def api_answers(
+    client: TestClient, character_ids: list[int], check_id: int
+) -> Iterator[tuple[str, str]]:
     """Every GET route of the API and UI, for every character, from the OpenAPI document."""
     paths = create_app().openapi()["paths"]
     for path, methods in paths.items():
@@ -69,6 +71,7 @@ def api_answers(client: TestClient, character_ids: list[int]) -> Iterator[tuple[
             continue
         for character_id in character_ids:
             url = path.replace("{character_id}", str(character_id)).replace("{project_id}", "1")
+            url = url.replace("{check_id}", str(check_id)).replace("{model}", "buffalo_s")
             response = client.get(url, params={"after": 0} if path == "/api/events" else None)
             assert response.status_code < 500, (url, response.text)  # 400: no embedding
             yield url, response.text
@@ -133,6 +136,23 @@ def test_no_vector_in_api_answers_logs_artifacts_or_files_of_a_full_run(
         )
     assert replaced.status_code == 202
     wait(single)
+    # Likeness checks: a verify (its probe kept), an identify and a batch of that probe.
+    with images.photo("players.jpg").open("rb") as body:
+        verified = client.post(
+            f"/api/characters/{single}/verify", files={"image": ("p.jpg", body)}, data={"keep": "1"}
+        )
+    assert verified.status_code == 200, verified.text
+    project = client.get(f"/api/characters/{single}").json()["project_id"]
+    with images.photo("t1.jpg").open("rb") as body:
+        identified = client.post(
+            f"/api/projects/{project}/identify", files={"image": ("t.jpg", body)}
+        )
+    assert identified.status_code == 200, identified.text
+    batch = client.post(
+        f"/api/characters/{single}/likeness-checks",
+        json={"image_keys": [verified.json()["image_key"]] * 2},
+    ).json()
+    wait_until(lambda: client.get(batch["url"]).json()["status"] == "completed", 60, "the batch")
     backfill_embeddings("failed", project="leaks")
     # Three characters are too few for the distribution bounds; the Data Docs still exist.
     with contextlib.suppress(DataQualityFailed):
@@ -141,7 +161,9 @@ def test_no_vector_in_api_answers_logs_artifacts_or_files_of_a_full_run(
     assert len(vectors) >= 3
 
     searched = [
-        *api_answers(client, [single, group, broken]),
+        ("verify", verified.text),
+        ("identify", identified.text),
+        *api_answers(client, [single, group, broken], batch["check_id"]),
         *prefect_logs_and_artifacts(),
         *files_under(
             likeness_home,

@@ -100,7 +100,7 @@ def _queue(check: LikenessCheck, *, waited_for: bool, uploaded: list[str]) -> No
 
 def _wait(check_id: int) -> LikenessCheck | None:
     """The finished check, or None once the wait is over."""
-    deadline = time.monotonic() + get_settings().likeness_check_wait_s
+    deadline = time.monotonic() + get_settings().check_wait_s
     while time.monotonic() < deadline:
         with transaction() as session:
             check = repository.get_check(session, check_id=check_id)

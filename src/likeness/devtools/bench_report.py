@@ -109,3 +109,36 @@ def print_identity(console: Console, studies: list[Any]) -> None:
                 f"{row.margin:.3f}",
             )
         console.print(table)
+
+
+def print_verify(console: Console, labelled: Any, timings: Any) -> None:
+    from likeness.identity.verdicts import MEASURED_THRESHOLDS
+
+    console.print(
+        f"verify thresholds: {len(labelled.genuine)} genuine pairs (lowest "
+        f"{min(labelled.genuine):.3f}), {len(labelled.impostor)} impostor pairs (highest "
+        f"{max(labelled.impostor):.3f}) of labelled real photos"
+    )
+    table = Table("threshold", "false match rate", "false non-match rate")
+    for rates in labelled.rates:
+        table.add_row(
+            f"{rates.threshold:.2f}",
+            f"{100 * rates.false_match_rate:.2f} %",
+            f"{100 * rates.false_non_match_rate:.2f} %",
+        )
+    console.print(table)
+    suggested = labelled.suggested
+    console.print(
+        f"the rule gives match ≥ {suggested.match:.2f}, no_match < {suggested.no_match:.2f}; "
+        f"buffalo_s default: {MEASURED_THRESHOLDS.get('buffalo_s')}"
+    )
+    console.print(
+        f"one verify of a 1-2.5 MP photo (POST to answer, {len(timings.seconds)} in a row, one "
+        f"warm worker): p50 {timings.percentile(50):.2f} s, p90 {timings.percentile(90):.2f} s "
+        "(target p50 ≤ 1.0 s)"
+    )
+    ratio = timings.batch.images_per_second / timings.floor.images_per_second
+    console.print(
+        f"batch check: {timings.batch.images} images at {timings.batch.images_per_second:.1f}/s; "
+        f"model-only floor {timings.floor.images_per_second:.1f}/s: {ratio:.2f}x (target ≥ 0.9x)"
+    )

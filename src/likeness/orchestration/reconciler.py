@@ -29,7 +29,9 @@ from likeness.orchestration.runs import (
     complete_runs,
     crash_runs,
     live_runs_of,
+    lost_runs,
     orphaned_runs,
+    start_likeness_check,
 )
 
 if TYPE_CHECKING:
@@ -82,6 +84,29 @@ def complete_orphaned_runs(silent_for: timedelta) -> list[UUID]:
         "its worker stopped after the character's outcome was committed: nothing left to do",
     )
     return done
+
+
+def requeue_lost_checks(grace: timedelta, silent_for: timedelta) -> dict[int, UUID]:
+    """Likeness checks unfinished for ``grace`` whose run is lost (ended without finishing
+    the check, never started, or held by a dead worker) get a new run, which scores only
+    the images not yet scored. Returns {check id: new run}."""
+    restarted: dict[int, UUID] = {}
+    with transaction() as session:
+        checks = repository.unfinished_checks(
+            session, before=datetime.now(UTC) - grace, limit=PASS_LIMIT
+        )
+        ended = set(lost_runs([c.flow_run_id for c in checks if c.flow_run_id], silent_for))
+        for check in checks:
+            if check.flow_run_id is not None and check.flow_run_id not in ended:
+                continue
+            if check.flow_run_id is not None:
+                crash_runs([check.flow_run_id], f"likeness check {check.id}: its run was lost")
+            run_id = start_likeness_check(
+                check.id, waited_for=check.image_count == 1, after=check.flow_run_id
+            )
+            repository.set_check_run(session, check_id=check.id, flow_run_id=run_id)
+            restarted[check.id] = run_id
+    return restarted
 
 
 def log_reaped(reaped: list[Reaped], logger: logging.Logger | logging.LoggerAdapter[Any]) -> None:

@@ -62,16 +62,55 @@ def start_reference_extraction(
     )
 
 
-def start_likeness_check(check_id: int, *, waited_for: bool) -> UUID:
+def start_likeness_check(check_id: int, *, waited_for: bool, after: UUID | None = None) -> UUID:
     """Queue a likeness check: on the interactive queue when a caller waits for its
-    answer, else behind uploads on the background queue."""
+    answer, else behind uploads on the background queue. ``after``: the lost run this one
+    replaces (the key then names it, so two reconcilers start one run between them)."""
     deployment = LIKENESS_CHECK_NOW_DEPLOYMENT if waited_for else LIKENESS_CHECK_BATCH_DEPLOYMENT
-    return _start(
-        deployment,
-        {"check_id": check_id},
-        f"likeness-check-{check_id}",
-        tags=[f"likeness-check-{check_id}"],
-    )
+    key = f"likeness-check-{check_id}" + (f"-after-{after}" if after else "")
+    return _start(deployment, {"check_id": check_id}, key, tags=[f"likeness-check-{check_id}"])
+
+
+def lost_runs(run_ids: Sequence[UUID], silent_for: timedelta) -> list[UUID]:
+    """Of these runs, those that will never run to their end: ended (crashed, failed,
+    cancelled, completed), gone, or left ``Running`` by a worker that has sent no heartbeat
+    for ``silent_for``."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.objects import StateType
+
+    if not run_ids:
+        return []
+    try:
+        with get_client(sync_client=True) as client:
+            heard = {
+                worker.name: worker.last_heartbeat_time
+                for worker in client.read_workers_for_work_pool(WORK_POOL)
+            }
+            runs = {
+                run.id: run
+                for run in client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(run_ids))),
+                    limit=len(run_ids),
+                )
+            }
+    except Exception as error:  # prefect raises httpx and its own errors alike
+        raise RunNotStarted(f"could not read the runs: {error}") from error
+    silent_since = datetime.now(UTC) - silent_for
+    lost = []
+    for run_id in run_ids:
+        run = runs.get(run_id)
+        state = None if run is None or run.state is None else run.state.type
+        if state in (StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED):
+            continue
+        if state is StateType.RUNNING:
+            last = heard.get(run.infrastructure_pid or "") if run else None
+            if last is not None and last >= silent_since:
+                continue
+            if run is not None and not run.infrastructure_pid:
+                continue  # not claimed by a warm worker: no heartbeat to judge it by
+        lost.append(run_id)
+    return lost
 
 
 def _start(

@@ -235,13 +235,14 @@ class WarmWorker:
             self.stopping.wait(HEARTBEAT_S)
 
     def _reconcile_loop(self) -> None:
-        """Lost requests started again, runs a dead worker left running after their work
-        was done closed, and photos queued for deletion (an erasure's) deleted where the
-        store refused them before."""
+        """Lost requests and likeness checks started again, runs a dead worker left running
+        after their work was done closed, and photos queued for deletion (an erasure's)
+        deleted where the store refused them before."""
         from likeness.identity.erasure import delete_queued_photos
         from likeness.orchestration.reconciler import (
             complete_orphaned_runs,
             log_reaped,
+            requeue_lost_checks,
             requeue_lost_extractions,
         )
 
@@ -249,8 +250,13 @@ class WarmWorker:
         while not self.stopping.wait(self.settings.reconcile_every_s):
             try:
                 log_reaped(requeue_lost_extractions(grace), log)
-                for run_id in complete_orphaned_runs(timedelta(seconds=3 * HEARTBEAT_S)):
+                silent = timedelta(seconds=3 * HEARTBEAT_S)
+                for run_id in complete_orphaned_runs(silent):
                     log.warning("run %s: its worker died after its work was done", run_id)
+                for check_id, run_id in requeue_lost_checks(grace, silent).items():
+                    log.warning(
+                        "likeness check %d: its run was lost, started again as %s", check_id, run_id
+                    )
                 delete_queued_photos()
             except Exception as error:  # the database restarting: next pass
                 log.warning("reconcile pass failed: %s", error)

@@ -213,6 +213,9 @@ from likeness.db.repository.likeness_checks import (
     stored_thresholds as stored_thresholds,
 )
 from likeness.db.repository.likeness_checks import (
+    unfinished_checks as unfinished_checks,
+)
+from likeness.db.repository.likeness_checks import (
     verify_target as verify_target,
 )
 from likeness.db.repository.outbox import (

@@ -227,6 +227,23 @@ def check_counts(session: Session, *, check_id: int) -> dict[str, int]:
     return {state: count for state, count in rows}
 
 
+def unfinished_checks(session: Session, *, before: datetime, limit: int) -> list[LikenessCheck]:
+    """Checks queued or running since before ``before``, locked for this transaction (a
+    check another reconciler is seeing to is skipped)."""
+    return list(
+        session.scalars(
+            select(LikenessCheck)
+            .where(
+                LikenessCheck.status.in_(("queued", "running")),
+                LikenessCheck.created_at < before,
+            )
+            .order_by(LikenessCheck.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
 def finish_check(
     session: Session,
     *,
