@@ -12,7 +12,6 @@ embedding flags it stale (``identity.references.announce_stale_results``).
 
 from __future__ import annotations
 
-import logging
 import statistics
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,8 +38,6 @@ from likeness.identity.outbox import publish
 from likeness.identity.verdicts import MatchThresholds, verdict
 from likeness.identity.verification import effective_thresholds, unusable_reason
 from likeness.pipeline import Extracted, extract_streamed
-
-log = logging.getLogger(__name__)
 
 CHUNK = 32  # images scored per transaction
 WORST_FRAMES = 5  # the lowest-scoring images a summary names

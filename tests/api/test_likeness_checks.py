@@ -258,3 +258,24 @@ def test_thresholds_are_set_per_model_pack_and_a_pack_without_them_gives_no_verd
     assert refused.status_code == 422
     back = client.delete(f"/api/projects/{project}/match-thresholds/buffalo_s")
     assert back.json()["match"] == 0.4 and back.json()["measured"] is True
+
+
+def test_a_verify_while_the_pool_cannot_be_reached_is_a_503_and_keeps_no_probe(
+    client: TestClient, people: dict[str, list[Path]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from likeness.api import likeness_checks as routes
+    from likeness.orchestration.runs import RunNotStarted
+
+    character = obama(people)
+    before = stored_keys()
+
+    def unreachable(check_id: int, *, waited_for: bool) -> None:
+        raise RunNotStarted("Prefect is down")
+
+    monkeypatch.setattr(routes, "start_likeness_check", unreachable)  # the fault
+    answer = verify(client, character, people["Barack Obama"][1], keep="true")
+
+    assert answer.status_code == 503 and "try again" in answer.json()["detail"]
+    assert stored_keys() == before
+    [check] = client.get(f"/api/characters/{character}/likeness-checks").json()
+    assert check["status"] == "failed" and "Prefect is down" in check["error"]

@@ -22,6 +22,7 @@ from likeness.api.check_schemas import (
     BatchIn,
     CheckOut,
     CheckStarted,
+    FaceOut,
     IdentifyOut,
     ThresholdsIn,
     ThresholdsOut,
@@ -139,6 +140,65 @@ def _failed(check: LikenessCheck) -> HTTPException:
     return HTTPException(code, error or "the check failed")
 
 
+def _create(
+    *,
+    kind: str,
+    project_id: int,
+    character_id: int | None,
+    model: str,
+    keys: list[str],
+    discard: bool,
+    candidates: int,
+) -> LikenessCheck:
+    with transaction() as session:
+        check = repository.create_check(
+            session,
+            kind=kind,
+            project_id=project_id,
+            character_id=character_id,
+            model_pack=model,
+            image_keys=keys,
+            discard_after=discard,
+            candidates=candidates,
+        )
+        session.expunge(check)
+    return check
+
+
+def _check_one(
+    *,
+    kind: str,
+    project_id: int,
+    character_id: int | None,
+    model: str,
+    probe: str,
+    uploaded: bool,
+    keep: bool,
+    candidates: int,
+) -> tuple[LikenessCheck, list[FaceOut], ThresholdsOut] | JSONResponse:
+    """One image checked on the pool while the caller waits: the finished check, its faces
+    and the thresholds they were read by; 202 once the wait is over."""
+    check = _create(
+        kind=kind,
+        project_id=project_id,
+        character_id=character_id,
+        model=model,
+        keys=[probe],
+        discard=uploaded and not keep,
+        candidates=candidates,
+    )
+    _queue(check, waited_for=True, uploaded=[probe] if uploaded else [])
+    finished = _wait(check.id)
+    if finished is None:
+        return _still_running(check.id)
+    if finished.status == "failed":
+        raise _failed(finished)
+    with transaction() as session:
+        faces = faces_of(repository.check_results(session, check_id=check.id), kind)
+        thresholds = _thresholds(session, project_id, finished.model_pack)
+    return finished, faces, thresholds
+
+
 @router.post("/api/characters/{character_id}/verify", response_model=VerifyOut)
 def verify(
     character_id: RowId,
@@ -157,27 +217,19 @@ def verify(
     if reason is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, reason)
     probe, uploaded = _probe(image, key, project)
-    with transaction() as session:
-        check = repository.create_check(
-            session,
-            kind="verify",
-            project_id=target.project_id,
-            character_id=character_id,
-            model_pack=target.model_pack or settings.model_pack,
-            image_keys=[probe],
-            discard_after=uploaded and not keep,
-            candidates=1,
-        )
-        session.expunge(check)
-    _queue(check, waited_for=True, uploaded=[probe] if uploaded else [])
-    finished = _wait(check.id)
-    if finished is None:
-        return _still_running(check.id)
-    if finished.status == "failed":
-        raise _failed(finished)
-    with transaction() as session:
-        faces = faces_of(repository.check_results(session, check_id=check.id), "verify")
-        thresholds = _thresholds(session, target.project_id, finished.model_pack)
+    answered = _check_one(
+        kind="verify",
+        project_id=target.project_id,
+        character_id=character_id,
+        model=target.model_pack or settings.model_pack,
+        probe=probe,
+        uploaded=uploaded,
+        keep=keep,
+        candidates=1,
+    )
+    if isinstance(answered, JSONResponse):
+        return answered
+    check, faces, thresholds = answered
     warning = None
     if target.status is Status.LOW_CONFIDENCE:
         warning = (
@@ -187,7 +239,7 @@ def verify(
     return VerifyOut(
         check_id=check.id,
         character_id=character_id,
-        model=finished.model_pack,
+        model=check.model_pack,
         thresholds=thresholds,
         reference_warning=warning,
         image_key=probe if keep or not uploaded else None,
@@ -211,32 +263,24 @@ def identify(
     with transaction() as session:
         project = repository.project_name(session, project_id=project_id)
     probe, uploaded = _probe(image, key, project)
-    with transaction() as session:
-        check = repository.create_check(
-            session,
-            kind="identify",
-            project_id=project_id,
-            character_id=None,
-            model_pack=settings.model_pack,
-            image_keys=[probe],
-            discard_after=uploaded and not keep,
-            candidates=k,
-        )
-        session.expunge(check)
-    _queue(check, waited_for=True, uploaded=[probe] if uploaded else [])
-    finished = _wait(check.id)
-    if finished is None:
-        return _still_running(check.id)
-    if finished.status == "failed":
-        raise _failed(finished)
-    with transaction() as session:
-        faces = faces_of(repository.check_results(session, check_id=check.id), "identify")
-        thresholds = _thresholds(session, project_id, finished.model_pack)
+    answered = _check_one(
+        kind="identify",
+        project_id=project_id,
+        character_id=None,
+        model=settings.model_pack,
+        probe=probe,
+        uploaded=uploaded,
+        keep=keep,
+        candidates=k,
+    )
+    if isinstance(answered, JSONResponse):
+        return answered
+    check, faces, thresholds = answered
     matched = sum(1 for face in faces if face.verdict == "match")
     return IdentifyOut(
         check_id=check.id,
         project_id=project_id,
-        model=finished.model_pack,
+        model=check.model_pack,
         thresholds=thresholds,
         image_key=probe if keep or not uploaded else None,
         faces=faces,
@@ -257,18 +301,15 @@ def _batch(
         keys = [store.key_of(key) for key in body.image_keys]
     except ImageOutsideStorage as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
-    with transaction() as session:
-        check = repository.create_check(
-            session,
-            kind=kind,
-            project_id=project_id,
-            character_id=character_id,
-            model_pack=model,
-            image_keys=keys,
-            discard_after=False,
-            candidates=body.candidates if kind == "identify" else 1,
-        )
-        session.expunge(check)
+    check = _create(
+        kind=kind,
+        project_id=project_id,
+        character_id=character_id,
+        model=model,
+        keys=keys,
+        discard=False,
+        candidates=body.candidates if kind == "identify" else 1,
+    )
     _queue(check, waited_for=False, uploaded=[])
     with transaction() as session:
         check = repository.get_check(session, check_id=check.id)
