@@ -127,7 +127,9 @@ def reset_database(database_url: str) -> None:
         connection.execute(
             text(
                 "UPDATE studio_settings SET confidence_threshold = 0.7, drift_threshold = 0.3, "
-                "min_face_size = 0, multi_face_policy = 'ask'"
+                "min_face_size = 0, multi_face_policy = 'ask', quality_min_eye_distance = 40, "
+                "quality_max_turn = 30, quality_min_sharpness = 40, "
+                "quality_min_brightness = 0.25, quality_min_score = 50"
             )
         )
 

@@ -156,8 +156,31 @@ def test_detected_faces_never_carry_the_vectors(client: TestClient) -> None:
 
     assert len(faces) == 6
     for face in faces:
-        assert set(face) == {"id", "face_index", "bounding_box", "confidence", "is_primary"}
+        assert set(face) == {
+            "id",
+            "face_index",
+            "bounding_box",
+            "confidence",
+            "is_primary",
+            "quality",
+        }
         assert set(face["bounding_box"]) == {"x", "y", "width", "height"}
+        quality = face["quality"]
+        numbers = set(quality) - {"problems", "weak"}
+        assert numbers == {
+            "score",
+            "inter_eye_distance",
+            "face_share",
+            "yaw",
+            "pitch",
+            "roll",
+            "sharpness",
+            "exposure",
+            "clipped_share",
+            "illumination_uniformity",
+        }
+        assert all(isinstance(quality[name], float) for name in numbers)
+        assert all(isinstance(problem, str) for problem in quality["problems"])
     assert client.get(f"/api/characters/{new_character(None)}/detected-faces").json() == []
 
 

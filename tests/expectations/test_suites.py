@@ -32,7 +32,7 @@ T1_SIZE = (1280, 886)
 @pytest.fixture(scope="module")
 def t1_faces(face_engine: FaceEngine) -> list[Face]:
     image = load_image(images.photo("t1.jpg"), max_pixels=10**8, max_bytes=10**8)
-    return face_engine.detect(image.pixels)
+    return face_engine.detect_image(image)  # as the pipeline detects: with quality
 
 
 def check(faces: list[Face], primary: list[bool] | None = None) -> list[str]:
@@ -45,6 +45,17 @@ def check(faces: list[Face], primary: list[bool] | None = None) -> list[str]:
     result = run_suite(face_batch_suite(Settings(), comparable=comparable(frame)), frame)
     assert result.success == (not result.failures)
     return result.failures
+
+
+def test_a_face_without_quality_or_with_an_impossible_angle_fails(t1_faces: list[Face]) -> None:
+    unmeasured = replace(t1_faces[0], quality=None)
+    assert t1_faces[0].quality is not None
+    turned = replace(t1_faces[1], quality=replace(t1_faces[1].quality, yaw=140.0))
+
+    failures = check([unmeasured, turned, *t1_faces[2:]])
+
+    assert "expect_column_values_to_not_be_null(quality_score)" in failures
+    assert "expect_column_values_to_be_between(quality_yaw)" in failures
 
 
 def test_real_faces_pass_the_face_batch_suite(t1_faces: list[Face]) -> None:

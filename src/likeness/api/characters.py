@@ -209,9 +209,13 @@ def embedding_status(character_id: RowId) -> EmbeddingStatusOut:
 
 @router.get("/{character_id}/detected-faces", response_model=list[DetectedFaceOut])
 def detected_faces(character_id: RowId) -> list[DetectedFaceOut]:
+    """Every face found in the image (never a vector), with its quality components and the
+    problems they point to, by the character's project's thresholds."""
     with transaction() as session:
         faces = repository.faces_of_character(session, character_id=character_id)
-        return [DetectedFaceOut.of(face) for face in faces]
+        character = repository.get_character(session, character_id=character_id)
+        config = repository.effective_config(session, project_id=character.project_id)
+        return [DetectedFaceOut.of(face, config) for face in faces]
 
 
 @router.post("/{character_id}/select-face", response_model=SelectFaceOut)

@@ -36,12 +36,14 @@ def reference_list(character_id: int) -> list[ReferenceOut]:
                 f"{character_id} is a reference of character {owner.reference_of}"
             )
         extras = repository.references_of(session, character_id=character_id)
+        config = repository.effective_config(session, project_id=owner.project_id)
         return [
             ReferenceOut.of(
                 owner,
                 repository.faces_of_character(session, character_id=owner.id),
                 character_id=character_id,
                 in_template=references.source_in_template(owner, extras),
+                config=config,
             ),
             *(
                 ReferenceOut.of(
@@ -49,6 +51,7 @@ def reference_list(character_id: int) -> list[ReferenceOut]:
                     repository.faces_of_character(session, character_id=row.id),
                     character_id=character_id,
                     in_template=row.in_template,
+                    config=config,
                 )
                 for row in extras
             ),

@@ -8,9 +8,11 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from likeness.api.params import MAX_ROW_ID, NO_NUL
-from likeness.db.models import Character, DetectedFace, EmbeddingHistory
+from likeness.db.models import QUALITY_COLUMNS, Character, DetectedFace, EmbeddingHistory
 from likeness.db.repository import DuplicatePair
 from likeness.identity.decisions import identity_changed
+from likeness.identity.face_problems import face_problems, is_weak
+from likeness.identity.policy import EmbeddingConfig
 
 
 class BoundingBoxOut(BaseModel):
@@ -113,21 +115,54 @@ class EmbeddingStatusOut(BaseModel):
     threshold: float
 
 
+class QualityOut(BaseModel):
+    """How well the face is likely to be recognised (ISO/IEC 29794-5 style components)."""
+
+    score: float | None = Field(description="0-100; null for a face detected before it existed.")
+    inter_eye_distance: float | None = Field(description="Pixels of the source image.")
+    face_share: float | None = Field(description="The face box's share of the image.")
+    yaw: float | None = Field(description="Degrees, + turned to the image's right.")
+    pitch: float | None = Field(description="Degrees, + looking up.")
+    roll: float | None = Field(description="Degrees, + the eye line rising to the right.")
+    sharpness: float | None
+    exposure: float | None = Field(description="Mean brightness of the face, 0-1.")
+    clipped_share: float | None = Field(description="Share of black or white face pixels.")
+    illumination_uniformity: float | None = Field(description="1: both halves lit alike.")
+    weak: bool = Field(description="Score below the project's quality_min_score.")
+    problems: list[str] = Field(description="What to change, in words.")
+
+    @classmethod
+    def of(cls, face: DetectedFace, config: EmbeddingConfig) -> QualityOut:
+        values = {column: getattr(face, column) for column in QUALITY_COLUMNS}
+        return cls(
+            score=values.pop("quality_score"),
+            **values,
+            weak=is_weak(face_quality(face), config),
+            problems=face_problems(face_quality(face), config),
+        )
+
+
+def face_quality(face: DetectedFace) -> dict[str, float | None]:
+    return {column: getattr(face, column) for column in QUALITY_COLUMNS}
+
+
 class DetectedFaceOut(BaseModel):
     id: int
     face_index: int
     bounding_box: BoundingBoxOut
     confidence: float
     is_primary: bool
+    quality: QualityOut
 
     @classmethod
-    def of(cls, face: DetectedFace) -> DetectedFaceOut:
+    def of(cls, face: DetectedFace, config: EmbeddingConfig) -> DetectedFaceOut:
         return cls(
             id=face.id,
             face_index=face.face_index,
             bounding_box=BoundingBoxOut(**face.bounding_box),
             confidence=face.confidence,
             is_primary=face.is_primary,
+            quality=QualityOut.of(face, config),
         )
 
 
@@ -153,7 +188,13 @@ class ReferenceOut(BaseModel):
 
     @classmethod
     def of(
-        cls, row: Character, faces: list[DetectedFace], *, character_id: int, in_template: bool
+        cls,
+        row: Character,
+        faces: list[DetectedFace],
+        *,
+        character_id: int,
+        in_template: bool,
+        config: EmbeddingConfig,
     ) -> ReferenceOut:
         return cls(
             id=row.id,
@@ -167,7 +208,7 @@ class ReferenceOut(BaseModel):
             source_image_url=(
                 f"/api/characters/{row.id}/source-image" if row.source_image_path else None
             ),
-            faces=[DetectedFaceOut.of(face) for face in faces],
+            faces=[DetectedFaceOut.of(face, config) for face in faces],
             in_template=in_template,
             similarity=row.reference_similarity,
             mismatch=row.reference_mismatch,

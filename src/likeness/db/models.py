@@ -50,6 +50,20 @@ STATUS_IDS: dict[Status, int] = {status: index for index, status in enumerate(St
 STATUS_BY_ID: dict[int, Status] = {index: status for status, index in STATUS_IDS.items()}
 ERASED_REASON = "biometric data erased"  # the failure reason that marks an erasure
 REPLACED_REASON = "source image replaced"  # why quality scores of a replaced image are stale
+# A detected face's quality components, as columns (``face.quality.FaceQuality``; its
+# ``score`` is the column ``quality_score``).
+QUALITY_COLUMNS = (
+    "quality_score",
+    "inter_eye_distance",
+    "face_share",
+    "yaw",
+    "pitch",
+    "roll",
+    "sharpness",
+    "exposure",
+    "clipped_share",
+    "illumination_uniformity",
+)
 
 
 class Base(DeclarativeBase):
@@ -76,6 +90,11 @@ class StudioSettings(Base):
     min_face_size: Mapped[int] = mapped_column(Integer)
     multi_face_policy: Mapped[str] = mapped_column(String(16))
     template_includes_low_confidence: Mapped[bool] = mapped_column(Boolean)
+    quality_min_eye_distance: Mapped[int] = mapped_column(Integer)
+    quality_max_turn: Mapped[float] = mapped_column(Double)
+    quality_min_sharpness: Mapped[float] = mapped_column(Double)
+    quality_min_brightness: Mapped[float] = mapped_column(Double)
+    quality_min_score: Mapped[float] = mapped_column(Double)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -90,6 +109,11 @@ class Project(Base):
     min_face_size: Mapped[int | None] = mapped_column(Integer)
     multi_face_policy: Mapped[str | None] = mapped_column(String(16))
     template_includes_low_confidence: Mapped[bool | None] = mapped_column(Boolean)
+    quality_min_eye_distance: Mapped[int | None] = mapped_column(Integer)
+    quality_max_turn: Mapped[float | None] = mapped_column(Double)
+    quality_min_sharpness: Mapped[float | None] = mapped_column(Double)
+    quality_min_brightness: Mapped[float | None] = mapped_column(Double)
+    quality_min_score: Mapped[float | None] = mapped_column(Double)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -173,6 +197,17 @@ class DetectedFace(Base):
     embedding: Mapped[Any] = mapped_column(EmbeddingVector(EMBEDDING_DIMENSIONS))
     embedding_model: Mapped[str] = mapped_column(String(100))
     is_primary: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # Quality components (``face.quality``); NULL for faces detected before revision 0012.
+    quality_score: Mapped[float | None] = mapped_column(Double)
+    inter_eye_distance: Mapped[float | None] = mapped_column(Double)
+    face_share: Mapped[float | None] = mapped_column(Double)
+    yaw: Mapped[float | None] = mapped_column(Double)
+    pitch: Mapped[float | None] = mapped_column(Double)
+    roll: Mapped[float | None] = mapped_column(Double)
+    sharpness: Mapped[float | None] = mapped_column(Double)
+    exposure: Mapped[float | None] = mapped_column(Double)
+    clipped_share: Mapped[float | None] = mapped_column(Double)
+    illumination_uniformity: Mapped[float | None] = mapped_column(Double)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -44,6 +44,7 @@ def face_batch_frame(
                 "image_width": width,
                 "image_height": height,
                 "primary_character_id": character_id if is_primary else None,
+                **_quality(face),
             }
         )
     frame = pd.DataFrame(rows)
@@ -53,6 +54,16 @@ def face_batch_frame(
         [face.embedding for face in faces], list(range(len(faces)))
     )
     return frame
+
+
+QUALITY_FIELDS = ("score", "inter_eye_distance", "yaw", "pitch", "roll", "sharpness", "exposure")
+
+
+def _quality(face: Face) -> dict[str, float | None]:
+    """The face's quality components (None when it was not measured: a data-check failure
+    for a face about to be written)."""
+    measured = face.quality.as_dict() if face.quality is not None else {}
+    return {f"quality_{name}": measured.get(name) for name in QUALITY_FIELDS}
 
 
 def mean_cosine_to_others(

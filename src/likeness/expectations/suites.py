@@ -59,6 +59,17 @@ def face_batch_suite(settings: Settings, *, comparable: bool) -> gx.ExpectationS
             ),
             # At most one primary face per character (nulls: not primary).
             gxe.ExpectColumnValuesToBeUnique(column="primary_character_id"),
+            # Every new face has all its quality components, each in its range.
+            *(
+                gxe.ExpectColumnValuesToNotBeNull(column=f"quality_{name}")
+                for name in ("score", "inter_eye_distance", "yaw", "pitch", "roll", "sharpness")
+            ),
+            gxe.ExpectColumnValuesToBeBetween(column="quality_score", min_value=0, max_value=100),
+            gxe.ExpectColumnValuesToBeBetween(column="quality_yaw", min_value=-90, max_value=90),
+            gxe.ExpectColumnValuesToBeBetween(column="quality_pitch", min_value=-90, max_value=90),
+            gxe.ExpectColumnValuesToBeBetween(column="quality_roll", min_value=-180, max_value=180),
+            gxe.ExpectColumnValuesToBeBetween(column="quality_inter_eye_distance", min_value=0),
+            gxe.ExpectColumnValuesToBeBetween(column="quality_exposure", min_value=0, max_value=1),
             *([collapse_expectation(settings)] if comparable else []),
         ],
     )

@@ -7,6 +7,7 @@ import glob
 import io
 import logging
 import warnings
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from likeness.config import Settings, get_settings
 from likeness.face.errors import ModelPackError
 from likeness.face.image_loading import LoadedImage
 from likeness.face.model_pack import resolve_model_pack
+from likeness.face.quality import measure
 from likeness.face.types import BoundingBox, Face
 
 log = logging.getLogger(__name__)
@@ -131,21 +133,32 @@ class FaceEngine:
         return sorted(faces, key=lambda face: face.confidence, reverse=True)
 
     def detect_image(self, image: LoadedImage) -> list[Face]:
-        """:meth:`detect` on a loaded image, boxes and landmarks in source-image pixels."""
-        faces = self.detect(image.pixels)
+        """:meth:`detect` on a loaded image, boxes and landmarks in source-image pixels, each
+        face with its quality components (measured on the decoded pixels)."""
+        faces = [
+            replace(
+                face,
+                quality=measure(
+                    image.pixels,
+                    face.bounding_box.as_tuple(),
+                    np.asarray(face.landmarks, dtype=np.float32),
+                    image.scale,
+                ),
+            )
+            for face in self.detect(image.pixels)
+        ]
         if image.scale == 1.0:
             return faces
         width, height = image.source_size
         return [
-            Face(
+            replace(
+                face,
                 bounding_box=_clip_box(
                     np.asarray(face.bounding_box.corners(), dtype=np.float32) * image.scale,
                     width,
                     height,
                 ),
-                confidence=face.confidence,
                 landmarks=[[round(v * image.scale, 2) for v in point] for point in face.landmarks],
-                embedding=face.embedding,
             )
             for face in faces
         ]

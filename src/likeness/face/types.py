@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from likeness.face.quality import FaceQuality
+
 
 @dataclass(frozen=True)
 class BoundingBox:
@@ -21,6 +23,9 @@ class BoundingBox:
     @property
     def area(self) -> int:
         return self.width * self.height
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        return self.x, self.y, self.width, self.height
 
     def corners(self) -> tuple[int, int, int, int]:
         return self.x, self.y, self.x + self.width, self.y + self.height
@@ -41,3 +46,4 @@ class Face:
     confidence: float
     landmarks: list[list[float]]  # 5 points (eyes, nose, mouth corners), source pixels
     embedding: NDArray[np.float32]  # 512-d, L2 norm 1
+    quality: FaceQuality | None = None  # measured on a loaded image (``detect_image``)

@@ -40,6 +40,24 @@ class EmbeddingConfig(BaseModel):
         default=True,
         description="Whether low_confidence references count in a character's template.",
     )
+    quality_min_eye_distance: StrictInt = Field(
+        default=40, ge=0, le=2000, description="Pixels between the eyes below which: 'small'."
+    )
+    quality_max_turn: StrictFloat = Field(
+        default=30.0, ge=0.0, le=90.0, description="Degrees of yaw or pitch beyond which: 'turned'."
+    )
+    quality_min_sharpness: StrictFloat = Field(
+        default=40.0,
+        ge=0.0,
+        le=100000.0,
+        description="Face-region sharpness below which: 'blurred'.",
+    )
+    quality_min_brightness: StrictFloat = Field(
+        default=0.25, ge=0.0, le=1.0, description="Face-region brightness below which: 'in shadow'."
+    )
+    quality_min_score: StrictFloat = Field(
+        default=50.0, ge=0.0, le=100.0, description="Quality score below which a face is 'weak'."
+    )
 
 
 class EmbeddingConfigOverride(BaseModel):
@@ -53,6 +71,11 @@ class EmbeddingConfigOverride(BaseModel):
     min_face_size: StrictInt | None = Field(default=None, ge=0, le=4096)
     multi_face_policy: MultiFacePolicy | None = None
     template_includes_low_confidence: StrictBool | None = None
+    quality_min_eye_distance: StrictInt | None = Field(default=None, ge=0, le=2000)
+    quality_max_turn: StrictFloat | None = Field(default=None, ge=0.0, le=90.0)
+    quality_min_sharpness: StrictFloat | None = Field(default=None, ge=0.0, le=100000.0)
+    quality_min_brightness: StrictFloat | None = Field(default=None, ge=0.0, le=1.0)
+    quality_min_score: StrictFloat | None = Field(default=None, ge=0.0, le=100.0)
 
     def named(self) -> dict[str, object]:
         """The fields the change names, with their values (``null`` included)."""

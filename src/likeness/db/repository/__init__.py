@@ -129,6 +129,9 @@ from likeness.db.repository.faces import (
     primary_face_boxes as primary_face_boxes,
 )
 from likeness.db.repository.faces import (
+    primary_faces as primary_faces,
+)
+from likeness.db.repository.faces import (
     store_detected_faces as store_detected_faces,
 )
 from likeness.db.repository.history import (

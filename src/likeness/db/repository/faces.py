@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from likeness.db.embedding_columns import EmbeddingColumns
 from likeness.db.models import (
+    QUALITY_COLUMNS,
     DetectedFace,
     Status,
 )
@@ -20,6 +21,15 @@ from likeness.db.repository.characters import (
 )
 from likeness.db.repository.errors import Conflict, NotFound
 from likeness.face.types import Face
+
+
+def quality_columns(face: Face) -> dict[str, float | None]:
+    """The face's quality components as ``detected_faces`` columns (NULL when unmeasured)."""
+    measured = face.quality.as_dict() if face.quality is not None else {}
+    return {
+        column: measured.get("score" if column == "quality_score" else column)
+        for column in QUALITY_COLUMNS
+    }
 
 
 def store_detected_faces(
@@ -49,6 +59,7 @@ def store_detected_faces(
                 "embedding": face.embedding,
                 "embedding_model": model_id,
                 "is_primary": index == primaries.get(character_id, (None,))[0],
+                **quality_columns(face),
             }
             for index, face in enumerate(character_faces)
         ]
@@ -109,6 +120,16 @@ def face_to_select(session: Session, *, character_id: int, face_id: int) -> Dete
     if face is None:
         raise NotFound(f"face {face_id} not found on character {character_id}")
     return face
+
+
+def primary_faces(session: Session, *, character_ids: Sequence[int]) -> dict[int, DetectedFace]:
+    """The chosen face of each of these characters that has one."""
+    faces = session.scalars(
+        select(DetectedFace).where(
+            DetectedFace.character_id.in_(character_ids), DetectedFace.is_primary
+        )
+    )
+    return {face.character_id: face for face in faces}
 
 
 def primary_face_boxes(
