@@ -29,6 +29,11 @@ RULES: dict[str, tuple[set[str], bool]] = {
         | {"likeness.face", "likeness.transient"},
         False,
     ),
+    "likeness.source_image_check": (
+        {"likeness.config", "likeness.db", "likeness.identity", "likeness.face"}
+        | {"likeness.storage"},
+        False,
+    ),
     "likeness.likeness_checks": (
         {"likeness.config", "likeness.db", "likeness.identity", "likeness.expectations"}
         | {"likeness.face", "likeness.pipeline"},
@@ -42,7 +47,7 @@ RULES: dict[str, tuple[set[str], bool]] = {
     "likeness.tasks": (
         {"likeness.config", "likeness.db", "likeness.identity", "likeness.expectations"}
         | {"likeness.face", "likeness.pipeline", "likeness.orchestration", "likeness.transient"}
-        | {"likeness.likeness_checks"},
+        | {"likeness.likeness_checks", "likeness.source_image_check"},
         True,
     ),
     "likeness.flows": (

@@ -22,6 +22,7 @@ from likeness.api.schemas import (
     SelectFaceIn,
     SelectFaceOut,
     SimilarOut,
+    SourceImageCheckOut,
 )
 from likeness.api.uploads import save_upload
 from likeness.config import get_settings
@@ -216,6 +217,20 @@ def detected_faces(character_id: RowId) -> list[DetectedFaceOut]:
         character = repository.get_character(session, character_id=character_id)
         config = repository.effective_config(session, project_id=character.project_id)
         return [DetectedFaceOut.of(face, config) for face in faces]
+
+
+@router.get("/{character_id}/source-image-check", response_model=SourceImageCheckOut)
+def source_image_check(character_id: RowId) -> SourceImageCheckOut:
+    """The image-level check of the current image; 404 until its run has finished."""
+    with transaction() as session:
+        repository.get_character(session, character_id=character_id)
+        found = repository.source_checks_of(session, character_ids=[character_id])
+    if character_id not in found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "the image has not been checked yet")
+    row = found[character_id]
+    return SourceImageCheckOut(
+        character_id=character_id, result=row.result, checks=row.checks, checked_at=row.checked_at
+    )
 
 
 @router.post("/{character_id}/select-face", response_model=SelectFaceOut)

@@ -296,3 +296,12 @@ class DuplicatePairOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+class SourceImageCheckOut(BaseModel):
+    """The image-level check of the character's current image (or its waiting replacement)."""
+
+    character_id: int
+    result: str = Field(description="pass | warn | fail: the worst of the checks.")
+    checks: list[dict[str, str]] = Field(description="Each check's name, result and reason.")
+    checked_at: datetime

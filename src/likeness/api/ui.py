@@ -73,11 +73,13 @@ def _cards_context() -> dict[str, object]:
             character_id: _words(face, configs[owners[character_id]])
             for character_id, face in primaries.items()
         }
+        image_checks = repository.source_checks_of(session, character_ids=ids)
     return {
         **_common(),
         "characters": characters,
         "extra_references": counts,
         "quality": quality,
+        "image_checks": image_checks,
         "any_in_progress": any(c.embedding_status_id in repository.IN_PROGRESS for c in characters),
     }
 
@@ -114,6 +116,8 @@ def _panel_context(character_id: int) -> dict[str, object]:
         extras = (
             repository.references_of(session, character_id=character_id) if owner is None else []
         )
+        checked = repository.source_checks_of(session, character_ids=[character_id])
+    image_check = checked.get(character_id)
     drift = history[0].drift_similarity if history else None
     in_progress = any(
         row.embedding_status_id in repository.IN_PROGRESS for row in [character, *extras]
@@ -132,6 +136,7 @@ def _panel_context(character_id: int) -> dict[str, object]:
         "select_url": select_url,
         "faces": faces,
         "face_words": {face.id: _words(face, config) for face in faces},
+        "image_check": image_check,
         "threshold": config.confidence_threshold,
         "history": history,
         "drift": drift,

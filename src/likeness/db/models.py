@@ -337,6 +337,23 @@ class LikenessCheckResult(Base):
     stale_reason: Mapped[str | None] = mapped_column(Text)
 
 
+class SourceImageCheck(Base):
+    """Image-level QA of one source image of a character (``face.image_checks``)."""
+
+    __tablename__ = "source_image_checks"
+    __table_args__ = (UniqueConstraint("character_id", "image_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    character_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("characters.id", ondelete="CASCADE"), index=True
+    )
+    image_key: Mapped[str] = mapped_column(Text)
+    result: Mapped[str] = mapped_column(String(8))
+    checks: Mapped[list[dict[str, str]]] = mapped_column(JSONB)
+    perceptual_hash: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class OutboxEvent(Base):
     """Transactional outbox: written in the same transaction as the change it announces."""
 

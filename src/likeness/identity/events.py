@@ -22,6 +22,8 @@ REFERENCE_MISMATCH = "identity.reference_mismatch"
 # Likeness checks: one finished; results measured against an embedding since replaced.
 LIKENESS_CHECK_FINISHED = "likeness.check_finished"
 LIKENESS_RESULTS_STALE = "likeness.results_stale"
+# The image-level check of an uploaded source image, beside its extraction.
+SOURCE_IMAGE_CHECKED = "source_image.checked"
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ EXTRACT_DEPLOYMENT = "extract-character-embedding/extract"
 REPLACE_DEPLOYMENT = "handle-source-image-replaced/replace"
 REFERENCE_DEPLOYMENT = "extract-reference-embedding/reference"
 BACKFILL_CHUNK_DEPLOYMENT = "backfill-chunk/chunk"
+SOURCE_IMAGE_CHECK_DEPLOYMENT = "check-source-image/check"
 # One image a caller waits for goes first; a batch of frames waits behind uploads.
 LIKENESS_CHECK_NOW_DEPLOYMENT = "likeness-check/verify-now"
 LIKENESS_CHECK_BATCH_DEPLOYMENT = "likeness-check/batch"

@@ -18,6 +18,7 @@ from likeness.orchestration.runs import (
     start_likeness_check,
     start_reference_extraction,
     start_replacement,
+    start_source_image_check,
 )
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,20 @@ def start_requested_run(character: Character) -> UUID:
 
 
 def start_or_leave_pending(character: Character) -> UUID | None:
-    """:func:`start_requested_run`; when Prefect cannot be reached the request still
-    stands: the character stays ``pending`` (the database is the truth) and the workers'
-    reconciler starts its run once Prefect answers again. Returns the run id, if started."""
+    """:func:`start_requested_run`, and beside it the source-image check of the new image;
+    when Prefect cannot be reached the request still stands: the character stays
+    ``pending`` (the database is the truth) and the workers' reconciler starts its run once
+    Prefect answers again. Returns the extraction run's id, if started."""
+    image = character.pending_source_image_path or character.source_image_path
+    if image:
+        try:
+            start_source_image_check(
+                character.id,
+                image,
+                idempotency_key=f"source-check-{character.id}-{character.updated_at.isoformat()}",
+            )
+        except RunNotStarted as error:
+            log.warning("character %d: its image is not checked: %s", character.id, error)
     try:
         return start_requested_run(character)
     except RunNotStarted as error:

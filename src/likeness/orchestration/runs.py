@@ -15,6 +15,7 @@ from likeness.orchestration.deployment_names import (
     LIKENESS_CHECK_NOW_DEPLOYMENT,
     REFERENCE_DEPLOYMENT,
     REPLACE_DEPLOYMENT,
+    SOURCE_IMAGE_CHECK_DEPLOYMENT,
     WORK_POOL,
 )
 
@@ -59,6 +60,16 @@ def start_reference_extraction(
         parameters,
         idempotency_key,
         tags=[f"character-{character_id}", f"reference-{reference_id}"],
+    )
+
+
+def start_source_image_check(character_id: int, image_key: str, *, idempotency_key: str) -> UUID:
+    """Queue the image-level check of a character's new image, beside its extraction."""
+    return _start(
+        SOURCE_IMAGE_CHECK_DEPLOYMENT,
+        {"character_id": character_id, "image_key": image_key},
+        idempotency_key,
+        tags=["source-image-check", f"image-of-character-{character_id}"],
     )
 
 

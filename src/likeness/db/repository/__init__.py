@@ -323,6 +323,15 @@ from likeness.db.repository.search import (
 from likeness.db.repository.search import (
     similar_characters as similar_characters,
 )
+from likeness.db.repository.source_checks import (
+    record_source_check as record_source_check,
+)
+from likeness.db.repository.source_checks import (
+    same_photo_characters as same_photo_characters,
+)
+from likeness.db.repository.source_checks import (
+    source_checks_of as source_checks_of,
+)
 from likeness.db.repository.webhooks import (
     find_webhook_delivery as find_webhook_delivery,
 )
