@@ -428,6 +428,7 @@ def check(
     from likeness.flows.data_quality import DataQualityFailed, embedding_data_quality
 
     unowned = report_unowned_photos(delete=delete_unowned, grace_s=grace)
+    report_quality_distribution()
     try:
         results = embedding_data_quality()
     except DataQualityFailed as error:
@@ -442,6 +443,38 @@ def check(
         typer.echo(f"Data Docs: {data_docs_index(get_settings().home)}")
     if unowned:
         raise typer.Exit(1)
+
+
+def report_quality_distribution() -> None:
+    """Per project, the quality scores of the characters' chosen faces."""
+    from likeness.db import repository
+    from likeness.db.session import transaction
+
+    with transaction() as session:
+        weak_below = {
+            project.id: repository.effective_config(
+                session, project_id=project.id
+            ).quality_min_score
+            for project in repository.list_projects(session)
+        }
+        rows = repository.quality_distribution(session, weak_below=weak_below)
+    if not rows:
+        return
+    table = Table(
+        "project", "faces", "not measured", "p10", "median", "p90", "weak", title="face quality"
+    )
+    for row in rows:
+        table.add_row(
+            row.project,
+            str(row.faces),
+            str(row.unmeasured),
+            *(
+                "—" if value is None else f"{value:.0f}"
+                for value in (row.low, row.median, row.high)
+            ),
+            f"{row.weak} (below {weak_below[row.project_id]:.0f})",
+        )
+    (console if console.is_terminal else Console(width=240)).print(table)
 
 
 def report_unowned_photos(*, delete: bool, grace_s: float) -> int:

@@ -259,6 +259,11 @@ def test_likeness_check_passes_writes_data_docs_and_fails_on_corruption(database
     passed = runner.invoke(app, ["check"])
 
     assert passed.exit_code == 0, passed.output
+    # The quality of the chosen faces per project: Yao Ming's portrait and the 112 px
+    # close-up of Tom Hanks (weak: a small, soft face); the group photo has no chosen face.
+    [row] = [line for line in passed.output.splitlines() if "below 50" in line]
+    cells = [cell.strip() for cell in row.split("│")[1:-1]]
+    assert (cells[0], cells[1], cells[2], cells[-1]) == ("test", "2", "0", "1 (below 50)")
     docs = get_settings().home / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
     assert docs.exists()
     assert str(docs) in passed.output

@@ -117,6 +117,9 @@ from likeness.db.repository.extraction import (
     unfinished_since as unfinished_since,
 )
 from likeness.db.repository.faces import (
+    QualityDistribution as QualityDistribution,
+)
+from likeness.db.repository.faces import (
     face_to_select as face_to_select,
 )
 from likeness.db.repository.faces import (
@@ -130,6 +133,9 @@ from likeness.db.repository.faces import (
 )
 from likeness.db.repository.faces import (
     primary_faces as primary_faces,
+)
+from likeness.db.repository.faces import (
+    quality_distribution as quality_distribution,
 )
 from likeness.db.repository.faces import (
     store_detected_faces as store_detected_faces,

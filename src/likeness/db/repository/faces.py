@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from likeness.db.embedding_columns import EmbeddingColumns
 from likeness.db.models import (
     QUALITY_COLUMNS,
+    Character,
     DetectedFace,
+    Project,
     Status,
 )
 from likeness.db.repository.characters import (
@@ -143,3 +146,54 @@ def primary_face_boxes(
         )
     )
     return {character_id: box for character_id, box in rows}
+
+
+@dataclass(frozen=True)
+class QualityDistribution:
+    project_id: int
+    project: str
+    faces: int  # chosen faces of the project's characters and references
+    unmeasured: int  # detected before quality existed (a backfill measures them)
+    low: float | None  # 10th percentile of the score
+    median: float | None
+    high: float | None  # 90th percentile
+    weak: int  # below the given score
+
+
+def quality_distribution(
+    session: Session, *, weak_below: Mapping[int, float]
+) -> list[QualityDistribution]:
+    """Per project, the quality scores of its characters' chosen faces; ``weak_below``:
+    each project's minimum score."""
+    score = DetectedFace.quality_score
+    rows = session.execute(
+        select(
+            Project.id,
+            Project.name,
+            func.count(DetectedFace.id),
+            func.count(DetectedFace.id).filter(score.is_(None)),
+            func.percentile_cont(0.1).within_group(score),
+            func.percentile_cont(0.5).within_group(score),
+            func.percentile_cont(0.9).within_group(score),
+        )
+        .join(Character, Character.project_id == Project.id)
+        .join(DetectedFace, DetectedFace.character_id == Character.id)
+        .where(DetectedFace.is_primary)
+        .group_by(Project.id, Project.name)
+        .order_by(Project.name)
+    )
+    found = []
+    for project_id, name, faces, unmeasured, low, median, high in rows:
+        weak = session.scalar(
+            select(func.count(DetectedFace.id))
+            .join(Character, Character.id == DetectedFace.character_id)
+            .where(
+                Character.project_id == project_id,
+                DetectedFace.is_primary,
+                score < weak_below.get(project_id, 0.0),
+            )
+        )
+        found.append(
+            QualityDistribution(project_id, name, faces, unmeasured, low, median, high, weak or 0)
+        )
+    return found
