@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -382,3 +383,46 @@ def test_check_an_image_shows_each_face_boxed_with_its_verdict_and_past_checks_g
     assert extract_character_embedding(obama) == "completed"
     page.reload()
     expect(row.locator(".stale")).to_contain_text("stale (2)")
+
+
+@pytest.mark.usefixtures("face_engine")
+def test_a_weak_face_says_why_on_its_card_its_page_and_in_the_selector(
+    page: Page, live_server: str, tmp_path: Path
+) -> None:
+    from PIL import Image, ImageFilter
+
+    from likeness.devtools.published_photos import published_photos
+
+    OUTPUT.mkdir(exist_ok=True)
+    blurred = tmp_path / "obama-blurred.jpg"
+    with Image.open(published_photos()["Barack Obama"][0]) as photo:
+        photo.convert("RGB").filter(ImageFilter.GaussianBlur(6)).save(blurred, quality=90)
+    soft = new_character(blurred, name="Soft")
+    assert extract_character_embedding(soft) == "completed"  # confident, but poor quality
+    crop = images.crop_square(
+        images.photo("players.jpg"), images.LOW_CONFIDENCE_FACE_IN_PLAYERS, 1.0, tmp_path / "l.png"
+    )
+    small = new_character(crop, name="Small")
+    assert extract_character_embedding(small) == "low_confidence"
+    team = new_character(images.photo("players.jpg"), name="Team")
+    assert extract_character_embedding(team) == "multi_face_pending"
+
+    page.goto(live_server)
+    card = page.locator(".card", has_text="Soft")
+    expect(card.locator(".quality.weak")).to_contain_text("quality")
+    expect(card.locator(".quality-problems")).to_have_text("the face is blurred")
+    page.screenshot(path=str(OUTPUT / "ui-quality-cards.png"), full_page=True)
+
+    page.goto(f"{live_server}/characters/{soft}")
+    expect(page.locator(".warning.weak-face")).to_contain_text("This face may be recognised poorly")
+    expect(page.locator(".warning.weak-face")).to_contain_text("the face is blurred")
+    page.goto(f"{live_server}/characters/{small}")
+    expect(page.locator(".warning .problems")).to_contain_text("Why: the face is small:")
+    expect(page.locator(".warning .problems")).to_contain_text("40 or more works well")
+    page.goto(f"{live_server}/characters/{team}")
+    small_face = page.locator("#selector .face[title*='the face is small']").first
+    expect(small_face).to_have_attribute("data-quality", re.compile(r"^\d+$"))
+    small_face.hover()  # the sentence shows on the face a person points at
+    expect(small_face.locator(".face-problem")).to_be_visible()
+    expect(small_face.locator(".face-problem")).to_contain_text("the face is small")
+    page.screenshot(path=str(OUTPUT / "ui-quality-selector.png"), full_page=True)
