@@ -643,7 +643,7 @@ def bench(
     queries: Annotated[int, typer.Option(min=10)] = 200,
     only: Annotated[
         str | None,
-        typer.Option(help="throughput | search | latency | load | references | verify"),
+        typer.Option(help="throughput | search | latency | load | references | verify | quality"),
     ] = None,
     uploads: Annotated[int, typer.Option(min=1, help="Concurrent uploads for load.")] = 200,
     load_workers: Annotated[int, typer.Option(min=1, help="Warm workers for load.")] = 1,
@@ -652,8 +652,9 @@ def bench(
     similarity search latency and recall, upload latency (one at a time, alone and during a
     backfill) and concurrent uploads (load) through the API to terminal status, on a stack
     started as `likeness up` starts it, in a scratch database; whether a template of
-    several references matches a person better than one reference (references); and the
-    match thresholds, one verify's latency and a batch check's speed (verify)."""
+    several references matches a person better than one reference (references); the
+    match thresholds, one verify's latency and a batch check's speed (verify); and whether
+    the face quality score predicts recognition (quality)."""
     import tempfile
 
     from likeness.devtools import bench as b
@@ -661,7 +662,7 @@ def bench(
     from likeness.devtools import identity_evidence
     from likeness.devtools.bench_load import concurrent_uploads, latency
 
-    parts = ("throughput", "search", "latency", "load", "references", "verify")
+    parts = ("throughput", "search", "latency", "load", "references", "verify", "quality")
     if only not in (None, *parts):
         errors.print(f"[red]unknown --only {only!r}: {', '.join(parts)}[/red]")
         raise typer.Exit(2)
@@ -687,6 +688,10 @@ def bench(
             load = concurrent_uploads(url, paths, uploads, load_workers)
         if only in (None, "references"):
             identities = identity_evidence.measure(Path(work_dir))
+        if only in (None, "quality"):
+            from likeness.devtools.bench_quality import quality_evidence
+
+            quality = quality_evidence(Path(work_dir))
         if only in (None, "verify"):
             from likeness.devtools import bench_verify
 
@@ -703,6 +708,8 @@ def bench(
         report.print_identity(console, identities)
     if only in (None, "verify"):
         report.print_verify(console, labelled, timings)
+    if only in (None, "quality"):
+        report.print_quality(console, quality)
     if only in (None, "load"):
         report.print_load(console, load, load_workers)
         if load.lost or load.extra_runs or load.accepted < load.uploads:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -141,4 +142,32 @@ def print_verify(console: Console, labelled: Any, timings: Any) -> None:
     console.print(
         f"batch check: {timings.batch.images} images at {timings.batch.images_per_second:.1f}/s; "
         f"model-only floor {timings.floor.images_per_second:.1f}/s: {ratio:.2f}x (target ≥ 0.9x)"
+    )
+
+
+def print_quality(console: Console, evidence: Any) -> None:
+    from likeness.devtools.bench_quality import DISCARDED
+
+    console.print(
+        f"quality: error versus discard over {len(evidence.pairs)} genuine pairs of real photos "
+        f"and degraded variants ({evidence.missed} variants without a detected face left out); "
+        "false non-match rate at the match threshold once the lowest-ranked pairs are discarded"
+    )
+    table = Table("discarded", *evidence.curves)
+    for index, fraction in enumerate(DISCARDED):
+        table.add_row(
+            f"{fraction:.0%}",
+            *(f"{100 * curve[index]:.1f} %" for curve in evidence.curves.values()),
+        )
+    console.print(table)
+    rolls = np.abs(np.asarray(evidence.roll_errors))
+    yaws = np.abs(np.asarray(evidence.mirrored_yaw_sums))
+    console.print(
+        f"head pose: roll off by {rolls.mean():.1f}° on average (at most {rolls.max():.1f}°) on "
+        f"{len(rolls)} photos turned by a known angle; yaw of a photo plus yaw of its mirror "
+        f"image {yaws.mean():.1f}° on average (0 ideal, at most {yaws.max():.1f}°)"
+    )
+    console.print(
+        f"cost: the components take {evidence.ms_per_face:.2f} ms per face; decoding and "
+        f"detecting an image with them {evidence.ms_per_image:.1f} ms"
     )
