@@ -17,7 +17,7 @@ from likeness.db.session import transaction
 from likeness.flows.backfill import backfill_embeddings
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.replace import handle_source_image_replaced
-from likeness.identity.policy import EmbeddingConfigOverride
+from likeness.identity.policy import CONFIG_FIELDS, EmbeddingConfigOverride
 from likeness.identity.record import select_face
 from tests import images
 from tests.factories import (
@@ -258,6 +258,9 @@ def test_project_override_beats_the_studio_default_for_flow_and_api() -> None:
         ("/api/settings/embedding", {"confidence_threshold": None}, "valid number"),
         ("/api/settings/embedding", {"template_includes_low_confidence": 1}, "valid boolean"),
         ("/api/projects/{project}/embedding-config", {"min_face_size": "40"}, "valid integer"),
+        # the thresholds of the face-quality words
+        ("/api/settings/embedding", {"quality_max_turn": 120.0}, "less than or equal to 90"),
+        ("/api/projects/{project}/embedding-config", {"quality_min_score": -1.0}, "greater than"),
     ],
 )
 def test_invalid_configuration_is_refused_with_the_reason(
@@ -271,13 +274,8 @@ def test_invalid_configuration_is_refused_with_the_reason(
         assert response.status_code == 422
         assert reason in response.text
         assert client.get("/api/settings/embedding").json() == before
-        assert client.get(f"/api/projects/{project}/embedding-config").json()["overrides"] == {
-            "confidence_threshold": None,
-            "drift_threshold": None,
-            "min_face_size": None,
-            "multi_face_policy": None,
-            "template_includes_low_confidence": None,
-        }
+        overrides = client.get(f"/api/projects/{project}/embedding-config").json()["overrides"]
+        assert overrides == dict.fromkeys(CONFIG_FIELDS)  # every override still unset
 
 
 def test_a_put_changes_only_the_settings_it_names() -> None:
@@ -299,6 +297,11 @@ def test_a_put_changes_only_the_settings_it_names() -> None:
             "min_face_size": 8,
             "multi_face_policy": "ask",
             "template_includes_low_confidence": True,
+            "quality_min_eye_distance": 40,
+            "quality_max_turn": 30.0,
+            "quality_min_sharpness": 40.0,
+            "quality_min_brightness": 0.25,
+            "quality_min_score": 50.0,
         }
         overrides = project_config.json()["overrides"]
         assert overrides["min_face_size"] == 30 and overrides["confidence_threshold"] == 0.6
