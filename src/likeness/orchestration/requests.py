@@ -52,6 +52,13 @@ def start_or_leave_pending(character: Character) -> UUID | None:
     when Prefect cannot be reached the request still stands: the character stays
     ``pending`` (the database is the truth) and the workers' reconciler starts its run once
     Prefect answers again. Returns the extraction run's id, if started."""
+    try:
+        run_id: UUID | None = start_requested_run(character)
+    except RunNotStarted as error:
+        log.warning("character %d stays pending for the reconciler: %s", character.id, error)
+        run_id = None
+    # After the extraction's run, on the background queue: a worker claims the upload's
+    # extraction first, and the check takes no slot an upload needs.
     image = character.pending_source_image_path or character.source_image_path
     if image:
         try:
@@ -62,8 +69,4 @@ def start_or_leave_pending(character: Character) -> UUID | None:
             )
         except RunNotStarted as error:
             log.warning("character %d: its image is not checked: %s", character.id, error)
-    try:
-        return start_requested_run(character)
-    except RunNotStarted as error:
-        log.warning("character %d stays pending for the reconciler: %s", character.id, error)
-        return None
+    return run_id
