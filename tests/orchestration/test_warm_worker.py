@@ -30,6 +30,7 @@ from sqlalchemy import text
 
 from likeness.api.app import create_app
 from likeness.config import get_settings
+from likeness.db.extraction_locks import holding_extraction_locks
 from likeness.db.models import Status
 from likeness.db.session import engine_for
 from likeness.orchestration.runs import start_extraction
@@ -99,20 +100,25 @@ def test_runs_share_one_warm_process_and_stay_flow_runs_with_their_tasks(
 def test_an_upload_goes_ahead_of_a_running_backfill(
     worker: Worker, wait_for_terminal_status: WaitForTerminal
 ) -> None:
-    for index in range(24):  # a backfill of several seconds on this machine
+    archive = [
         new_character(images.photo("players.jpg"), name=f"extra-{index}", project="archive")
-    backfill = run_deployment(
-        "backfill-embeddings/backfill",
-        parameters={"scope": "missing", "project": "archive", "chunk_size": 4},
-        timeout=0,
-    )
-    wait_until(lambda: state_of(backfill.id) is StateType.RUNNING, 60, "running")  # type: ignore[union-attr]
+        for index in range(8)
+    ]
+    # The backfill's first chunk waits for a character this test holds: the backfill is
+    # running, and stays so, however fast the machine, until the test lets it go.
+    with holding_extraction_locks(archive[:1], wait=True):
+        backfill = run_deployment(
+            "backfill-embeddings/backfill",
+            parameters={"scope": "missing", "project": "archive", "chunk_size": 4},
+            timeout=0,
+        )
+        wait_until(lambda: state_of(backfill.id) is StateType.RUNNING, 60, "running")  # type: ignore[union-attr]
 
-    upload = new_character(images.photo("yaoming.jpg"), name="hero")
-    start_extraction(upload, idempotency_key=f"ahead-{upload}")
+        upload = new_character(images.photo("yaoming.jpg"), name="hero")
+        start_extraction(upload, idempotency_key=f"ahead-{upload}")
 
-    assert wait_for_terminal_status(upload, timeout=30) is Status.COMPLETED
-    assert state_of(backfill.id) is StateType.RUNNING  # type: ignore[union-attr]
+        assert wait_for_terminal_status(upload, timeout=30) is Status.COMPLETED
+        assert state_of(backfill.id) is StateType.RUNNING  # type: ignore[union-attr]
     wait_until(lambda: state_of(backfill.id) is StateType.COMPLETED, 180, "completed")  # type: ignore[union-attr]
 
 

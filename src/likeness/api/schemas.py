@@ -294,10 +294,6 @@ class DuplicatePairOut(BaseModel):
         )
 
 
-class ErrorOut(BaseModel):
-    detail: str
-
-
 class SourceImageCheckOut(BaseModel):
     """The image-level check of the character's current image (or its waiting replacement)."""
 

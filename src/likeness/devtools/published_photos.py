@@ -60,3 +60,8 @@ def _fetch(folder: Path, names: list[str]) -> None:
                 partial = folder / f"{name}.part"
                 partial.write_bytes(member.read())
                 partial.replace(folder / name)
+
+
+if __name__ == "__main__":  # `make install` fetches them once, before any test runs
+    for person, paths in published_photos().items():
+        print(f"{person}: {', '.join(path.name for path in paths)} in {cache_folder()}")
