@@ -279,3 +279,32 @@ def test_a_verify_while_the_pool_cannot_be_reached_is_a_503_and_keeps_no_probe(
     assert stored_keys() == before
     [check] = client.get(f"/api/characters/{character}/likeness-checks").json()
     assert check["status"] == "failed" and "Prefect is down" in check["error"]
+
+
+def test_a_batch_identify_names_the_known_person_in_each_frame(
+    client: TestClient, people: dict[str, list[Path]]
+) -> None:
+    yao = new_character(images.photo("yaoming.jpg"), name="Yao", project="film")
+    character = obama(people, project="film")
+    assert extract_character_embedding(yao) == "completed"
+    with transaction() as session:
+        project = repository.project_id_of(session, name="film")
+    frames = [
+        stored(images.photo("players.jpg"), "film"),
+        stored(people["Barack Obama"][2], "film"),
+    ]
+    keys = [get_store().key_of(str(frame)) for frame in frames]
+
+    started = client.post(
+        f"/api/projects/{project}/likeness-checks", json={"image_keys": keys, "candidates": 2}
+    )
+
+    assert started.status_code == 202, started.text
+    url = started.json()["url"]
+    wait_until(lambda: client.get(url).json()["status"] == "completed", 60, "the batch done")
+    team, portrait = client.get(url).json()["images"]
+    matched = [f["candidates"][0]["character_id"] for f in team["faces"] if f["verdict"] == "match"]
+    assert matched == [yao] and all(len(f["candidates"]) == 2 for f in team["faces"])
+    [face] = portrait["faces"]
+    assert (face["candidates"][0]["character_id"], face["verdict"]) == (character, "match")
+    assert client.get(url).json()["summary"]["matched_images"] == 2
