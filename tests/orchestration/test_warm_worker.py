@@ -30,9 +30,10 @@ from sqlalchemy import text
 
 from likeness.api.app import create_app
 from likeness.config import get_settings
+from likeness.db import repository
 from likeness.db.extraction_locks import holding_extraction_locks
 from likeness.db.models import Status
-from likeness.db.session import engine_for
+from likeness.db.session import engine_for, transaction
 from likeness.orchestration.runs import start_extraction
 from likeness.orchestration.stack import free_port, running, start_api, start_worker
 from likeness.orchestration.warm_worker import WarmWorker
@@ -134,8 +135,15 @@ def test_a_request_whose_run_was_never_started_is_started_by_the_reconciler(
     worker_process.stop()
     with running([start_worker({**stack_env, **EAGER}, likeness_home / "eager-worker.log")]):
         assert wait_for_terminal_status(character_id, timeout=30) is Status.COMPLETED
+        # The image's source-image check was lost with the run: it is started too.
+        wait_until(lambda: image_checked(character_id), 30, "the image checked")
     [run] = runs_of(character_id)
     assert run.name == f"extract-character-{character_id}"
+
+
+def image_checked(character_id: int) -> bool:
+    with transaction() as session:
+        return bool(repository.source_checks_of(session, character_ids=[character_id]))
 
 
 def test_worker_killed_mid_run_is_taken_over_without_anyone_acting(

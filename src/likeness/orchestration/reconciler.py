@@ -23,7 +23,7 @@ from uuid import UUID
 from likeness.db import repository
 from likeness.db.extraction_locks import held_extraction_locks
 from likeness.db.session import transaction
-from likeness.orchestration.requests import start_requested_run
+from likeness.orchestration.requests import start_image_check, start_requested_run
 from likeness.orchestration.runs import (
     RunNotStarted,
     complete_runs,
@@ -152,6 +152,8 @@ def requeue(
             )
             # The claim renewed updated_at: a retried pass cannot queue a second run for it.
             run_id = start_requested_run(character)
+            if not repository.source_checks_of(session, character_ids=[character_id]):
+                start_image_check(character)  # lost with the request's run: started too
     except RunNotStarted as error:
         return Reaped(character_id, [], None, str(error))
     return Reaped(character_id, crashed, run_id)

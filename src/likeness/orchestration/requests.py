@@ -23,7 +23,7 @@ from likeness.orchestration.runs import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RunNotStarted", "start_likeness_check", "start_or_leave_pending"]
+__all__ = ["RunNotStarted", "start_image_check", "start_likeness_check", "start_or_leave_pending"]
 
 
 def start_requested_run(character: Character) -> UUID:
@@ -50,23 +50,29 @@ def start_requested_run(character: Character) -> UUID:
 def start_or_leave_pending(character: Character) -> UUID | None:
     """:func:`start_requested_run`, and beside it the source-image check of the new image;
     when Prefect cannot be reached the request still stands: the character stays
-    ``pending`` (the database is the truth) and the workers' reconciler starts its run once
-    Prefect answers again. Returns the extraction run's id, if started."""
+    ``pending`` (the database is the truth) and the workers' reconciler starts its run (and
+    the check, if it has none) once Prefect answers again. Returns the extraction run's id,
+    if started."""
     try:
         run_id: UUID | None = start_requested_run(character)
     except RunNotStarted as error:
         log.warning("character %d stays pending for the reconciler: %s", character.id, error)
         run_id = None
-    # After the extraction's run, on the background queue: a worker claims the upload's
-    # extraction first, and the check takes no slot an upload needs.
+    try:
+        start_image_check(character)
+    except RunNotStarted as error:
+        log.warning("character %d: its image is checked later: %s", character.id, error)
+    return run_id
+
+
+def start_image_check(character: Character) -> None:
+    """The source-image check of the character's new image, after its extraction's run
+    and on the background queue: a worker claims the upload's extraction first, and the
+    check takes no slot an upload needs. :class:`RunNotStarted` when Prefect refuses."""
     image = character.pending_source_image_path or character.source_image_path
     if image:
-        try:
-            start_source_image_check(
-                character.id,
-                image,
-                idempotency_key=f"source-check-{character.id}-{character.updated_at.isoformat()}",
-            )
-        except RunNotStarted as error:
-            log.warning("character %d: its image is not checked: %s", character.id, error)
-    return run_id
+        start_source_image_check(
+            character.id,
+            image,
+            idempotency_key=f"source-check-{character.id}-{character.updated_at.isoformat()}",
+        )
