@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench chromium clean
+.PHONY: install demo test test-fast lint bench chromium clean
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ chromium:
 
 test: install chromium
 	$(BIN)/pytest
+
+# The pure tests (no database, models or Prefect), in one process: seconds, for every change.
+test-fast: install
+	$(BIN)/pytest -m "not slow" --numprocesses=0
 
 lint: install
 	$(BIN)/ruff check src tests

@@ -81,7 +81,24 @@ def database_url(likeness_home: Path) -> Iterator[str]:
     stop_embedded_postgres(likeness_home / "postgres")
 
 
-@pytest.fixture(scope="session", autouse=True)
+# Tests that need no database, models or Prefect: the fast lane (`make test-fast`). Every
+# other test is marked `slow` here, and only a slow test starts PostgreSQL.
+PURE = (
+    "tests/identity/",
+    "tests/test_architecture.py",
+    "tests/expectations/test_likeness_results.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    root = Path(__file__).resolve().parent.parent
+    for item in items:
+        where = item.path.resolve().relative_to(root).as_posix()
+        if not where.startswith(PURE):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
 def settings_env(likeness_home: Path, database_url: str) -> Iterator[None]:
     """Point every settings read at the test home and the test database."""
     patch = pytest.MonkeyPatch()
@@ -96,15 +113,19 @@ def settings_env(likeness_home: Path, database_url: str) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def clean_database(
-    request: pytest.FixtureRequest, settings_env: None, database_url: str
-) -> Iterator[None]:
-    """Each test leaves the database, the storage root (whose photos the database owned)
-    and the Prefect run queue as it found them.
+def clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each slow test runs on the test database and settings, and leaves the database, the
+    storage root (whose photos the database owned) and the Prefect run queue as it found
+    them; a pure test starts none of it.
 
     Ids are not reset, so a run queued by an earlier test can never act on a later test's
     character.
     """
+    if request.node.get_closest_marker("slow") is None:
+        yield
+        return
+    request.getfixturevalue("settings_env")
+    database_url: str = request.getfixturevalue("database_url")
     yield
     if "prefect_server" in request.fixturenames:
         delete_queued_runs()
