@@ -133,17 +133,15 @@ class QualityOut(BaseModel):
 
     @classmethod
     def of(cls, face: DetectedFace, config: EmbeddingConfig) -> QualityOut:
-        values = {column: getattr(face, column) for column in QUALITY_COLUMNS}
+        """The face's stored components, and what they mean by the project's thresholds."""
+        quality = {column: getattr(face, column) for column in QUALITY_COLUMNS}
+        values = dict(quality)
         return cls(
             score=values.pop("quality_score"),
             **values,
-            weak=is_weak(face_quality(face), config),
-            problems=face_problems(face_quality(face), config),
+            weak=is_weak(quality, config),
+            problems=face_problems(quality, config),
         )
-
-
-def face_quality(face: DetectedFace) -> dict[str, float | None]:
-    return {column: getattr(face, column) for column in QUALITY_COLUMNS}
 
 
 class DetectedFaceOut(BaseModel):

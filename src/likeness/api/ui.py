@@ -3,7 +3,6 @@ project's likely duplicates."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -14,17 +13,16 @@ from PIL import Image
 
 from likeness.api.auth import client_address, require_login, token_matches
 from likeness.api.params import RowId, RowIdFilter
-from likeness.api.schemas import face_quality
+from likeness.api.schemas import QualityOut
 from likeness.api.sessions import COOKIE, end_session, new_session, token_throttle
 from likeness.config import get_settings
 from likeness.db import repository
-from likeness.db.models import Character, DetectedFace
+from likeness.db.models import Character
 from likeness.db.session import transaction
 from likeness.face.errors import ImageError
 from likeness.identity import references
 from likeness.identity.decisions import identity_changed
-from likeness.identity.face_problems import face_problems, is_weak
-from likeness.identity.policy import DUPLICATE_DISTANCE, EmbeddingConfig
+from likeness.identity.policy import DUPLICATE_DISTANCE
 from likeness.storage import get_store
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_login)])
@@ -40,24 +38,6 @@ def _common() -> dict[str, object]:
     }
 
 
-@dataclass(frozen=True)
-class FaceWords:
-    """A face's quality score and its problems in words, for a card or the selector."""
-
-    score: float | None
-    weak: bool
-    problems: list[str]
-
-    @property
-    def sentence(self) -> str:
-        return "; ".join(self.problems)
-
-
-def _words(face: DetectedFace, config: EmbeddingConfig) -> FaceWords:
-    quality = face_quality(face)
-    return FaceWords(face.quality_score, is_weak(quality, config), face_problems(quality, config))
-
-
 def _cards_context() -> dict[str, object]:
     with transaction() as session:
         characters = repository.list_characters(session)
@@ -70,7 +50,7 @@ def _cards_context() -> dict[str, object]:
         primaries = repository.primary_faces(session, character_ids=ids)
         owners = {c.id: c.project_id for c in characters}
         quality = {
-            character_id: _words(face, configs[owners[character_id]])
+            character_id: QualityOut.of(face, configs[owners[character_id]])
             for character_id, face in primaries.items()
         }
         image_checks = repository.source_checks_of(session, character_ids=ids)
@@ -135,7 +115,7 @@ def _panel_context(character_id: int) -> dict[str, object]:
         "source_in_template": references.source_in_template(character, extras),
         "select_url": select_url,
         "faces": faces,
-        "face_words": {face.id: _words(face, config) for face in faces},
+        "face_words": {face.id: QualityOut.of(face, config) for face in faces},
         "image_check": image_check,
         "threshold": config.confidence_threshold,
         "history": history,
