@@ -36,7 +36,7 @@ from likeness.face.types import Face
 from likeness.identity.events import LIKENESS_CHECK_FINISHED, PublishedEvent
 from likeness.identity.outbox import publish
 from likeness.identity.verdicts import MatchThresholds, verdict
-from likeness.identity.verification import effective_thresholds, unusable_reason
+from likeness.identity.verification import thresholds_in_force, unusable_reason
 from likeness.pipeline import Extracted, extract_streamed
 
 CHUNK = 32  # images scored per transaction
@@ -149,9 +149,9 @@ def plan_check(check_id: int) -> Plan | None:
         check = repository.start_check(session, check_id=check_id)
         if check.status not in ("queued", "running"):
             return None
-        thresholds = effective_thresholds(
+        thresholds = thresholds_in_force(
             session, project_id=check.project_id, model_pack=check.model_pack
-        )
+        ).thresholds
         target = None
         problem = None
         if check.character_id is not None:
@@ -339,9 +339,9 @@ def check_files(
             project_id = target.project_id
         else:
             project_id = repository.project_id_of(session, name=project or "")
-        thresholds = effective_thresholds(
+        thresholds = thresholds_in_force(
             session, project_id=project_id, model_pack=engine.model_id
-        )
+        ).thresholds
         comparison = Comparison(project_id, engine.model_id, k, thresholds, target)
         checked = []
         for path in paths:

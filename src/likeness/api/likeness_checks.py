@@ -39,7 +39,7 @@ from likeness.db.models import LikenessCheck, Status
 from likeness.db.session import transaction
 from likeness.face.errors import ImageOutsideStorage
 from likeness.identity import verification
-from likeness.identity.verdicts import MEASURED_THRESHOLDS, MatchThresholds
+from likeness.identity.verdicts import MatchThresholds
 from likeness.identity.verification import unusable_reason
 from likeness.orchestration.requests import RunNotStarted, start_likeness_check
 from likeness.storage import discard_unowned, get_store
@@ -124,12 +124,10 @@ def _still_running(check_id: int) -> JSONResponse:
     )
 
 
-def _thresholds(session: Session, project_id: int, model: str) -> ThresholdsOut:
-    found = verification.effective_thresholds(session, project_id=project_id, model_pack=model)
-    stored = verification.stored_thresholds(
-        session, project_id=project_id, model_pack=model
-    ) or verification.stored_thresholds(session, project_id=None, model_pack=model)
-    return ThresholdsOut.of(model, found, measured=found is not None and stored is None)
+def _thresholds(session: Session, project_id: int | None, model: str) -> ThresholdsOut:
+    """The thresholds in force for the project (None: the studio's) and a model pack."""
+    in_force = verification.thresholds_in_force(session, project_id=project_id, model_pack=model)
+    return ThresholdsOut.of(model, in_force.thresholds, measured=in_force.measured)
 
 
 def _failed(check: LikenessCheck) -> HTTPException:
@@ -412,10 +410,7 @@ def _thresholds_in(body: ThresholdsIn) -> MatchThresholds:
 def get_studio_thresholds(model: str) -> ThresholdsOut:
     """The studio's thresholds for a model pack (measured default unless set)."""
     with transaction() as session:
-        stored = verification.stored_thresholds(session, project_id=None, model_pack=model)
-    if stored is not None:
-        return ThresholdsOut.of(model, stored, measured=False)
-    return ThresholdsOut.of(model, MEASURED_THRESHOLDS.get(model), measured=True)
+        return _thresholds(session, None, model)
 
 
 @router.put("/api/settings/match-thresholds/{model}", response_model=ThresholdsOut)

@@ -3,6 +3,8 @@ pipeline settled on), and the thresholds its verdicts are read by."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
 from likeness.db import repository
@@ -26,24 +28,23 @@ def unusable_reason(target: VerifyTarget) -> str | None:
     return None
 
 
-def stored_thresholds(
-    session: Session, *, project_id: int | None, model_pack: str
-) -> MatchThresholds | None:
-    """The studio's (``project_id`` None) or the project's own setting, if any."""
-    found = repository.stored_thresholds(session, project_id=project_id, model_pack=model_pack)
-    return None if found is None else MatchThresholds(match=found[0], no_match=found[1])
+@dataclass(frozen=True)
+class ThresholdsInForce:
+    thresholds: MatchThresholds | None  # None: nobody measured the model pack
+    measured: bool  # the measured default, not a studio's or project's setting
 
 
-def effective_thresholds(
+def thresholds_in_force(
     session: Session, *, project_id: int | None, model_pack: str
-) -> MatchThresholds | None:
+) -> ThresholdsInForce:
     """The project's override, else the studio's setting, else the measured default;
-    None for a model pack nobody measured (no verdicts, similarity only)."""
+    none for a model pack nobody measured (no verdicts, similarity only)."""
     for scope in ([project_id] if project_id is not None else []) + [None]:
-        found = stored_thresholds(session, project_id=scope, model_pack=model_pack)
+        found = repository.stored_thresholds(session, project_id=scope, model_pack=model_pack)
         if found is not None:
-            return found
-    return MEASURED_THRESHOLDS.get(model_pack)
+            return ThresholdsInForce(MatchThresholds(match=found[0], no_match=found[1]), False)
+    measured = MEASURED_THRESHOLDS.get(model_pack)
+    return ThresholdsInForce(measured, measured is not None)
 
 
 def set_thresholds(
