@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -94,10 +94,7 @@ def lost_runs(run_ids: Sequence[UUID], silent_for: timedelta) -> list[UUID]:
         return []
     try:
         with get_client(sync_client=True) as client:
-            heard = {
-                worker.name: worker.last_heartbeat_time
-                for worker in client.read_workers_for_work_pool(WORK_POOL)
-            }
+            held_by_dead_worker = _dead_worker_test(client, silent_for)
             runs = {
                 run.id: run
                 for run in client.read_flow_runs(
@@ -107,21 +104,35 @@ def lost_runs(run_ids: Sequence[UUID], silent_for: timedelta) -> list[UUID]:
             }
     except Exception as error:  # prefect raises httpx and its own errors alike
         raise RunNotStarted(f"could not read the runs: {error}") from error
-    silent_since = datetime.now(UTC) - silent_for
     lost = []
     for run_id in run_ids:
         run = runs.get(run_id)
         state = None if run is None or run.state is None else run.state.type
         if state in (StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED):
             continue
-        if state is StateType.RUNNING:
-            last = heard.get(run.infrastructure_pid or "") if run else None
-            if last is not None and last >= silent_since:
-                continue
-            if run is not None and not run.infrastructure_pid:
-                continue  # not claimed by a warm worker: no heartbeat to judge it by
+        if run is not None and state is StateType.RUNNING and not held_by_dead_worker(run):
+            continue
         lost.append(run_id)
     return lost
+
+
+def _dead_worker_test(
+    client: SyncPrefectClient, silent_for: timedelta
+) -> Callable[[FlowRun], bool]:
+    """Whether a run was claimed by a worker (named in its ``infrastructure_pid``) that has
+    sent no heartbeat for ``silent_for``. A run no warm worker claimed has no heartbeat to
+    be judged by: never."""
+    heard = {
+        worker.name: worker.last_heartbeat_time
+        for worker in client.read_workers_for_work_pool(WORK_POOL)
+    }
+    silent_since = datetime.now(UTC) - silent_for
+
+    def held_by_dead_worker(run: FlowRun) -> bool:
+        last = heard.get(run.infrastructure_pid or "")
+        return bool(run.infrastructure_pid) and (last is None or last < silent_since)
+
+    return held_by_dead_worker
 
 
 def _start(
@@ -203,10 +214,7 @@ def orphaned_runs(silent_for: timedelta) -> dict[int, list[UUID]]:
 
     try:
         with get_client(sync_client=True) as client:
-            heard = {
-                worker.name: worker.last_heartbeat_time
-                for worker in client.read_workers_for_work_pool(WORK_POOL)
-            }
+            held_by_dead_worker = _dead_worker_test(client, silent_for)
             runs = client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(
                     state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))
@@ -216,12 +224,10 @@ def orphaned_runs(silent_for: timedelta) -> dict[int, list[UUID]]:
             )
     except Exception as error:  # prefect raises httpx and its own errors alike
         raise RunNotStarted(f"could not read the running runs: {error}") from error
-    silent_since = datetime.now(UTC) - silent_for
     orphans: dict[int, list[UUID]] = {}
     for run in runs:
         row = _row_of_tags(run.tags)
-        last = heard.get(run.infrastructure_pid or "")
-        if row is not None and run.infrastructure_pid and (last is None or last < silent_since):
+        if row is not None and held_by_dead_worker(run):
             orphans.setdefault(row, []).append(run.id)
     return orphans
 
