@@ -17,6 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from likeness.face.quality import clipped_share, laplacian_variance
+
 ANALYSIS_SIDE = 1024  # the longer side of the copy sharpness and exposure are measured on
 # Pixels below which a source image is too small, and below which it is small.
 MIN_SIDE_FAIL, MIN_SIDE_WARN = 160, 720
@@ -194,7 +196,7 @@ def _aspect(width: int, height: int) -> Check:
 
 
 def _sharpness(grey: NDArray[np.uint8]) -> Check:
-    variance = float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    variance = laplacian_variance(grey)
     if variance < MIN_SHARPNESS:
         return Check("sharpness", Verdict.WARN, f"the image is blurred (sharpness {variance:.0f})")
     return Check("sharpness", Verdict.PASS, f"sharpness {variance:.0f}")
@@ -202,7 +204,7 @@ def _sharpness(grey: NDArray[np.uint8]) -> Check:
 
 def _exposure(grey: NDArray[np.uint8]) -> Check:
     brightness = float(grey.mean()) / 255.0
-    clipped = float(((grey <= 8) | (grey >= 247)).mean())
+    clipped = clipped_share(grey)
     if brightness < MIN_BRIGHTNESS:
         return Check("exposure", Verdict.WARN, f"under-exposed (brightness {brightness:.2f})")
     if brightness > MAX_BRIGHTNESS:

@@ -13,7 +13,7 @@ angles are on photos of known pose.)
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import cv2
 import numpy as np
@@ -59,10 +59,8 @@ def measure(
     roll = math.degrees(math.atan2(right_eye[1] - left_eye[1], right_eye[0] - left_eye[0]))
     yaw, pitch = _yaw_and_pitch(landmarks, roll)
     region = _region(pixels, box)
-    grey = cv2.cvtColor(region, cv2.COLOR_BGR2GRAY)
-    sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    grey = np.asarray(cv2.cvtColor(region, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
     exposure = float(grey.mean()) / 255.0
-    clipped = float(((grey <= DARK) | (grey >= BRIGHT)).mean())
     left, right = float(grey[:, : CROP // 2].mean()), float(grey[:, CROP // 2 :].mean())
     uniformity = 1.0 - abs(left - right) / max(left + right, 1.0)
     _, _, w, h = box
@@ -73,12 +71,22 @@ def measure(
         yaw=yaw,
         pitch=pitch,
         roll=roll,
-        sharpness=sharpness,
+        sharpness=laplacian_variance(grey),
         exposure=exposure,
-        clipped_share=clipped,
+        clipped_share=clipped_share(grey),
         illumination_uniformity=uniformity,
     )
-    return FaceQuality(**{**asdict(components), "score": unified_score(components)})
+    return replace(components, score=unified_score(components))
+
+
+def laplacian_variance(grey: NDArray[np.uint8]) -> float:
+    """Sharpness: the variance of the Laplacian (a blurred image has few edges)."""
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
+
+def clipped_share(grey: NDArray[np.uint8]) -> float:
+    """The share of pixels black or white: detail the exposure lost."""
+    return float(((grey <= DARK) | (grey >= BRIGHT)).mean())
 
 
 def unified_score(quality: FaceQuality) -> float:
