@@ -18,6 +18,7 @@ from likeness.face.image_checks import (
     Verdict,
     check_image,
     duplicate_check,
+    worst,
 )
 from likeness.identity.events import SOURCE_IMAGE_CHECKED, PublishedEvent
 from likeness.identity.outbox import publish
@@ -49,7 +50,7 @@ def check_source_image(character_id: int, image_key: str) -> SourceCheckDone:
                 max_bits=SAME_PHOTO_BITS,
             )
         checks = [*report.checks, duplicate_check(matches)]
-        result = ImageReport(checks, report.perceptual_hash).result
+        result = worst(checks)
         repository.record_source_check(
             session,
             character_id=character_id,

@@ -55,12 +55,13 @@ class ImageReport:
 
     @property
     def result(self) -> Verdict:
-        """The worst of the checks."""
-        results = {check.result for check in self.checks}
-        for worst in (Verdict.FAIL, Verdict.WARN):
-            if worst in results:
-                return worst
-        return Verdict.PASS
+        return worst(self.checks)
+
+
+def worst(checks: list[Check]) -> Verdict:
+    """The worst result among the checks: an image is as good as its weakest point."""
+    results = {check.result for check in checks}
+    return next((v for v in (Verdict.FAIL, Verdict.WARN) if v in results), Verdict.PASS)
 
 
 def check_image(data: bytes) -> ImageReport:
