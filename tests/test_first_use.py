@@ -3,6 +3,7 @@ library would, and `likeness deploy` works from a wheel."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,10 +12,12 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
 from likeness.db import migrate
+from likeness.orchestration.stack import free_port
 from tests import images
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -83,28 +86,62 @@ def test_every_database_command_works_on_a_fresh_home(
     assert "warning" not in printed.lower(), printed  # no library's (XDG_RUNTIME_DIR)
 
 
-def test_without_a_stack_backfill_starts_a_temporary_prefect_server_or_says_what_to_do(
+def test_without_a_stack_commands_share_one_prefect_server_kept_until_likeness_stop(
     fresh_home: dict[str, str], tmp_path: Path
 ) -> None:
     alone = {key: value for key, value in fresh_home.items() if key != "PREFECT_API_URL"}
-    alone["PREFECT_HOME"] = str(Path(alone["LIKENESS_HOME"]) / "prefect")
-    likeness("import", photo_folder(tmp_path), env=alone)
+    alone["LIKENESS_PREFECT_PORT"] = str(free_port())
+    home = Path(alone["LIKENESS_HOME"])
 
+    imported = likeness("import", photo_folder(tmp_path), env=alone)
     started = likeness("backfill", env=alone)
     likeness("import", photo_folder(tmp_path / "more"), env=alone)
-    again = likeness("backfill", env=alone)  # the same temporary server's database, again
-    too_impatient = likeness(
-        "backfill", env={**alone, "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "1"}
-    )
+    again = likeness("backfill", env=alone)
+    kept = json.loads((home / "prefect-server.json").read_text())
+    runs = backfill_runs(kept["api_url"])
+    stopped = likeness("stop", env=alone)
+    gone = not running(kept["pid"])
+    too_impatient = likeness("reap", env={**alone, "LIKENESS_PREFECT_STARTUP_S": "0.01"})
+    restarted = likeness("reap", env=alone)
+    after_restart = backfill_runs(json.loads((home / "prefect-server.json").read_text())["api_url"])
 
-    assert started.returncode == 0, started.stderr
-    assert "starting a temporary Prefect server" in started.stderr
+    # The first command that needs Prefect (the import, for the extraction to come) starts
+    # it; the others use it.
+    assert "starting a Prefect server" in imported.stderr, imported.stderr
     for run in (started, again):
+        assert run.returncode == 0, run.stderr
+        assert "using the Prefect server kept for likeness commands" in run.stderr
         assert "1 completed" in run.stdout, run.stderr
         printed = (run.stdout + run.stderr).lower()
         assert "warning" not in printed and "traceback" not in printed, run.stderr
+    assert runs == ["backfill-missing", "backfill-missing"]  # both, as the Prefect UI lists
+    # `likeness stop` ends it with the database; its runs outlive it (kept in PostgreSQL).
+    assert stopped.returncode == 0 and "Prefect server stopped" in stopped.stdout
+    assert gone and "embedded PostgreSQL stopped" in stopped.stdout
     assert too_impatient.returncode == 1
-    assert "start the stack with `likeness up`" in too_impatient.stderr
+    assert "did not answer within 0.01 s" in too_impatient.stderr
+    assert "likeness up" in too_impatient.stderr  # says what to do
+    assert restarted.returncode == 0, restarted.stderr
+    assert after_restart == runs
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (whoever started it has exited; init reaps it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def backfill_runs(api_url: str) -> list[str]:
+    """The names of the flow runs of the backfill flow on that server, oldest first."""
+    answer = httpx.post(
+        f"{api_url}/flow_runs/filter",
+        json={"flows": {"name": {"any_": ["backfill-embeddings"]}}, "sort": "START_TIME_ASC"},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    return [run["name"] for run in answer.json()]
 
 
 @pytest.fixture

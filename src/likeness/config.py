@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     # HNSW candidate list for similarity search; `make bench` measures recall and latency.
     hnsw_ef_search: int = Field(default=40, ge=1, le=1000)
 
+    # How long a command waits for the Prefect server it starts (kept for the next ones).
+    prefect_startup_s: float = Field(default=180, gt=0)
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     prefect_port: int = 4200

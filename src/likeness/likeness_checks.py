@@ -28,7 +28,7 @@ from likeness.db.models import LikenessCheck, LikenessCheckImage, LikenessCheckR
 from likeness.db.repository import Candidate, ImageResult, VerifyTarget
 from likeness.db.session import transaction
 from likeness.expectations.likeness_results import check_likeness_results
-from likeness.expectations.runner import CheckResult
+from likeness.expectations.results import CheckResult
 from likeness.face.engine import get_face_engine
 from likeness.face.errors import ImageError
 from likeness.face.image_loading import load_configured

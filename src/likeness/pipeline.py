@@ -28,7 +28,7 @@ from likeness.db.models import Status
 from likeness.db.repository import ExtractionJob
 from likeness.db.session import transaction
 from likeness.expectations.face_checks import CheckedImage, check_face_batch
-from likeness.expectations.runner import CheckResult
+from likeness.expectations.results import CheckResult
 from likeness.face.engine import get_face_engine
 from likeness.face.errors import ImageError, ModelPackError
 from likeness.face.image_loading import load_source_image

@@ -187,3 +187,14 @@ def test_a_database_of_the_previous_revision_upgrades_in_place(scratch_url: str)
     assert row == (vector.replace(" ", ""), None, None, False, False)
     assert studio is True
     engine.dispose()
+
+
+def test_at_head_says_whether_an_upgrade_would_run_anything(scratch_url: str) -> None:
+    """Commands ask before upgrading the embedded database: a new or older schema is
+    upgraded, a current one is left alone."""
+    empty = migrate.at_head(scratch_url)
+    migrate.upgrade(scratch_url, revision="0012")
+    one_behind = migrate.at_head(scratch_url)
+    migrate.upgrade(scratch_url)
+
+    assert (empty, one_behind, migrate.at_head(scratch_url)) == (False, False, True)

@@ -15,7 +15,7 @@ from likeness.api.app import create_app
 from likeness.db import repository
 from likeness.db.models import Character, Status
 from likeness.db.session import transaction
-from likeness.flows.backfill import backfill_embeddings
+from likeness.flows.backfill import backfill_embeddings, chunked
 from likeness.identity.events import EVENT_FOR_STATUS
 from tests import images
 from tests.factories import (
@@ -228,3 +228,15 @@ def test_backfill_finds_the_faces_of_a_one_at_a_time_full_size_decode(tmp_path: 
         for face in expected:
             similarity = max(float(np.asarray(row.embedding) @ face.embedding) for row in stored)
             assert similarity >= 0.99, path.name
+
+
+def test_chunks_start_small_and_double_to_the_chunk_size() -> None:
+    """The first characters are written within a second of the models being ready; the
+    long run pays a chunk's fixed cost once per chunk size."""
+    ids = list(range(300))
+
+    chunks = chunked(ids, 128)
+
+    assert [len(chunk) for chunk in chunks] == [8, 16, 32, 64, 128, 52]
+    assert [i for chunk in chunks for i in chunk] == ids  # each once, in order
+    assert [len(chunk) for chunk in chunked(ids[:5], 3)] == [3, 2]

@@ -3,6 +3,7 @@ PostgreSQL, Prefect server, worker and API; then Ctrl-C."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -153,7 +154,7 @@ def test_likeness_up_serves_extracts_backfills_and_stops_everything_on_ctrl_c(
     )
     assert backfill.returncode == 0, backfill.stderr
     assert "using the Prefect server of `likeness up`" in backfill.stderr
-    assert "temporary Prefect server" not in backfill.stderr
+    assert "starting a Prefect server" not in backfill.stderr
     assert "1 multi_face_pending" in backfill.stdout
     assert time.monotonic() - started < 120
 
@@ -187,3 +188,34 @@ def test_likeness_up_serves_extracts_backfills_and_stops_everything_on_ctrl_c(
     assert "Traceback" not in printed and "Warning" not in printed, printed
     assert "WARNING" not in printed, printed  # no library's warning (likeness's own: lower case)
     assert "restarting" not in printed[before_ctrl_c:]  # Ctrl-C is not a crash
+
+
+def test_likeness_up_replaces_the_prefect_server_that_commands_kept(tmp_path: Path) -> None:
+    env = fresh_env(tmp_path / "home")
+    # A command run before it left a Prefect server for the next ones, on up's port.
+    subprocess.run([sys.executable, "-m", "likeness", "reap"], env=env, check=True, timeout=240)
+    marker = Path(env["LIKENESS_HOME"]) / "prefect-server.json"
+    kept = json.loads(marker.read_text())["pid"]
+    api = f"http://127.0.0.1:{env['LIKENESS_API_PORT']}"
+    output = tmp_path / "up.log"
+    with output.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "likeness", "up", "--no-worker"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_until(lambda: answers(f"{api}/readyz"), STARTUP_S, "the stack to be ready")
+
+        assert "stopped the Prefect server kept for commands" in output.read_text()
+        assert not alive(kept) and not marker.exists()
+        reaped = subprocess.run(
+            [sys.executable, "-m", "likeness", "reap"], env=env, capture_output=True, text=True
+        )
+        assert "using the Prefect server of `likeness up`" in reaped.stderr, reaped.stderr
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=90)
+        subprocess.run([sys.executable, "-m", "likeness", "stop"], env=env, capture_output=True)

@@ -44,7 +44,8 @@ def _started_embedded_database(pgdata: Path) -> str:
     from likeness.db import migrate  # migrate reads this module's URL
 
     url = ensure_embedded_postgres(pgdata)
-    migrate.upgrade(url)
+    if not migrate.at_head(url):
+        migrate.upgrade(url)
     return url
 
 

@@ -185,29 +185,9 @@ def one_process_per_image(paths: list[Path]) -> Measurement:
 
 def face_analysis_loop(paths: list[Path], settings: Settings, rounds: int) -> Measurement:
     """(b): InsightFace's own FaceAnalysis, warm, one recognizer call per face."""
-    import contextlib
-    import io
+    from likeness.devtools.face_analysis_loop import face_analysis
 
-    from insightface.app import FaceAnalysis
-    from insightface.model_zoo.scrfd import SCRFD
-
-    from likeness.face.engine import choose_providers
-    from likeness.face.model_pack import resolve_model_pack
-
-    resolve_model_pack(settings.model_pack, settings.resolved_model_root)
-    with contextlib.redirect_stdout(io.StringIO()):
-        app = FaceAnalysis(
-            name=settings.model_pack,
-            root=str(settings.resolved_model_root),
-            allowed_modules=["detection", "recognition"],
-            providers=choose_providers(settings.providers),
-        )
-        # The bundled detector has a batch axis that FaceAnalysis' RetinaFace class cannot
-        # read; InsightFace's SCRFD class (same model family) can.
-        app.det_model = app.models["detection"] = SCRFD(
-            model_file=app.det_model.model_file, session=app.det_model.session
-        )
-        app.prepare(ctx_id=0, det_size=(settings.detection_size, settings.detection_size))
+    app = face_analysis(settings)
 
     def work() -> None:
         for _ in range(rounds):

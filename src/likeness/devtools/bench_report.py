@@ -171,3 +171,38 @@ def print_quality(console: Console, evidence: Any) -> None:
         f"cost: the components take {evidence.ms_per_face:.2f} ms per face; decoding and "
         f"detecting an image with them {evidence.ms_per_image:.1f} ms"
     )
+
+
+def print_startup(console: Console, startup: Any) -> None:
+    console.print(
+        "startup: whole processes, from the shell to exit; likeness on a fresh LIKENESS_HOME "
+        "without `likeness up` (the backfill after the import starts the Prefect server kept "
+        "for commands)"
+    )
+    table = Table(
+        "photos",
+        "FaceAnalysis loop s",
+        "likeness backfill s",
+        "target s",
+        "first status s (≤ 5)",
+        "next backfill s",
+        "after `likeness stop` s (first status)",
+        "import s",
+    )
+    for run in startup.casts:
+        target = 1.2 * run.loop_s if run.images >= 128 else run.loop_s + 5
+        table.add_row(
+            str(run.images),
+            f"{run.loop_s:.1f}",
+            f"{run.backfill_s:.1f}",
+            f"{target:.1f}",
+            f"{run.first_status_s:.1f}",
+            f"{run.again_s:.1f}",
+            f"{run.cold_s:.1f} ({run.cold_first_status_s:.1f})",
+            f"{run.import_s:.1f}",
+        )
+    console.print(table)
+    commands = Table("command", "whole process s")
+    for label, seconds in startup.commands.items():
+        commands.add_row(label, f"{seconds:.1f}")
+    console.print(commands)

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 from likeness.config import Settings
 from likeness.expectations.frames import comparable, face_batch_frame
-from likeness.expectations.runner import CheckResult, run_suite
-from likeness.expectations.suites import face_batch_suite
+from likeness.expectations.results import CheckResult
 from likeness.face.engine import FaceEngine
 from likeness.face.types import Face
 
@@ -32,6 +31,11 @@ def check_face_batch(images: Sequence[CheckedImage], settings: Settings) -> Chec
             index == image.primary_index for image in images for index in range(len(image.faces))
         ],
     )
+    # Imported here: Great Expectations takes 2.5 s to import, which a command that starts
+    # extracting imports beside its models and Prefect, not before them.
+    from likeness.expectations.runner import run_suite
+    from likeness.expectations.suites import face_batch_suite
+
     return run_suite(face_batch_suite(settings, comparable=comparable(frame)), frame)
 
 

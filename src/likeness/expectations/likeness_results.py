@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import pandas as pd
 
 from likeness.db.models import LikenessCheckResult
-from likeness.expectations.runner import CheckResult, run_suite
+from likeness.expectations.results import CheckResult
+from likeness.expectations.runner import run_suite
 from likeness.expectations.suites import likeness_results_suite
 
 VERDICTS = {"match", "uncertain", "no_match", None}

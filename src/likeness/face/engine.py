@@ -6,6 +6,7 @@ import contextlib
 import glob
 import io
 import logging
+import threading
 import warnings
 from dataclasses import replace
 from functools import lru_cache
@@ -216,6 +217,11 @@ def _cached_engine(settings_json: str) -> FaceEngine:
     return load_engine(Settings.model_validate_json(settings_json))
 
 
+_loading = threading.Lock()
+
+
 def get_face_engine(settings: Settings | None = None) -> FaceEngine:
-    """The process-wide engine for these settings: models load once and are reused."""
-    return _cached_engine((settings or get_settings()).model_dump_json())
+    """The process-wide engine for these settings: models load once and are reused (a
+    thread that asks while another loads them waits for those)."""
+    with _loading:
+        return _cached_engine((settings or get_settings()).model_dump_json())

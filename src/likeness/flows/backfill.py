@@ -26,9 +26,18 @@ from likeness.tasks.backfill import (
 )
 from likeness.tasks.notify import notify
 
+FIRST_CHUNK_SIZE = 8
+
 
 def chunked(ids: list[int], size: int) -> list[list[int]]:
-    return [ids[start : start + size] for start in range(0, len(ids), size)]
+    """Chunks that double from :data:`FIRST_CHUNK_SIZE` up to ``size``: the first
+    characters reach their status within a second of the models being ready, and the long
+    run still pays a chunk's fixed cost (a transaction, a data check, a task) per ``size``."""
+    chunks, start, step = [], 0, min(FIRST_CHUNK_SIZE, size)
+    while start < len(ids):
+        chunks.append(ids[start : start + step])
+        start, step = start + step, min(2 * step, size)
+    return chunks
 
 
 @flow(name="backfill-chunk", flow_run_name="backfill-job-{job_id}-chunk-{character_ids[0]}")

@@ -13,7 +13,8 @@ from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.session import transaction
 from likeness.expectations.frames import character_frame, comparable
-from likeness.expectations.runner import CheckResult, run_with_data_docs
+from likeness.expectations.results import CheckResult
+from likeness.expectations.runner import run_with_data_docs
 from likeness.expectations.suites import consistency_suite, distribution_suite
 from likeness.identity.failures import DATA_CHECK_FAILED
 

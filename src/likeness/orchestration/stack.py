@@ -74,6 +74,23 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def logs_folder(settings: Settings) -> Path:
+    """``HOME/logs``, owner-only: the service's logs are its own, like the photos."""
+    logs = settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True, mode=0o700)
+    logs.chmod(0o700)
+    return logs
+
+
 def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -94,23 +111,17 @@ def start_prefect_server(
     """The Prefect server and UI, its database beside likeness's (anew with ``fresh``)."""
     database = ensure_prefect_database(env["LIKENESS_DATABASE_URL"], fresh=fresh)
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            settings.api_host,
-            "--port",
-            str(settings.prefect_port),
-        ],
+        prefect_server_command(settings.api_host, settings.prefect_port),
         env={**env, "PREFECT_API_DATABASE_CONNECTION_URL": database},
         stdout=private_log(log),
         stderr=subprocess.STDOUT,
     )
     wait_until_healthy(f"{env['PREFECT_API_URL']}/health", process)
     return process
+
+
+def prefect_server_command(host: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)]
 
 
 def private_log(path: Path) -> BinaryIO:
@@ -306,9 +317,7 @@ def run_local_stack(
         migrate.upgrade(url)  # an external one: starting the stack is the operator's say-so
     env = prefect_env(settings, url)
     os.environ.update(env)  # before Prefect is imported: this process uses the same server
-    logs = settings.home / "logs"
-    logs.mkdir(parents=True, exist_ok=True, mode=0o700)
-    logs.chmod(0o700)  # its logs are the service's own, like the photos
+    logs = logs_folder(settings)
     processes: list[subprocess.Popen[bytes]] = []
     watchdogs: list[Watchdog] = []
     if settings.database_url is None:  # the embedded server is ours to keep running

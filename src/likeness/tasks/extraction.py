@@ -16,7 +16,7 @@ from likeness.db import repository
 from likeness.db.extraction_locks import holding_extraction_locks
 from likeness.db.repository import ExtractionJob, NotRequested
 from likeness.db.session import transaction
-from likeness.expectations.runner import CheckResult
+from likeness.expectations.results import CheckResult
 from likeness.face.engine import get_face_engine
 from likeness.face.errors import ImageError
 from likeness.face.image_loading import LoadedImage, load_source_image

@@ -1,0 +1,150 @@
+"""``likeness bench --only startup``: whole commands, from the shell to exit, on a fresh home.
+
+Side by side in one run, for a new project's cast (23 photos) and a larger batch (128):
+InsightFace's warm ``FaceAnalysis`` loop as a script of its own, then ``likeness backfill
+--scope missing`` on a fresh ``LIKENESS_HOME`` without ``likeness up`` (its first command
+after the import, so it starts the Prefect server kept for commands), the time from its
+start to its first character's terminal status, and the next backfill command. Then the
+other commands that need Prefect: ``likeness demo`` on a fresh home, ``check`` and ``reap``
+with the server kept, and both again after ``likeness stop`` (nothing running).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+CAST_SIZES = (23, 128)
+
+
+@dataclass(frozen=True)
+class CastRun:
+    images: int
+    loop_s: float  # the warm FaceAnalysis loop, whole process
+    import_s: float
+    backfill_s: float  # the first backfill command on the fresh home
+    first_status_s: float  # from that command's start to its first terminal status
+    again_s: float  # the next backfill command (--scope all), server kept
+    cold_s: float  # a backfill command (--scope all) after `likeness stop`: nothing runs
+    cold_first_status_s: float
+
+
+@dataclass(frozen=True)
+class Startup:
+    casts: list[CastRun]
+    commands: dict[str, float]  # label: whole-process seconds
+
+
+def measure(work_dir: Path, photos: dict[int, list[Path]]) -> Startup:
+    casts = [cast_run(work_dir / f"cast-{n}", photos[n]) for n in CAST_SIZES]
+    return Startup(casts=casts, commands=other_commands(work_dir / "commands"))
+
+
+def cast_run(home: Path, paths: list[Path]) -> CastRun:
+    loop_s = timed([sys.executable, "-m", "likeness.devtools.face_analysis_loop", *map(str, paths)])
+    env = fresh_home(home)
+    try:
+        folder = home.parent / f"{home.name}-photos"
+        folder.mkdir(parents=True)
+        for path in paths:
+            (folder / path.name).symlink_to(path)
+        import_s = likeness(env, "import", str(folder), "--project", "cast")
+        backfill_s, first_status_s = backfill(env, "missing")
+        again_s, _ = backfill(env, "all")
+        likeness(env, "stop")
+        cold_s, cold_first_status_s = backfill(env, "all")
+    finally:
+        likeness(env, "stop")
+    return CastRun(
+        len(paths),
+        loop_s,
+        import_s,
+        backfill_s,
+        first_status_s,
+        again_s,
+        cold_s,
+        cold_first_status_s,
+    )
+
+
+def backfill(env: dict[str, str], scope: str) -> tuple[float, float]:
+    """A backfill command's whole-process seconds, and those from its start to its first
+    character's terminal status."""
+    started = time.time()
+    seconds = likeness(env, "backfill", "--scope", scope)
+    return seconds, first_terminal_status(env, since=started) - started
+
+
+def other_commands(home: Path) -> dict[str, float]:
+    env = fresh_home(home)
+    try:
+        times = {"demo (fresh home)": likeness(env, "demo")}
+        times["check (server kept)"] = likeness(env, "check", ok=(0, 1))
+        times["reap (server kept)"] = likeness(env, "reap")
+        likeness(env, "stop")
+        times["check (after `likeness stop`)"] = likeness(env, "check", ok=(0, 1))
+        likeness(env, "stop")
+        times["reap (after `likeness stop`)"] = likeness(env, "reap")
+    finally:
+        likeness(env, "stop")
+    return times
+
+
+def fresh_home(home: Path) -> dict[str, str]:
+    """A new data directory on the embedded database and local storage, no Prefect server
+    named: what a first-time user has. The machine's model settings stay."""
+    home.mkdir(parents=True, mode=0o711)
+    kept = {
+        name: value
+        for name, value in os.environ.items()
+        if name != "PREFECT_API_URL"
+        and name not in {"LIKENESS_DATABASE_URL", "LIKENESS_STORAGE_URL", "LIKENESS_STORAGE_ROOT"}
+        and name != "PREFECT_HOME"
+    }
+    return {**kept, "LIKENESS_HOME": str(home)}
+
+
+def likeness(env: dict[str, str], *args: str, ok: tuple[int, ...] = (0,)) -> float:
+    """Seconds of ``likeness ARGS``, from the shell to exit (``ok``: the exit codes that
+    mean it did its job; check exits 1 on a data finding)."""
+    return timed([sys.executable, "-m", "likeness", *args], env=env, ok=ok)
+
+
+def timed(
+    command: list[str], env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)
+) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode not in ok:
+        raise RuntimeError(f"{' '.join(command[2:])} exited {done.returncode}: {done.stderr}")
+    return seconds
+
+
+def first_terminal_status(env: dict[str, str], since: float) -> float:
+    """When the home's first character left pending and extracting after ``since`` (epoch
+    seconds; the status change renews ``updated_at`` in the transaction that writes it)."""
+    url = subprocess.run(
+        [sys.executable, "-m", "likeness", "db", "url"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    url = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(url) as connection:
+        row = connection.execute(
+            "SELECT extract(epoch FROM min(c.updated_at)) FROM characters c "
+            "JOIN embedding_statuses s ON s.id = c.embedding_status_id "
+            "WHERE s.name NOT IN ('pending', 'extracting') AND c.updated_at >= to_timestamp(%s)",
+            (since,),
+        ).fetchone()
+    if row is None or row[0] is None:
+        raise RuntimeError("no character reached a terminal status")
+    return float(row[0])
