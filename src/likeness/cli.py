@@ -138,7 +138,7 @@ def use_prefect() -> PrefectInUse:
     imported (it reads its settings then). A server this starts answers while the command
     loads what else it needs (models, Great Expectations)."""
     from likeness.db.session import database_url
-    from likeness.orchestration.resident_server import read_marker, resident_server
+    from likeness.orchestration.resident_server import resident_server
     from likeness.orchestration.stack import running_stack
 
     if "PREFECT_API_URL" in os.environ:
@@ -149,11 +149,10 @@ def use_prefect() -> PrefectInUse:
         os.environ["PREFECT_API_URL"] = stack
         errors.print(f"[dim]using the Prefect server of `likeness up` at {stack}[/dim]")
         return PrefectInUse(has_workers=True)
-    kept = read_marker(settings)
-    server = resident_server(settings, database_url(settings))
+    server, started = resident_server(settings, database_url(settings))
     os.environ["PREFECT_API_URL"] = server.api_url
     ui = server.api_url.removesuffix("/api")
-    if kept == server:
+    if not started:
         errors.print(f"[dim]using the Prefect server kept for likeness commands at {ui}[/dim]")
     else:
         errors.print(
@@ -445,9 +444,8 @@ def reap(
 
     from likeness.orchestration.reconciler import requeue_lost_extractions
 
-    prefect.wait()
     seconds = get_settings().stuck_after_s if stuck_after is None else stuck_after
-    reaped = requeue_lost_extractions(timedelta(seconds=seconds))
+    reaped = requeue_lost_extractions(timedelta(seconds=seconds), prefect_ready=prefect.wait)
     for item in reaped:
         if item.flow_run_id is None:
             errors.print(f"[red]character {item.character_id}: {item.error}[/red]")

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,12 @@ def create_database(url: str, name: str, *, fresh: bool = False) -> str:
         ).first()
         if exists is None:
             log.info("creating database %s", name)
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            try:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+            except IntegrityError:
+                # Another command created it since the look (commands started at once on
+                # a new home): it exists, which is what was asked.
+                log.info("database %s was created meanwhile", name)
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 

@@ -15,6 +15,7 @@ flow do the same at once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -50,8 +51,12 @@ class Reaped:
     error: str | None = None
 
 
-def requeue_lost_extractions(grace: timedelta) -> list[Reaped]:
-    """Start again every character whose request or run was lost (see the module)."""
+def requeue_lost_extractions(
+    grace: timedelta, prefect_ready: Callable[[], None] = lambda: None
+) -> list[Reaped]:
+    """Start again every character whose request or run was lost (see the module).
+    ``prefect_ready`` is called before the first call to Prefect, which only a character
+    left unfinished needs (a command's Prefect server may still be starting)."""
     before = datetime.now(UTC) - grace
     with transaction() as session:
         unfinished = repository.unfinished_since(session, before=before, limit=PASS_LIMIT)
@@ -59,6 +64,7 @@ def requeue_lost_extractions(grace: timedelta) -> list[Reaped]:
     candidates = [character_id for character_id in unfinished if character_id not in running]
     if not candidates:
         return []
+    prefect_ready()
     try:
         live = live_runs_of(candidates)
     except RunNotStarted as error:

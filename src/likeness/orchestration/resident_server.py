@@ -61,20 +61,20 @@ class ResidentServer:
             return False
 
 
-def resident_server(settings: Settings, database_url: str) -> ResidentServer:
-    """The server kept for this data directory and database, started now (in the
-    background: :func:`wait_until_answering`) when none runs. Commands started at once
-    start one server between them."""
+def resident_server(settings: Settings, database_url: str) -> tuple[ResidentServer, bool]:
+    """The server kept for this data directory and database, and whether this call
+    started it (in the background: :func:`wait_until_answering`) because none ran.
+    Commands started at once start one server between them."""
     database = make_url(database_url).render_as_string(hide_password=True)
     with _marker_lock(settings):
         kept = read_marker(settings)
         if kept is not None and kept.alive():
             if kept.database == database:
-                return kept
+                return kept, False
             _terminate(kept)  # LIKENESS_DATABASE_URL changed: runs belong with the new one
         server = _start(settings, database_url, database)
         (settings.home / MARKER).write_text(json.dumps(asdict(server)))
-        return server
+        return server, True
 
 
 def wait_until_answering(server: ResidentServer, settings: Settings, timeout_s: float) -> None:
