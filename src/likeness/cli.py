@@ -89,8 +89,8 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
     # Prefect's clients (this command, its flows, a worker) send the server's auth string.
     for name, value in get_settings().prefect_auth_env().items():
         os.environ.setdefault(name, value)
-    # Prefect keeps its own state (ephemeral server database) in the likeness data
-    # directory unless the operator points it elsewhere.
+    # Prefect keeps its own files (profiles, the kept server's UI build) in the likeness
+    # data directory unless the operator points it elsewhere.
     os.environ.setdefault("PREFECT_HOME", str(get_settings().home / "prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Run logs still reach the Prefect UI; the terminal shows warnings and the progress bar.
