@@ -127,8 +127,9 @@ async def _ensure_gpu_limit(client: PrefectClient, slots: int) -> None:
 
 
 def ensure_gpu_limit_exists() -> None:
-    """Create the "likeness-gpu" limit where nobody deployed (the Prefect server kept for commands),
-    so that holding a slot works; an existing limit is left as its operator set it."""
+    """Create the "likeness-gpu" limit where nobody deployed (the Prefect server kept for
+    commands), so that holding a slot works; an existing limit is left as its operator set
+    it."""
 
     async def create() -> None:
         async with get_client() as client:
