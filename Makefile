@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench chromium clean
+.PHONY: install demo test test-fast lint bench tools clean
 
 install: $(STAMP)
 
@@ -20,12 +20,14 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(BIN)/likeness up --demo
 
-# Debian's Chromium for the browser tests (Playwright's own browser download cannot work here).
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+# Debian's Chromium for the browser tests (Playwright's own browser download cannot work
+# here), and the curl, jq and openssl that the docs' examples call (tests/docs).
+tools:
+	@for tool in chromium curl jq openssl; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	  test -z "$$missing" || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }
 
-test: install chromium
+test: install tools
 	$(BIN)/pytest
 
 # The pure tests (no database, models or Prefect), in one process: seconds, for every change.

@@ -87,6 +87,8 @@ PURE = (
     "tests/identity/",
     "tests/test_architecture.py",
     "tests/expectations/test_likeness_results.py",
+    "tests/docs/test_links.py",
+    "tests/docs/test_cli_help.py",
 )
 
 

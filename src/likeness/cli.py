@@ -24,8 +24,13 @@ from likeness.storage import UPLOAD_GRACE_S, get_store, unowned_keys
 if TYPE_CHECKING:
     from likeness.orchestration.resident_server import ResidentServer
 
-app = typer.Typer(help="Face identity embeddings for studio characters.", no_args_is_help=True)
-db_app = typer.Typer(help="Database: migrations, URL, embedded server.", no_args_is_help=True)
+app = typer.Typer(
+    help="Face identity for studio characters: each command names its doc page (README.md, docs/).",
+    no_args_is_help=True,
+)
+db_app = typer.Typer(
+    help="The database: migrations, URL, embedded server (docs/operate.md).", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)  # a message stays one line, whatever the width
@@ -194,7 +199,10 @@ def _face_json(face: Any) -> dict[str, Any]:
 
 @app.command()
 def extract(paths: Annotated[list[Path], typer.Argument(help="Image files.")]) -> None:
-    """Detect and embed faces in images (stateless; prints JSON, one object per image)."""
+    """Faces and embeddings of image files, as JSON; stores nothing (docs/integrate.md).
+
+    Detect and embed faces in images (stateless; prints JSON, one object per image).
+    """
     from likeness.face.engine import get_face_engine
     from likeness.face.errors import ImageError
     from likeness.face.image_loading import load_configured
@@ -223,7 +231,10 @@ def import_(
     paths: Annotated[list[Path], typer.Argument(help="Image files or directories.")],
     project: Annotated[str, typer.Option(help="Project the characters belong to.")] = "default",
 ) -> None:
-    """Create one character per image (copied into the storage root), status pending."""
+    """One pending character per image file or folder of images (docs/operate.md).
+
+    Create one character per image (copied into the storage root), status pending.
+    """
     from likeness.importing import expand_image_paths, import_images
 
     try:
@@ -252,7 +263,9 @@ def backfill(
         ),
     ] = None,
 ) -> None:
-    """Extract every character in the scope through the backfill flow, with a progress bar.
+    """Extract every character of a scope, resumable, with progress (docs/operate.md).
+
+    Extract every character in the scope through the backfill flow, with a progress bar.
 
     Uses the Prefect server and workers of a running `likeness up` on the same data
     directory; without one, the Prefect server kept for likeness commands (started by the
@@ -316,7 +329,10 @@ def similar(
     k: Annotated[int, typer.Option(min=1, max=100)] = 10,
     max_distance: Annotated[float | None, typer.Option(min=0.0, max=2.0)] = None,
 ) -> None:
-    """Characters that look like CHARACTER_ID: nearest first, with cosine distance."""
+    """The characters that look most like one character (docs/integrate.md).
+
+    Characters that look like CHARACTER_ID: nearest first, with cosine distance.
+    """
     from likeness.db import repository
     from likeness.db.session import transaction
 
@@ -340,8 +356,11 @@ def verify(
     paths: Annotated[list[Path], typer.Argument(help="Image files.")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image.")] = False,
 ) -> None:
-    """Compare each face in the images with CHARACTER_ID's identity template: similarity and
-    verdict (same person / not sure / different person). Runs here; stores nothing."""
+    """Is each face in these images the character? Stores nothing (docs/integrate.md).
+
+    Compare each face in the images with CHARACTER_ID's identity template: similarity and
+    verdict (same person / not sure / different person). Runs here; stores nothing.
+    """
     print_checks(paths, as_json, character_id=character_id)
 
 
@@ -352,8 +371,11 @@ def identify(
     k: Annotated[int, typer.Option("-k", min=1, max=20, help="Candidates per face.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image.")] = False,
 ) -> None:
-    """Find who each face in the images is among PROJECT's characters (the k nearest, with
-    similarity and verdict). Runs here; stores nothing."""
+    """Who each face in these images is among a project's characters (docs/integrate.md).
+
+    Find who each face in the images is among PROJECT's characters (the k nearest, with
+    similarity and verdict). Runs here; stores nothing.
+    """
     print_checks(paths, as_json, project=project, k=k)
 
 
@@ -417,7 +439,10 @@ def _check_json(rows: Any) -> list[dict[str, Any]]:
 
 @app.command()
 def erase(character_id: int) -> None:
-    """Erase a character's biometric data: embedding, detected faces and history."""
+    """Erase a character's biometric data: embedding, faces, history (docs/operate.md).
+
+    Erase a character's biometric data: embedding, detected faces and history.
+    """
     from likeness.db import repository
     from likeness.identity.erasure import erase_biometrics
 
@@ -439,7 +464,10 @@ def reap(
         ),
     ] = None,
 ) -> None:
-    """Re-queue characters a lost run left `extracting` (the scheduled reaper, now)."""
+    """Start again the characters whose run was lost (docs/operate.md).
+
+    Re-queue characters a lost run left `extracting` (the scheduled reaper, now).
+    """
     prefect = use_prefect()  # before Prefect is imported: it reads its settings then
 
     from likeness.orchestration.reconciler import requeue_lost_extractions
@@ -458,7 +486,10 @@ def reap(
 
 @app.command()
 def status() -> None:
-    """A table of characters with status, confidence and face count."""
+    """A table of the characters with status, confidence and face count (docs/faces.md).
+
+    A table of characters with status, confidence and face count.
+    """
     from likeness.db import repository
     from likeness.db.session import transaction
 
@@ -484,7 +515,10 @@ def status() -> None:
 def demo(
     project: Annotated[str, typer.Option(help="Project for the sample characters.")] = "demo",
 ) -> None:
-    """Import the sample photos (once), extract them through Prefect, show the table."""
+    """Import the sample photos, extract them, show the table (README.md).
+
+    Import the sample photos (once), extract them through Prefect, show the table.
+    """
     from likeness.devtools.samples import import_demo_once
 
     settings = get_settings()
@@ -506,8 +540,11 @@ def check(
         typer.Option(help="Leave alone photos younger than this (s): an upload in progress."),
     ] = UPLOAD_GRACE_S,
 ) -> None:
-    """Run the data-quality suites over the whole database and look for photos in storage
-    that no character owns; exit 1 when a suite fails or such a photo is left."""
+    """Run the data checks and look for photos no character owns (docs/operate.md).
+
+    Run the data-quality suites over the whole database and look for photos in storage
+    that no character owns; exit 1 when a suite fails or such a photo is left.
+    """
     prefect = use_prefect()  # before Prefect is imported: it reads its settings then
 
     from likeness.expectations.runner import data_docs_index
@@ -601,7 +638,10 @@ def report_unowned_photos(*, delete: bool, grace_s: float) -> int:
 
 @app.command()
 def deploy() -> None:
-    """Create work pool "gpu" and register the deployments of deployments/prefect.yaml."""
+    """Create work pool gpu and register the deployments (docs/deploy.md).
+
+    Create work pool "gpu" and register the deployments of deployments/prefect.yaml.
+    """
     from likeness.orchestration.deploy import register_deployments
 
     for name in register_deployments():
@@ -610,9 +650,12 @@ def deploy() -> None:
 
 @app.command()
 def doctor() -> None:
-    """What this machine has and lacks for likeness (models, CUDA, database, Prefect,
+    """What this machine has and lacks to run likeness, each with its fix (docs/deploy.md).
+
+    What this machine has and lacks for likeness (models, CUDA, database, Prefect,
     storage, memory), each ok or what to fix; exit 1 when a worker could not run here.
-    Run it first on a new machine (docs/deploy.md)."""
+    Run it first on a new machine (docs/deploy.md).
+    """
     from likeness.doctor import run_checks
 
     missing = False
@@ -630,8 +673,11 @@ def doctor() -> None:
 
 @app.command()
 def worker() -> None:
-    """A warm extraction worker on work pool "gpu" (uses PREFECT_API_URL): loads the models
-    once, then runs flow runs until SIGTERM or Ctrl-C, finishing the runs in hand."""
+    """A warm extraction worker on work pool gpu (docs/deploy.md).
+
+    A warm extraction worker on work pool "gpu" (uses PREFECT_API_URL): loads the models
+    once, then runs flow runs until SIGTERM or Ctrl-C, finishing the runs in hand.
+    """
     from likeness.orchestration.warm_worker import WarmWorker
 
     logging.getLogger("likeness.worker").setLevel(logging.INFO)
@@ -648,7 +694,9 @@ def up(
         typer.Option(help="Run a worker here too (--no-worker: the workers run on GPU hosts)."),
     ] = True,
 ) -> None:
-    """The whole local stack: PostgreSQL, Prefect server + UI, work pool, worker, API + UI.
+    """The whole local stack: PostgreSQL, Prefect, a worker, the API and UI (docs/operate.md).
+
+    The whole local stack: PostgreSQL, Prefect server + UI, work pool, worker, API + UI.
 
     Ctrl-C stops everything. Several machines: docs/deploy.md.
     """
@@ -742,14 +790,17 @@ def bench(
     uploads: Annotated[int, typer.Option(min=1, help="Concurrent uploads for load.")] = 200,
     load_workers: Annotated[int, typer.Option(min=1, help="Warm workers for load.")] = 1,
 ) -> None:
-    """Throughput (a: process per image, b: warm FaceAnalysis, c: backfill, d: model floor),
+    """Measure speed and accuracy: throughput, search, latency, checks (docs/benchmarks.md).
+
+    Throughput (a: process per image, b: warm FaceAnalysis, c: backfill, d: model floor),
     similarity search latency and recall, upload latency (one at a time, alone and during a
     backfill) and concurrent uploads (load) through the API to terminal status, on a stack
     started as `likeness up` starts it, in a scratch database; whether a template of
     several references matches a person better than one reference (references); the
     match thresholds, one verify's latency and a batch check's speed (verify); whether
     the face quality score predicts recognition (quality); and whole commands from the
-    shell to exit on a fresh data directory (startup)."""
+    shell to exit on a fresh data directory (startup).
+    """
     import tempfile
 
     from likeness.devtools import bench as b
@@ -831,7 +882,10 @@ def bench(
 
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
-    """Apply the migrations (creates the embedded server on first use)."""
+    """Apply the database migrations (docs/operate.md).
+
+    Apply the migrations (creates the embedded server on first use).
+    """
     from likeness.db import migrate
 
     migrate.upgrade(revision=revision)
@@ -840,7 +894,10 @@ def db_upgrade(revision: str = "head") -> None:
 
 @db_app.command("downgrade")
 def db_downgrade(revision: str = "base") -> None:
-    """Revert the migrations down to REVISION (default: everything)."""
+    """Revert the database migrations down to a revision (docs/operate.md).
+
+    Revert the migrations down to REVISION (default: everything).
+    """
     from likeness.db import migrate
 
     migrate.downgrade(revision=revision)
@@ -849,7 +906,10 @@ def db_downgrade(revision: str = "base") -> None:
 
 @db_app.command("url")
 def db_url() -> None:
-    """Print the database URL in use."""
+    """Print the database URL in use (docs/configure.md).
+
+    Print the database URL in use.
+    """
     from likeness.db.session import database_url
 
     typer.echo(database_url())
@@ -857,8 +917,11 @@ def db_url() -> None:
 
 @app.command()
 def stop() -> None:
-    """Stop what commands leave running for the next ones: the Prefect server kept for
-    them, then the embedded PostgreSQL (its database is there)."""
+    """Stop the Prefect server and PostgreSQL that commands keep running (docs/operate.md).
+
+    Stop what commands leave running for the next ones: the Prefect server kept for
+    them, then the embedded PostgreSQL (its database is there).
+    """
     from likeness.db.embedded import stop_embedded_postgres
     from likeness.orchestration.resident_server import stop_resident_server
 
@@ -870,4 +933,4 @@ def stop() -> None:
 
 
 # The kept Prefect server's database is the embedded one: stopping one stops both.
-db_app.command("stop", help="The same as `likeness stop`.")(stop)
+db_app.command("stop", help="The same as `likeness stop` (docs/operate.md).")(stop)

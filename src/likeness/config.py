@@ -72,7 +72,8 @@ class Settings(BaseSettings):
         "with CUDA it always runs on onnxruntime.",
     )
 
-    # Data-quality bounds, from the 35 faces of the sample photos with buffalo_s (README):
+    # Data-quality bounds, from the 35 faces of the sample photos with buffalo_s (see
+    # docs/configure.md):
     # mean confidence 0.786, median 0.838, 23% below 0.7, mean cosine between different
     # people 0.036 (a collapsed model gives ~1); `python -m likeness.devtools.calibration` measures.
     dq_confidence_mean_min: float = Field(default=0.65, ge=0, le=1)

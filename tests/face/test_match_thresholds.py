@@ -1,5 +1,5 @@
 """The buffalo_s default thresholds are what the measurement on labelled real photos gives
-(``likeness bench --only verify``), and read the labelled pairs as the README says."""
+(``likeness bench --only verify``), and read the labelled pairs as docs/benchmarks.md says."""
 
 from __future__ import annotations
 

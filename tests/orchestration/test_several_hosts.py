@@ -29,6 +29,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from likeness.config import Settings
+from likeness.devtools.bench_startup import database_url_of
 from likeness.face.engine import get_face_engine
 from likeness.face.image_loading import load_configured
 from likeness.orchestration.stack import free_port, running
@@ -93,13 +94,7 @@ def hosts(s3_env: dict[str, str], tmp_path: Path) -> Iterator[Hosts]:
         )
         stack.enter_context(running([up]))
         wait_for(lambda: answers(f"{api}/readyz"), 180, "host A's stack")
-        socket_url = subprocess.run(
-            [sys.executable, "-m", "likeness", "db", "url"],
-            env=env_a,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        socket_url = database_url_of(env_a)
         [socket] = [
             p for p in Path(socket_url.split("host=")[1]).glob(".s.PGSQL.*") if p.is_socket()
         ]

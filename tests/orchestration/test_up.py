@@ -18,6 +18,7 @@ import pytest
 
 from likeness.orchestration.stack import free_port
 from tests import images
+from tests.commands import likeness_up
 from tests.factories import wait_until
 
 STARTUP_S = 240
@@ -81,15 +82,7 @@ def fresh_env(home: Path) -> dict[str, str]:
 def stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str], Path]]:
     env = fresh_env(tmp_path / "home")
     output = tmp_path / "up.log"
-    with output.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "likeness", "up"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,  # its own process group, as a terminal gives it
-        )
+    process = likeness_up(env, output)
     try:
         yield process, env, output
     finally:
@@ -198,14 +191,7 @@ def test_likeness_up_replaces_the_prefect_server_that_commands_kept(tmp_path: Pa
     kept = json.loads(marker.read_text())["pid"]
     api = f"http://127.0.0.1:{env['LIKENESS_API_PORT']}"
     output = tmp_path / "up.log"
-    with output.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "likeness", "up", "--no-worker"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = likeness_up(env, output, "--no-worker")
     try:
         wait_until(lambda: answers(f"{api}/readyz"), STARTUP_S, "the stack to be ready")
 

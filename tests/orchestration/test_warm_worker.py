@@ -166,7 +166,7 @@ def test_worker_killed_mid_run_is_taken_over_without_anyone_acting(
     assert state_of(lost_run) is StateType.RUNNING  # nobody is left to say otherwise
 
     with running([start_worker({**stack_env, **EAGER}, likeness_home / "eager-worker.log")]):
-        # Within the README's bound: the reconciler's wait, its period, and the run itself.
+        # Within the bound docs/operate.md states: the reconciler's wait, its period, the run.
         assert wait_for_terminal_status(character_id, timeout=60) is Status.MULTI_FACE_PENDING
         assert state_of(lost_run) is StateType.CRASHED
         [rerun] = [run for run in runs_of(character_id) if run.id != lost_run]

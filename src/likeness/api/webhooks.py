@@ -31,7 +31,7 @@ async def source_image_uploaded(
     x_likeness_timestamp: Annotated[str | None, Header()] = None,
     x_likeness_signature: Annotated[str | None, Header()] = None,
 ) -> WebhookOut | JSONResponse:
-    """Signed delivery (see README): re-extract the character from the stored image.
+    """Signed delivery (docs/integrate.md): re-extract the character from the stored image.
 
     A delivery id seen before is acknowledged with ``duplicate: true`` and starts nothing.
     """

@@ -130,14 +130,7 @@ def timed(
 def first_terminal_status(env: dict[str, str], since: float) -> float:
     """When the home's first character left pending and extracting after ``since`` (epoch
     seconds; the status change renews ``updated_at`` in the transaction that writes it)."""
-    url = subprocess.run(
-        [sys.executable, "-m", "likeness", "db", "url"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    url = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    url = database_url_of(env).replace("postgresql+psycopg://", "postgresql://", 1)
     with psycopg.connect(url) as connection:
         row = connection.execute(
             "SELECT extract(epoch FROM min(c.updated_at)) FROM characters c "
@@ -148,3 +141,14 @@ def first_terminal_status(env: dict[str, str], since: float) -> float:
     if row is None or row[0] is None:
         raise RuntimeError("no character reached a terminal status")
     return float(row[0])
+
+
+def database_url_of(env: dict[str, str]) -> str:
+    """``likeness db url`` of that environment's data directory."""
+    return subprocess.run(
+        [sys.executable, "-m", "likeness", "db", "url"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()

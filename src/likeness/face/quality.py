@@ -6,7 +6,7 @@ Head pose comes from SCRFD's five landmarks (eye centres, nose tip, mouth corner
 generic 3D face: roll is the eye line's angle; yaw and pitch are the turns of the generic
 face that put its nose where the landmarks put it. No extra model runs, so the components
 cost well under a millisecond a face. (A five-point ``solvePnP`` fit was tried first: it
-moved pitch by 18° when a photo was only tilted. See the README for how far off the
+moved pitch by 18° when a photo was only tilted. See docs/benchmarks.md for how far off the
 angles are on photos of known pose.)
 """
 

@@ -42,7 +42,7 @@ class MatchThresholds(BaseModel):
 
 
 # Measured on the labelled real photos the project can obtain (``likeness bench --only
-# verify``, 2026-12-03: 144 genuine pairs, 737 impostor pairs; see the README). A model
+# verify``, 2026-12-03: 144 genuine pairs, 737 impostor pairs; see docs/benchmarks.md). A model
 # pack missing here gives similarities without verdicts until its thresholds are set.
 MEASURED_THRESHOLDS: dict[str, MatchThresholds] = {
     "buffalo_s": MatchThresholds(match=0.40, no_match=0.30),

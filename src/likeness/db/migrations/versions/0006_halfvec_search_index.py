@@ -1,5 +1,5 @@
 """The similarity index over half-precision copies of the embeddings, built with a larger
-candidate list: measured on 100,000 embeddings (README, `likeness bench --only search`),
+candidate list: measured on 100,000 embeddings (docs/benchmarks.md, `likeness bench --only search`),
 recall@10 rose from 0.93 to 0.99 at a fifth of the query time. The stored embeddings stay
 full precision; the search re-ranks the index's candidates with them.
 
