@@ -32,3 +32,11 @@ def test_every_page_says_who_it_is_for() -> None:
     for page in (REPOSITORY / "docs").glob("*.md"):
         opening = page.read_text().split("\n\n")[1]
         assert opening.startswith(("For ", "How ")), page.name
+
+
+def test_every_environment_setting_is_in_the_configuration_page() -> None:
+    from likeness.config import Settings
+
+    page = (REPOSITORY / "docs" / "configure.md").read_text()
+    missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in page]
+    assert missing == []
