@@ -89,6 +89,7 @@ PURE = (
     "tests/expectations/test_likeness_results.py",
     "tests/docs/test_links.py",
     "tests/docs/test_cli_help.py",
+    "tests/storage/test_image_formats.py",
 )
 
 

@@ -22,7 +22,10 @@ RULES: dict[str, tuple[set[str], bool]] = {
         {"likeness.db", "likeness.storage", "likeness.face.errors"},
         False,
     ),
-    "likeness.expectations": ({"likeness.config", "likeness.db.models", "likeness.face"}, False),
+    "likeness.expectations": (
+        {"likeness.config", "likeness.db.models", "likeness.face", "likeness.identity.template"},
+        False,
+    ),
     "likeness.importing": ({"likeness.db", "likeness.storage"}, False),
     "likeness.pipeline": (
         {"likeness.config", "likeness.db", "likeness.identity", "likeness.expectations"}

@@ -9,8 +9,7 @@ from pathlib import Path
 from likeness.db import repository
 from likeness.db.session import transaction
 from likeness.storage import Store, discard_unowned
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+from likeness.storage.image_formats import IMAGE_SUFFIXES
 
 
 def expand_image_paths(paths: Iterable[Path]) -> list[Path]:

@@ -5,31 +5,15 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from likeness.storage import Store
+from likeness.storage.image_formats import sniff_suffix
 
 CHUNK = 1024 * 1024
-
-# Leading bytes of the formats the face engine reads.
-SIGNATURES: list[tuple[bytes, str]] = [
-    (b"\xff\xd8\xff", ".jpg"),
-    (b"\x89PNG\r\n\x1a\n", ".png"),
-    (b"GIF87a", ".gif"),
-    (b"GIF89a", ".gif"),
-    (b"BM", ".bmp"),
-    (b"II*\x00", ".tif"),
-    (b"MM\x00*", ".tif"),
-]
 
 
 class UploadRejected(ValueError):
     def __init__(self, message: str, status_code: int) -> None:
         super().__init__(message)
         self.status_code = status_code
-
-
-def sniff_suffix(head: bytes) -> str | None:
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return ".webp"
-    return next((suffix for magic, suffix in SIGNATURES if head.startswith(magic)), None)
 
 
 def save_upload(stream: BinaryIO, *, store: Store, project: str, max_bytes: int) -> str:

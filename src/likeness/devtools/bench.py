@@ -28,8 +28,8 @@ import psutil  # type: ignore[import-untyped]
 
 from likeness.config import Settings, get_settings
 from likeness.devtools.scratch_photos import project_photos_removed_after
-from likeness.importing import IMAGE_SUFFIXES
 from likeness.storage import get_store
+from likeness.storage.image_formats import IMAGE_SUFFIXES
 
 SCRATCH_DATABASE = "likeness_bench"
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from likeness.db.models import EMBEDDING_DIMENSIONS, STATUS_BY_ID, Character, DetectedFace
 from likeness.face.types import Face
+from likeness.identity.template import identity_template
 
 
 def face_batch_frame(
@@ -224,7 +225,7 @@ def template_checks(
             matches = len(included) == owner.template_size and bool(
                 np.allclose(
                     _vector(owner.face_embedding),
-                    _normalised_mean(list(included.values())),
+                    identity_template(list(included.values())),
                     atol=TEMPLATE_TOLERANCE,
                 )
             )
@@ -233,7 +234,7 @@ def template_checks(
             others = [v for row_id, v in included.items() if row_id != reference.id]
             agrees = None
             if reference.id in included and not reference.reference_kept and others:
-                similarity = float(included[reference.id] @ _normalised_mean(others))
+                similarity = float(included[reference.id] @ identity_template(others))
                 agrees = similarity >= drift
             checks[reference.id] = {
                 "matches_template": None,
@@ -243,13 +244,7 @@ def template_checks(
     return checks
 
 
-def _vector(embedding: object) -> NDArray[np.float64]:
-    vector = np.asarray(embedding, dtype=np.float64)
-    normed: NDArray[np.float64] = vector / np.linalg.norm(vector)
+def _vector(embedding: object) -> NDArray[np.float32]:
+    vector = np.asarray(embedding, dtype=np.float32)
+    normed: NDArray[np.float32] = vector / np.linalg.norm(vector)
     return normed
-
-
-def _normalised_mean(vectors: Sequence[NDArray[np.float64]]) -> NDArray[np.float64]:
-    if not vectors:
-        return np.zeros(EMBEDDING_DIMENSIONS)
-    return _vector(np.mean(vectors, axis=0))
