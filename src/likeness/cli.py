@@ -887,8 +887,9 @@ def db_upgrade(revision: str = "head") -> None:
     Apply the migrations (creates the embedded server on first use).
     """
     from likeness.db import migrate
+    from likeness.db.session import database_url
 
-    migrate.upgrade(revision=revision)
+    migrate.upgrade(database_url(), revision=revision)
     console.print(f"database at revision {revision}")
 
 
@@ -899,8 +900,9 @@ def db_downgrade(revision: str = "base") -> None:
     Revert the migrations down to REVISION (default: everything).
     """
     from likeness.db import migrate
+    from likeness.db.session import database_url
 
-    migrate.downgrade(revision=revision)
+    migrate.downgrade(database_url(), revision=revision)
     console.print(f"database at revision {revision}")
 
 

@@ -41,7 +41,7 @@ def embedded_database(pgdata: Path) -> str:
 
 @lru_cache(maxsize=4)
 def _started_embedded_database(pgdata: Path) -> str:
-    from likeness.db import migrate  # migrate reads this module's URL
+    from likeness.db import migrate  # Alembic: imported when a database is opened
 
     url = ensure_embedded_postgres(pgdata)
     if not migrate.at_head(url):
