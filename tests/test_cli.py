@@ -141,3 +141,29 @@ def test_reap_re_queues_a_character_left_extracting() -> None:
     assert reaped.exit_code == 0
     assert f"character {character_id} re-queued as run" in reaped.output
     assert load_character(character_id).status is Status.PENDING
+
+
+def test_an_import_is_done_even_when_no_prefect_server_can_be_started_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The import starts the kept Prefect server only as a head start for the extraction:
+    a database user that may not create its database (injected here) costs nothing."""
+    from likeness.orchestration import resident_server
+
+    def refused(*_: object) -> None:
+        raise RuntimeError('permission denied to create database "likeness_prefect"')
+
+    monkeypatch.delenv("PREFECT_API_URL")
+    monkeypatch.setattr(resident_server, "resident_server", refused)
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    shutil.copy(images.photo("yaoming.jpg"), folder / "yao.jpg")
+
+    imported = runner.invoke(app, ["import", str(folder), "--project", "no-prefect"])
+
+    assert imported.exit_code == 0, imported.output
+    assert "imported 1 character(s)" in imported.output
+    assert "no Prefect server started for the extraction yet" in imported.output
+    with transaction() as session:
+        [character] = repository.list_characters(session)
+    assert character.status is Status.PENDING

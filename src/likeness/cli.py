@@ -245,7 +245,12 @@ def import_(
     ids = import_images(images, project=project, store=get_store())
     console.print(f"imported {len(ids)} character(s) into project {project!r}: ids {ids}")
     if ids:
-        use_prefect()  # their extraction needs it: it starts while the next command is typed
+        # Their extraction needs a Prefect server: it starts while the next command is
+        # typed. Only a head start: the import is done whether or not it can start here.
+        try:
+            use_prefect()
+        except Exception as error:
+            errors.print(f"[dim]no Prefect server started for the extraction yet: {error}[/dim]")
 
 
 @app.command()
