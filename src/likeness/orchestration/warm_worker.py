@@ -39,7 +39,6 @@ from likeness.config import Settings
 from likeness.face.errors import ModelPackError
 from likeness.orchestration.deploy import package_flows
 from likeness.orchestration.deployment_names import INTERACTIVE_QUEUE, WORK_POOL
-from likeness.orchestration.flow_heartbeats import without_flow_heartbeats
 from likeness.orchestration.runs import RunNotStarted, claim_run, crash_runs
 
 log = logging.getLogger("likeness.worker")
@@ -183,8 +182,7 @@ class WarmWorker:
         started = time.perf_counter()
         try:
             flow = self._flow_of(flow_run)
-            with without_flow_heartbeats():
-                state = run_flow(flow, flow_run=flow_run, return_type="state")
+            state = run_flow(flow, flow_run=flow_run, return_type="state")
             log.info(
                 "run %s (%s): %s in %.2f s",
                 flow_run.name,
