@@ -19,6 +19,7 @@ import pytest
 from likeness.db import migrate
 from likeness.orchestration.stack import free_port
 from tests import images
+from tests.factories import wait_until
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -99,6 +100,8 @@ def test_without_a_stack_commands_share_one_prefect_server_kept_until_likeness_s
     again = likeness("backfill", env=alone)
     kept = json.loads((home / "prefect-server.json").read_text())
     runs = backfill_runs(kept["api_url"])
+    # Without Prefect's heartbeat thread every task run of a command's flow is recorded.
+    wait_until(lambda: task_names(kept["api_url"]) == RECORDED_BACKFILL_TASKS, 30, "the task runs")
     stopped = likeness("stop", env=alone)
     gone = not running(kept["pid"])
     restarted = likeness("backfill", env=alone)
@@ -127,6 +130,30 @@ def running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+RECORDED_BACKFILL_TASKS = [
+    "open_backfill_job",
+    "extract_chunk",
+    "notify",
+    "finish_backfill_job",
+    "publish_summary",
+]
+
+
+def task_names(api_url: str) -> list[str]:
+    """The task runs of the newest backfill run, in order, by task name."""
+    [run] = httpx.post(
+        f"{api_url}/flow_runs/filter",
+        json={"flows": {"name": {"any_": ["backfill-embeddings"]}}, "sort": "START_TIME_DESC"},
+        timeout=30,
+    ).json()[:1]
+    tasks = httpx.post(
+        f"{api_url}/task_runs/filter",
+        json={"flow_runs": {"id": {"any_": [run["id"]]}}, "sort": "EXPECTED_START_TIME_ASC"},
+        timeout=30,
+    ).json()
+    return [task["name"].rsplit("-", 1)[0] for task in tasks]
 
 
 def backfill_runs(api_url: str) -> list[str]:
