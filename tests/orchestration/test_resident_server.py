@@ -13,6 +13,7 @@ import pytest
 from likeness.config import Settings
 from likeness.orchestration.resident_server import ResidentServer, wait_until_answering
 from likeness.orchestration.stack import StackError, free_port
+from tests.factories import wait_until
 
 
 def test_a_server_that_never_answers_is_given_up_after_the_startup_time(tmp_path: Path) -> None:
@@ -22,6 +23,7 @@ def test_a_server_that_never_answers_is_given_up_after_the_startup_time(tmp_path
     )
     try:
         server = ResidentServer(silent.pid, f"http://127.0.0.1:{free_port()}/api", "db")
+        wait_until(server.alive, 30, "the process to show its command line")
         with pytest.raises(StackError) as refused:
             wait_until_answering(server, Settings(home=tmp_path), timeout_s=0.5)
     finally:
