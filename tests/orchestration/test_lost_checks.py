@@ -3,16 +3,20 @@ ended without finishing the check) is started again by the reconciler and finish
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import pytest
+from prefect import get_client
+from prefect.states import Scheduled
 
 from likeness.db import repository
 from likeness.db.session import transaction
 from likeness.devtools.published_photos import published_photos
 from likeness.flows.extract import extract_character_embedding
+from likeness.orchestration.deployment_names import LIKENESS_CHECK_BATCH_DEPLOYMENT
 from likeness.orchestration.reconciler import requeue_lost_checks
-from likeness.orchestration.runs import crash_runs, start_likeness_check
+from likeness.orchestration.runs import crash_runs
 from likeness.storage import get_store
 from tests.factories import events_of, new_character, stored, wait_until
 
@@ -41,12 +45,26 @@ def status_of(check_id: int) -> str:
         return repository.get_check(session, check_id=check_id).status
 
 
+def unclaimable_run(check_id: int) -> UUID:
+    """A run of the batch deployment for the check that no worker takes (scheduled an hour
+    ahead): the live worker of this module cannot run it before the test crashes it."""
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(LIKENESS_CHECK_BATCH_DEPLOYMENT)
+        run = client.create_flow_run_from_deployment(
+            deployment.id,
+            parameters={"check_id": check_id},
+            state=Scheduled(scheduled_time=datetime.now(UTC) + timedelta(hours=1)),
+            tags=[f"likeness-check-{check_id}"],
+        )
+    return run.id
+
+
 def test_a_check_whose_run_never_started_or_crashed_is_started_again_once() -> None:
     obama = new_character(published_photos()["Barack Obama"][0])
     assert extract_character_embedding(obama) == "completed"
     never_started = batch_of(obama, 2)
     crashed = batch_of(obama, 3)
-    lost_run = start_likeness_check(crashed, waited_for=False)
+    lost_run = unclaimable_run(crashed)
     crash_runs([lost_run], "the worker was killed")  # before it took the run
     with transaction() as session:
         repository.set_check_run(session, check_id=crashed, flow_run_id=lost_run)
