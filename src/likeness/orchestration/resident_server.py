@@ -78,9 +78,8 @@ def resident_server(settings: Settings, database_url: str) -> tuple[ResidentServ
 
 
 def wait_until_answering(server: ResidentServer, settings: Settings, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
+    deadline, log = time.monotonic() + timeout_s, server_log(settings)
     while not server.answers():
-        log = logs_folder(settings) / "prefect-server.log"
         if not server.alive():
             raise StackError(f"the Prefect server for likeness commands stopped: see {log}")
         if time.monotonic() > deadline:
@@ -90,6 +89,10 @@ def wait_until_answering(server: ResidentServer, settings: Settings, timeout_s: 
                 "stack with `likeness up` in another terminal and run this again"
             )
         time.sleep(0.1)
+
+
+def server_log(settings: Settings) -> Path:
+    return logs_folder(settings) / "prefect-server.log"
 
 
 def stop_resident_server(settings: Settings) -> bool:
@@ -133,7 +136,7 @@ def _start(settings: Settings, database_url: str, database: str) -> ResidentServ
         prefect_server_command(LOOPBACK, port),
         env=env,
         stdin=subprocess.DEVNULL,
-        stdout=private_log(logs_folder(settings) / "prefect-server.log"),
+        stdout=private_log(server_log(settings)),
         stderr=subprocess.STDOUT,
         start_new_session=True,  # Ctrl-C in the command's terminal leaves it running
     )
