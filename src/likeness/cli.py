@@ -242,15 +242,15 @@ def import_(
     except FileNotFoundError as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
-    ids = import_images(images, project=project, store=get_store())
-    console.print(f"imported {len(ids)} character(s) into project {project!r}: ids {ids}")
-    if ids:
-        # Their extraction needs a Prefect server: it starts while the next command is
-        # typed. Only a head start: the import is done whether or not it can start here.
+    if images:
+        # Their extraction needs a Prefect server: it starts while the photos are copied and
+        # the next command is typed. Only a head start: the import goes ahead without it.
         try:
             use_prefect()
         except Exception as error:
             errors.print(f"[dim]no Prefect server started for the extraction yet: {error}[/dim]")
+    ids = import_images(images, project=project, store=get_store())
+    console.print(f"imported {len(ids)} character(s) into project {project!r}: ids {ids}")
 
 
 @app.command()

@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from likeness.config import Settings, get_settings
 from likeness.face.errors import ModelPackError
 from likeness.face.image_loading import LoadedImage
+from likeness.face.insightface_import import without_mask_renderer
 from likeness.face.model_pack import resolve_model_pack
 from likeness.face.quality import measure
 from likeness.face.types import BoundingBox, Face
@@ -59,6 +60,8 @@ class FaceEngine:
         recognizer_runtime: str = "onnxruntime",
     ) -> None:
         import onnxruntime
+
+        without_mask_renderer()
         from insightface.model_zoo.model_zoo import ModelRouter
         from insightface.model_zoo.scrfd import SCRFD
 

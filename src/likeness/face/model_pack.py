@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from likeness.face.errors import ModelPackError
+from likeness.face.insightface_import import without_mask_renderer
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ def resolve_model_pack(pack: str, model_root: Path) -> Path:
     if pack == BUNDLED_PACK:
         _assemble_bundled_pack(pack_dir)
         return pack_dir
+    without_mask_renderer()
     from insightface.utils import ensure_available
 
     try:

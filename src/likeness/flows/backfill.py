@@ -26,13 +26,14 @@ from likeness.tasks.backfill import (
 )
 from likeness.tasks.notify import notify
 
-FIRST_CHUNK_SIZE = 8
+FIRST_CHUNK_SIZE = 1
 
 
 def chunked(ids: list[int], size: int) -> list[list[int]]:
     """Chunks that double from :data:`FIRST_CHUNK_SIZE` up to ``size``: the first
-    characters reach their status within a second of the models being ready, and the long
-    run still pays a chunk's fixed cost (a transaction, a data check, a task) per ``size``."""
+    character reaches its status as soon as the models and data checks are ready, and the
+    long run still pays a chunk's fixed cost (a transaction, a data check, a task) per
+    ``size``."""
     chunks, start, step = [], 0, min(FIRST_CHUNK_SIZE, size)
     while start < len(ids):
         chunks.append(ids[start : start + step])

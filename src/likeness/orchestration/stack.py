@@ -121,7 +121,8 @@ def start_prefect_server(
 
 
 def prefect_server_command(host: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)]
+    """``prefect server start``, as :mod:`likeness.orchestration.prefect_server` runs it."""
+    return [sys.executable, "-m", "likeness.orchestration.prefect_server", host, str(port)]
 
 
 def private_log(path: Path) -> BinaryIO:
