@@ -367,18 +367,21 @@ def extract_batch(
     *,
     backfill_job_id: int | None = None,
     following: Sequence[int] | None = None,
+    waiting_only: bool = False,
 ) -> BatchResult:
     """The pipeline inline over many characters, waiting for their extraction locks. A
     backfill in one process passes ``following``, the next chunk (empty for the last): it
     takes what was looked ahead for this chunk and looks ahead at the next one while this
-    one is checked and written (:class:`Lookahead`)."""
+    one is checked and written (:class:`Lookahead`). A backfill re-extracts any character,
+    or with ``waiting_only`` only one still waiting for its extraction (a request's run may
+    have extracted it since the backfill took its list)."""
     steps = (
         INLINE if following is None else replace(INLINE, extract=LOOKAHEAD.extracting(following))
     )
     with holding_extraction_locks(character_ids, wait=True):
         return run(
             character_ids,
-            requested=backfill_job_id is None,
+            requested=backfill_job_id is None or waiting_only,
             backfill_job_id=backfill_job_id,
             steps=steps,
         )

@@ -240,3 +240,32 @@ def test_chunks_start_small_and_double_to_the_chunk_size() -> None:
     assert [len(chunk) for chunk in chunks] == [1, 2, 4, 8, 16, 32, 64, 128, 45]
     assert [i for chunk in chunks for i in chunk] == ids  # each once, in order
     assert [len(chunk) for chunk in chunked(ids[:5], 3)] == [1, 2, 2]
+
+
+def test_a_missing_backfill_leaves_alone_what_a_requests_run_extracted_since_it_began() -> None:
+    """The backfill lists the pending characters; a request's run (an upload's, or the
+    reconciler's for an imported character) extracts one before the backfill reaches it.
+    The backfill finishes without extracting it again: one outcome, announced once."""
+    from likeness.config import get_settings
+
+    yao = new_character(images.photo("yaoming.jpg"), name="yao")
+    hanks = new_character(images.photo("Tom_Hanks_54745.png"), name="hanks")
+    with transaction() as session:
+        job, _ = repository.open_backfill_job(
+            session,
+            scope=repository.Scope.MISSING,
+            model_id=get_settings().model_pack,
+            project=None,
+        )
+        job_id = job.id
+    pipeline.extract_batch([yao])  # the request's run, before the backfill gets to it
+    extracted_at = load_character(yao).embedding_extracted_at
+
+    counts = backfill_embeddings("missing")  # resumes that job
+
+    assert counts == {"completed": 1, "skipped": 1}
+    assert load_character(yao).embedding_extracted_at == extracted_at
+    assert load_character(hanks).status is Status.COMPLETED
+    assert events_per_character() == {yao: 1, hanks: 1}
+    with transaction() as session:
+        assert repository.backfill_todo(session, job_id=job_id) == []

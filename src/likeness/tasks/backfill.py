@@ -14,6 +14,8 @@ from likeness.pipeline import BatchResult, ExtractionFailed, extract_batch
 from likeness.tasks.notify import notify
 from likeness.tasks.retry import database_task
 
+SKIPPED = "skipped"  # a backfill item left alone, see extract_chunk
+
 
 @database_task("open_backfill_job")
 def open_backfill_job(scope: str, project: str | None) -> tuple[int, list[int], bool]:
@@ -34,11 +36,23 @@ def extract_chunk(
 ) -> BatchResult:
     """One chunk: decode, detect, check and write; its items are marked done with it. With
     ``following``, the next chunk's images are extracted while this one is written."""
+    with transaction() as session:
+        # A character was pending when the "missing" job listed it; a request's run (its
+        # upload, or the reconciler) may have extracted it since: extracting it again would
+        # announce it twice.
+        waiting_only = repository.backfill_scope(session, job_id=job_id) is repository.Scope.MISSING
     try:
-        result = extract_batch(character_ids, backfill_job_id=job_id, following=following)
+        result = extract_batch(
+            character_ids, backfill_job_id=job_id, following=following, waiting_only=waiting_only
+        )
     except ExtractionFailed as failed:
         notify(failed.events)
         raise
+    if result.refused:  # erased, or extracted by another run: done, without this job
+        with transaction() as session:
+            repository.mark_backfill_items(
+                session, job_id=job_id, statuses=dict.fromkeys(result.refused, SKIPPED), failures={}
+            )
     checks = {
         cid: failure.reason
         for cid, failure in result.failures.items()

@@ -18,6 +18,9 @@ from likeness.db.repository.backfill import (
     backfill_failures as backfill_failures,
 )
 from likeness.db.repository.backfill import (
+    backfill_scope as backfill_scope,
+)
+from likeness.db.repository.backfill import (
     backfill_todo as backfill_todo,
 )
 from likeness.db.repository.backfill import (

@@ -77,6 +77,10 @@ def open_backfill_job(
     return job, False
 
 
+def backfill_scope(session: Session, *, job_id: int) -> Scope:
+    return Scope(session.scalars(select(BackfillJob.scope).where(BackfillJob.id == job_id)).one())
+
+
 def backfill_todo(session: Session, *, job_id: int) -> list[int]:
     return list(
         session.scalars(
