@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -269,3 +269,31 @@ def test_a_missing_backfill_leaves_alone_what_a_requests_run_extracted_since_it_
     assert events_per_character() == {yao: 1, hanks: 1}
     with transaction() as session:
         assert repository.backfill_todo(session, job_id=job_id) == []
+
+
+def test_the_reconciler_leaves_a_running_backfills_characters_to_it() -> None:
+    """Imported characters are ``pending`` with no run of their own. While the backfill
+    that listed them runs (it holds its job's lock), the reconciler does not start them one
+    run each beside it; an upload's lost request it still starts. Once the backfill's
+    process is gone, and the lock with it, the reconciler starts them too."""
+    from likeness.config import get_settings
+    from likeness.db.extraction_locks import holding_backfill_lock
+    from likeness.orchestration.reconciler import requeue_lost_extractions
+
+    listed = new_character(images.photo("yaoming.jpg"), name="imported")
+    with transaction() as session:
+        job, _ = repository.open_backfill_job(
+            session,
+            scope=repository.Scope.MISSING,
+            model_id=get_settings().model_pack,
+            project=None,
+        )
+        job_id = job.id
+    upload = new_character(images.photo("Tom_Hanks_54745.png"), name="upload, request lost")
+
+    with holding_backfill_lock(job_id):
+        while_running = requeue_lost_extractions(timedelta(0))
+    after = requeue_lost_extractions(timedelta(0))
+
+    assert [reaped.character_id for reaped in while_running] == [upload]
+    assert [reaped.character_id for reaped in after] == [listed]

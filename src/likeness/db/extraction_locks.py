@@ -30,6 +30,8 @@ from likeness.db.session import get_database_engine
 
 # Keys above 2^48 leave room below for other advisory locks (the outbox's is ~2^30).
 EXTRACTION_LOCK_BASE = 1 << 48
+# A running backfill job's lock, between 2^47 and 2^48: its listed characters are its own.
+BACKFILL_LOCK_BASE = 1 << 47
 # Two-int keys (class, hash) never collide with the one-bigint keys above.
 DELIVERY_LOCK_CLASS = 0x57454248  # "WEBH"
 
@@ -63,6 +65,31 @@ def holding_extraction_locks(
 
 
 @contextmanager
+def holding_backfill_lock(job_id: int) -> Iterator[None]:
+    """While a backfill runs its job, the characters it has still to do are its own: the
+    reconciler leaves them alone (they are ``pending`` with no run of their own). When the
+    backfill's process dies, the lock goes with it and the reconciler starts them."""
+    with lock_connection() as connection:
+        connection.execute(select(func.pg_advisory_lock(BACKFILL_LOCK_BASE + job_id)))
+        connection.commit()
+        yield
+
+
+def running_backfill_jobs(session: Session) -> list[int]:
+    """The ids of the backfill jobs whose lock a live backfill holds now."""
+    rows = session.execute(
+        select(_ADVISORY_KEY)
+        .select_from(text("pg_locks"))
+        .where(
+            text("locktype = 'advisory' AND objsubid = 1 AND granted"),
+            _ADVISORY_KEY >= BACKFILL_LOCK_BASE,
+            _ADVISORY_KEY < EXTRACTION_LOCK_BASE,
+        )
+    )
+    return sorted(int(value) - BACKFILL_LOCK_BASE for value in rows.scalars())
+
+
+@contextmanager
 def holding_delivery_lock(delivery_id: str) -> Iterator[None]:
     """Concurrent deliveries of one webhook id wait here while the first is handled, so
     every duplicate is answered with the run the first one started."""
@@ -87,19 +114,23 @@ def lock_connection(engine: Engine | None = None) -> Iterator[Connection]:
                 connection.invalidate()  # the connection is gone, and its locks with it
 
 
+# A bigint advisory key shows in pg_locks as classid (high 32 bits) and objid (low).
+_ADVISORY_KEY: ColumnElement[int] = literal_column(
+    "(classid::bigint << 32) | objid::bigint", BigInteger
+)
+
+
 def held_extraction_locks(session: Session, *, character_ids: Sequence[int]) -> set[int]:
     """The ids among ``character_ids`` whose extraction lock a live run holds now."""
     if not character_ids:
         return set()
     keys = {lock_key(character_id): character_id for character_id in character_ids}
-    # A bigint advisory key shows in pg_locks as classid (high 32 bits) and objid (low).
-    key: ColumnElement[int] = literal_column("(classid::bigint << 32) | objid::bigint", BigInteger)
     rows = session.execute(
-        select(key)
+        select(_ADVISORY_KEY)
         .select_from(text("pg_locks"))
         .where(
             text("locktype = 'advisory' AND objsubid = 1 AND granted"),
-            key.in_(list(keys)),
+            _ADVISORY_KEY.in_(list(keys)),
         )
     )
     return {keys[int(value)] for value in rows.scalars()}

@@ -14,6 +14,7 @@ from prefect.artifacts import (
 from prefect.concurrency.sync import concurrency
 
 from likeness.config import BACKFILL_CHUNK_SIZE
+from likeness.db.extraction_locks import holding_backfill_lock
 from likeness.identity.failures import FacesRejected, FailureKind
 from likeness.orchestration.deploy import ensure_gpu_limit_exists
 from likeness.orchestration.deployment_names import GPU_CONCURRENCY_LIMIT
@@ -82,19 +83,22 @@ def backfill_embeddings(
     )  # sync inside a flow
     started = time.monotonic()
     chunks = chunked(todo, max(1, chunk_size))
-    if fan_out_chunks:
-        fan_out(job_id, chunks, progress, len(todo))
-    else:
-        ensure_gpu_limit_exists()
-        # One slot for the whole run: this process keeps one model busy from the first chunk
-        # to the last (asking per chunk waited seconds on a busy SQLite-backed server), and
-        # extracts each next chunk while the current one is written.
-        with concurrency(GPU_CONCURRENCY_LIMIT, occupy=1):
-            for done, chunk in enumerate(chunks, start=1):
-                following = chunks[done] if done < len(chunks) else []
-                result = extract_chunk(job_id, chunk, following)
-                notify(result.events)
-                update_progress_artifact(artifact_id=progress, progress=100.0 * done / len(chunks))
+    with holding_backfill_lock(job_id):  # its pending characters are not lost requests
+        if fan_out_chunks:
+            fan_out(job_id, chunks, progress, len(todo))
+        else:
+            ensure_gpu_limit_exists()
+            # One slot for the whole run: this process keeps one model busy from the first
+            # chunk to the last (asking per chunk waited seconds on a busy SQLite-backed
+            # server), and extracts each next chunk while the current one is written.
+            with concurrency(GPU_CONCURRENCY_LIMIT, occupy=1):
+                for done, chunk in enumerate(chunks, start=1):
+                    following = chunks[done] if done < len(chunks) else []
+                    result = extract_chunk(job_id, chunk, following)
+                    notify(result.events)
+                    update_progress_artifact(
+                        artifact_id=progress, progress=100.0 * done / len(chunks)
+                    )
     elapsed = time.monotonic() - started
     counts, failures = finish_backfill_job(job_id)
     publish_summary(job_id, scope, counts, failures, len(todo), elapsed)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from likeness.db import repository
-from likeness.db.extraction_locks import held_extraction_locks
+from likeness.db.extraction_locks import held_extraction_locks, running_backfill_jobs
 from likeness.db.session import transaction
 from likeness.orchestration.requests import start_image_check, start_requested_run
 from likeness.orchestration.runs import (
@@ -59,7 +59,9 @@ def requeue_lost_extractions(
     left unfinished needs (a command's Prefect server may still be starting)."""
     before = datetime.now(UTC) - grace
     with transaction() as session:
-        unfinished = repository.unfinished_since(session, before=before, limit=PASS_LIMIT)
+        unfinished = repository.unfinished_since(
+            session, before=before, limit=PASS_LIMIT, leave_jobs=running_backfill_jobs(session)
+        )
         running = held_extraction_locks(session, character_ids=unfinished)
     candidates = [character_id for character_id in unfinished if character_id not in running]
     if not candidates:

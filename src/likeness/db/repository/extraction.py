@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from likeness.db.models import (
     STATUS_IDS,
+    BackfillItem,
     Character,
     Status,
 )
@@ -159,9 +160,17 @@ def put_back_to_pending(session: Session, *, character_ids: Sequence[int]) -> No
     )
 
 
-def unfinished_since(session: Session, *, before: datetime, limit: int) -> list[int]:
+def unfinished_since(
+    session: Session, *, before: datetime, limit: int, leave_jobs: Sequence[int] = ()
+) -> list[int]:
     """Up to ``limit`` characters with an image ``pending`` or ``extracting``, unchanged
-    since ``before``, oldest change first."""
+    since ``before``, oldest change first; not those the backfill jobs ``leave_jobs``
+    (running now) have still to do."""
+    running_backfill = exists().where(
+        BackfillItem.character_id == Character.id,
+        BackfillItem.job_id.in_(leave_jobs),
+        BackfillItem.status.is_(None),
+    )
     return list(
         session.scalars(
             select(Character.id)
@@ -169,6 +178,7 @@ def unfinished_since(session: Session, *, before: datetime, limit: int) -> list[
                 Character.embedding_status_id.in_(IN_PROGRESS),
                 Character.source_image_path.is_not(None),
                 Character.updated_at < before,
+                ~running_backfill,
             )
             .order_by(Character.updated_at, Character.id)
             .limit(limit)
