@@ -6,6 +6,7 @@ import atexit
 import json
 import logging
 import os
+import subprocess
 import sys
 import threading
 from dataclasses import dataclass
@@ -789,8 +790,12 @@ def bench(
     only: Annotated[
         str | None,
         typer.Option(
-            help="throughput | search | latency | load | references | verify | quality | startup"
+            help="throughput | search | latency | load | references | verify | quality | startup "
+            "| chaos"
         ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="The fault schedule of chaos [default: a random one]")
     ] = None,
     uploads: Annotated[int, typer.Option(min=1, help="Concurrent uploads for load.")] = 200,
     load_workers: Annotated[int, typer.Option(min=1, help="Warm workers for load.")] = 1,
@@ -803,8 +808,9 @@ def bench(
     started as `likeness up` starts it, in a scratch database; whether a template of
     several references matches a person better than one reference (references); the
     match thresholds, one verify's latency and a batch check's speed (verify); whether
-    the face quality score predicts recognition (quality); and whole commands from the
-    shell to exit on a fresh data directory (startup).
+    the face quality score predicts recognition (quality); whole commands from the
+    shell to exit on a fresh data directory (startup); and a burst of uploads with a
+    backfill while the stack's parts die at random (chaos: exits 1 on any miss).
     """
     import tempfile
 
@@ -822,10 +828,15 @@ def bench(
         "verify",
         "quality",
         "startup",
+        "chaos",
     )
     if only not in (None, *parts):
         errors.print(f"[red]unknown --only {only!r}: {', '.join(parts)}[/red]")
         raise typer.Exit(2)
+    if only == "chaos":  # on a data directory of its own, whose PostgreSQL it stops
+        chaos = [sys.executable, "-m", "likeness.devtools.chaos"]
+        seeded = ["--seed", str(seed)] if seed is not None else []
+        raise typer.Exit(subprocess.run([*chaos, *seeded], check=False).returncode)
 
     settings = get_settings()
     with (

@@ -1,0 +1,18 @@
+"""The chaos bench's fault schedule: drawn from the seed alone."""
+
+from __future__ import annotations
+
+import itertools
+
+from likeness.devtools.chaos import FAULT_KINDS, schedule
+
+
+def test_the_same_seed_gives_the_same_schedule_with_every_kind_and_an_overlap() -> None:
+    first, again, other = schedule(7, 8, 60), schedule(7, 8, 60), schedule(8, 8, 60)
+
+    assert first == again
+    assert first != other
+    assert {fault.kind for fault in first} == set(FAULT_KINDS)
+    assert all(6 <= fault.at_s <= 56 for fault in first)
+    close = [(a, b) for a, b in itertools.pairwise(first) if b.at_s - a.at_s <= 2.0]
+    assert any(a.kind != b.kind for a, b in close)  # a second part dies as one comes back
