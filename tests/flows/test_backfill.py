@@ -246,18 +246,9 @@ def test_a_missing_backfill_leaves_alone_what_a_requests_run_extracted_since_it_
     """The backfill lists the pending characters; a request's run (an upload's, or the
     reconciler's for an imported character) extracts one before the backfill reaches it.
     The backfill finishes without extracting it again: one outcome, announced once."""
-    from likeness.config import get_settings
-
     yao = new_character(images.photo("yaoming.jpg"), name="yao")
     hanks = new_character(images.photo("Tom_Hanks_54745.png"), name="hanks")
-    with transaction() as session:
-        job, _ = repository.open_backfill_job(
-            session,
-            scope=repository.Scope.MISSING,
-            model_id=get_settings().model_pack,
-            project=None,
-        )
-        job_id = job.id
+    job_id = open_missing_job()
     pipeline.extract_batch([yao])  # the request's run, before the backfill gets to it
     extracted_at = load_character(yao).embedding_extracted_at
 
@@ -276,19 +267,11 @@ def test_the_reconciler_leaves_a_running_backfills_characters_to_it() -> None:
     that listed them runs (it holds its job's lock), the reconciler does not start them one
     run each beside it; an upload's lost request it still starts. Once the backfill's
     process is gone, and the lock with it, the reconciler starts them too."""
-    from likeness.config import get_settings
     from likeness.db.extraction_locks import holding_backfill_lock
     from likeness.orchestration.reconciler import requeue_lost_extractions
 
     listed = new_character(images.photo("yaoming.jpg"), name="imported")
-    with transaction() as session:
-        job, _ = repository.open_backfill_job(
-            session,
-            scope=repository.Scope.MISSING,
-            model_id=get_settings().model_pack,
-            project=None,
-        )
-        job_id = job.id
+    job_id = open_missing_job()
     upload = new_character(images.photo("Tom_Hanks_54745.png"), name="upload, request lost")
 
     with holding_backfill_lock(job_id):
@@ -297,3 +280,17 @@ def test_the_reconciler_leaves_a_running_backfills_characters_to_it() -> None:
 
     assert [reaped.character_id for reaped in while_running] == [upload]
     assert [reaped.character_id for reaped in after] == [listed]
+
+
+def open_missing_job() -> int:
+    """A "missing" backfill job over the pending characters, as the backfill opens it."""
+    from likeness.config import get_settings
+
+    with transaction() as session:
+        job, _ = repository.open_backfill_job(
+            session,
+            scope=repository.Scope.MISSING,
+            model_id=get_settings().model_pack,
+            project=None,
+        )
+        return job.id

@@ -40,6 +40,7 @@ from likeness.orchestration.stack import (
     Supervisor,
     database_answers,
     free_port,
+    prefect_env,
     running,
     start_api,
     start_worker,
@@ -154,7 +155,8 @@ class ChaosStack:
         try:
             wait_until(lambda: answers(f"{self.prefect_api}/health"), 240, "the Prefect server")
             self.database_url = likeness(self.env, "db", "url").strip()
-            self.env = {**self.env, "LIKENESS_DATABASE_URL": self.database_url}
+            # As on another host: the database and the Prefect server of `likeness up`.
+            self.env = prefect_env(Settings(), self.database_url)
             wait_until(lambda: len(self.workers()) == 1, 240, "the worker of `likeness up`")
             with running(self.processes):
                 self.supervisors = [
