@@ -47,11 +47,14 @@ class ResidentServer:
     database: str  # the likeness database its runs belong with (no password)
 
     def alive(self) -> bool:
-        """The process still runs and is a Prefect server (not a recycled pid)."""
+        """The process still runs (not a zombie) and is a Prefect server (not a recycled
+        pid). A process caught between fork and exec shows no command line yet: alive."""
         try:
-            return b"prefect" in Path(f"/proc/{self.pid}/cmdline").read_bytes()
-        except OSError:
+            state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            command_line = Path(f"/proc/{self.pid}/cmdline").read_bytes()
+        except (OSError, IndexError):
             return False
+        return state != "Z" and (b"prefect" in command_line or not command_line)
 
     def answers(self) -> bool:
         try:
