@@ -49,9 +49,7 @@ def check(
     findings: list[Finding] = []
 
     not_terminal = [
-        cid
-        for cid in accepted.values()
-        if by_id.get(cid, {}).get("status") in IN_PROGRESS or cid not in by_id
+        cid for cid in accepted.values() if cid not in by_id or by_id[cid]["status"] in IN_PROGRESS
     ]
     findings.append(
         (
@@ -82,11 +80,10 @@ def check(
             f"{len(by_id)} characters" + (f"; in progress: {sorted(stuck)[:10]}" if stuck else ""),
         )
     )
-    completed = STATUS_BY_ID
     hollow = [
         cid
         for cid, row in by_id.items()
-        if completed[int(str(row["status"]))] is Status.COMPLETED and not row["embedded"]
+        if STATUS_BY_ID[int(str(row["status"]))] is Status.COMPLETED and not row["embedded"]
     ]
     findings.append(
         ("no character completed without an embedding", not hollow, f"{len(hollow)} found")
