@@ -8,11 +8,20 @@ a server and waits for it.
 
 from __future__ import annotations
 
+import os
 import sys
+
+# Prefect keeps concurrency leases in the server's memory by default: a server killed while
+# a backfill held the GPU slot came back with the slot taken and no lease left to expire,
+# and every later backfill waited for it for good. On disk (under PREFECT_HOME) a lease
+# outlives the server, and expires as it would have.
+LEASE_STORAGE = "prefect.server.concurrency.lease_storage.filesystem"
 
 
 def main(arguments: list[str]) -> None:
     host, port = arguments
+    # Before Prefect reads its settings.
+    os.environ.setdefault("PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE", LEASE_STORAGE)
     import uvicorn
     from prefect.server.api.server import create_app
     from prefect.settings import get_current_settings
