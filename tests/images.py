@@ -31,6 +31,16 @@ def photo(name: str) -> Path:
     return sample_photos()[name]
 
 
+def large_group_png(directory: Path) -> Path:
+    """The six-face group photo as a 4,000-pixel PNG: decoding it takes long enough to
+    kill a worker in the middle of its run."""
+    picture = cv2.imread(str(photo("t1.jpg")))
+    scale = 4000 / max(picture.shape[:2])
+    target = directory / "t1-large.png"
+    cv2.imwrite(str(target), cv2.resize(picture, None, fx=scale, fy=scale))
+    return target
+
+
 def noise_image(target: Path) -> Path:
     rng = np.random.default_rng(7)
     cv2.imwrite(str(target), rng.integers(0, 256, (480, 640, 3), dtype=np.uint8))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from prefect import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+from prefect.client.schemas.objects import FlowRun, StateType
 
 from likeness.config import get_settings
 from likeness.db.models import Status
@@ -15,7 +19,7 @@ from likeness.orchestration.deploy import register_deployments
 from likeness.orchestration.deployment_names import GPU_CONCURRENCY_LIMIT
 from likeness.orchestration.stack import running, start_worker
 from tests import images
-from tests.conftest import patient
+from tests.conftest import Worker, patient
 from tests.factories import load_character, new_character, wait_until
 
 
@@ -54,3 +58,45 @@ def test_chunks_are_shared_by_two_workers_under_the_gpu_limit(
     assert limit.limit == 2
     first, second = (log.read_text() for log in two_workers)
     assert "backfill-job-" in first and "backfill-job-" in second  # both took chunks
+
+
+def chunk_runs(first_character: int) -> list[FlowRun]:
+    """The runs of the backfill chunk that begins with this character."""
+    name = f"-chunk-{first_character}"
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_=name))
+        )
+    return [run for run in runs if run.name.endswith(name)]
+
+
+def test_a_chunk_whose_worker_died_runs_again_on_a_live_worker(
+    worker: Worker, stack_env: dict[str, str], likeness_home: Path, tmp_path: Path
+) -> None:
+    worker.stop()  # the victim takes the chunks
+    ids = [new_character(images.large_group_png(tmp_path), name=f"big-{i}") for i in range(3)]
+    victim_log = likeness_home / "victim-worker.log"
+    victim = start_worker(patient(stack_env), victim_log)
+    with ThreadPoolExecutor(max_workers=1) as pool, running([victim]):
+        wait_until(lambda: "ready in" in victim_log.read_text(), 120, "ready")
+        backfill = pool.submit(backfill_embeddings, "missing", chunk_size=2, fan_out_chunks=True)
+        # In the middle of its first chunk, holding the GPU slot.
+        wait_until(lambda: load_character(ids[0]).status is Status.EXTRACTING, 60, "extracting")
+        victim.kill()  # SIGKILL, as a lost machine or the OOM killer would
+        victim.wait(timeout=30)
+        worker.ensure_running()
+        # The worker's silence (30 s), the dead run's GPU slot lease (60 s and the server's
+        # 15 s pass), then the chunks.
+        counts = backfill.result(timeout=240)
+
+    assert counts == {"multi_face_pending": 3}
+    assert all(load_character(i).status is Status.MULTI_FACE_PENDING for i in ids)
+    victim_name = f"likeness-{socket.gethostname()}-{victim.pid}"
+    runs = {first: chunk_runs(first) for first in ids[:2]}  # the chunks of one and of two
+    states = {first: [run.state_type for run in chunk] for first, chunk in runs.items()}
+    assert all(kinds.count(StateType.COMPLETED) == 1 for kinds in states.values()), states
+    crashed = [
+        run.state for chunk in runs.values() for run in chunk if run.state_type is StateType.CRASHED
+    ]
+    assert crashed, states
+    assert all(victim_name in (state.message or "") for state in crashed if state)

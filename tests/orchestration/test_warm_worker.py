@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import cv2
 import httpx
 import psutil  # type: ignore[import-untyped]
 import pytest
@@ -53,16 +52,6 @@ pytestmark = pytest.mark.usefixtures("prefect_server", "face_engine")
 
 # A reconciler that takes a character as lost after 2 s without a live run, every second.
 EAGER = {"LIKENESS_STUCK_AFTER_S": "2", "LIKENESS_RECONCILE_EVERY_S": "1"}
-
-
-def large_png(tmp_path: Path) -> Path:
-    """The six-face group photo as a 4,000-pixel PNG: decoding it takes long enough to
-    kill a worker in the middle of the run."""
-    picture = cv2.imread(str(images.photo("t1.jpg")))
-    scale = 4000 / max(picture.shape[:2])
-    target = tmp_path / "t1-large.png"
-    cv2.imwrite(str(target), cv2.resize(picture, None, fx=scale, fy=scale))
-    return target
 
 
 def task_names(run_id: UUID) -> list[str]:
@@ -164,7 +153,7 @@ def test_worker_killed_mid_run_is_taken_over_without_anyone_acting(
     worker_process.stop()
     victim = start_worker(patient(stack_env), likeness_home / "victim-worker.log")
     with running([victim]):
-        character_id = new_character(large_png(tmp_path))
+        character_id = new_character(images.large_group_png(tmp_path))
         lost_run = start_extraction(character_id, idempotency_key=f"killed-{character_id}")
         wait_until(
             lambda: load_character(character_id).status is Status.EXTRACTING, 60, "extracting"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
 from typing import cast
 from uuid import UUID
 
@@ -28,6 +29,14 @@ from likeness.tasks.backfill import (
 from likeness.tasks.notify import notify
 
 FIRST_CHUNK_SIZE = 1
+# Prefect's shortest lease: the slot of a process that died holding it (renewed while it
+# lives) comes back within this and a pass of the server's repossessor, 15 s.
+GPU_SLOT_LEASE_S = 60.0
+
+
+def gpu_slot() -> AbstractContextManager[None]:
+    """One slot of the global concurrency limit "likeness-gpu": one model busy per GPU."""
+    return concurrency(GPU_CONCURRENCY_LIMIT, occupy=1, lease_duration=GPU_SLOT_LEASE_S)
 
 
 def chunked(ids: list[int], size: int) -> list[list[int]]:
@@ -44,9 +53,8 @@ def chunked(ids: list[int], size: int) -> list[list[int]]:
 
 @flow(name="backfill-chunk", flow_run_name="backfill-job-{job_id}-chunk-{character_ids[0]}")
 def backfill_chunk(job_id: int, character_ids: list[int]) -> dict[str, int]:
-    """One chunk on whichever worker of pool "gpu" takes it; the global concurrency limit
-    "likeness-gpu" keeps one model per GPU busy."""
-    with concurrency(GPU_CONCURRENCY_LIMIT, occupy=1):
+    """One chunk on whichever worker of pool "gpu" takes it, in a GPU slot."""
+    with gpu_slot():
         result = extract_chunk(job_id, character_ids)
     notify(result.events)
     return {
@@ -91,7 +99,7 @@ def backfill_embeddings(
             # One slot for the whole run: this process keeps one model busy from the first
             # chunk to the last (asking per chunk waited seconds on a busy SQLite-backed
             # server), and extracts each next chunk while the current one is written.
-            with concurrency(GPU_CONCURRENCY_LIMIT, occupy=1):
+            with gpu_slot():
                 for done, chunk in enumerate(chunks, start=1):
                     following = chunks[done] if done < len(chunks) else []
                     result = extract_chunk(job_id, chunk, following)

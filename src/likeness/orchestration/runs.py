@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 # Characters per request for their live runs; Prefect answers at most 200 runs a request.
 LIVE_RUNS_PAGE = 50
 FAN_OUT_POLL_SECONDS = 1.0
+# A warm worker heartbeats every WORKER_HEARTBEAT_S; one silent for three beats has died.
+WORKER_HEARTBEAT_S = 10.0
+WORKER_SILENT_S = 3 * WORKER_HEARTBEAT_S
+CHUNK_ATTEMPTS = 3  # runs of one backfill chunk, the first included, while workers die
 
 
 class RunNotStarted(RuntimeError):
@@ -339,27 +343,47 @@ def complete_claimed(runs: dict[int, UUID], statuses: dict[int, str], done_by: s
 
 def fan_out(job_id: int, chunks: list[list[int]], progress: UUID, total: int) -> None:
     """Each chunk as a run of the chunk deployment (subflows of the calling flow run); wait
-    for all, showing the job's progress."""
+    for all, showing the job's progress.
+
+    A chunk whose worker died (no heartbeat for :data:`WORKER_SILENT_S`) stays ``Running``
+    in Prefect for good: it is marked crashed and run again, up to
+    :data:`CHUNK_ATTEMPTS` times, by whichever worker is alive; the items it had done stay
+    done. A chunk that failed on its own is not: the job then ends incomplete, to resume."""
     from prefect import get_client
     from prefect.artifacts import update_progress_artifact
-    from prefect.deployments import run_deployment
+    from prefect.client.schemas.objects import StateType
+    from prefect.runtime import flow_run
 
     from likeness.db import repository
     from likeness.db.session import transaction
 
-    runs = [
-        run_deployment(
-            BACKFILL_CHUNK_DEPLOYMENT,
-            parameters={"job_id": job_id, "character_ids": chunk},
-            timeout=0,
-            idempotency_key=f"backfill-{job_id}-{chunk[0]}-{len(chunk)}",
-            as_subflow=True,
+    def start(index: int, attempt: int) -> UUID:
+        # Keyed by the calling run: a retry of that run finds its chunks; a later
+        # command resuming the job starts its own.
+        chunk = chunks[index]
+        return _start_chunk(
+            {"job_id": job_id, "character_ids": chunk},
+            f"backfill-{flow_run.id}-{chunk[0]}-{len(chunk)}-{attempt}",
         )
-        for chunk in chunks
-    ]
+
+    runs = [start(index, 0) for index in range(len(chunks))]
+    attempts = [1] * len(chunks)
+    silent_for = timedelta(seconds=WORKER_SILENT_S)
     with get_client(sync_client=True) as client:
         while True:
-            states = [client.read_flow_run(run.id).state for run in runs]  # type: ignore[union-attr]
+            held_by_dead_worker = _dead_worker_test(client, silent_for)
+            states = []
+            for index, run_id in enumerate(runs):
+                run = client.read_flow_run(run_id)
+                lost = run.state_type in (StateType.PENDING, StateType.RUNNING) and (
+                    held_by_dead_worker(run)
+                )
+                if lost and attempts[index] < CHUNK_ATTEMPTS:
+                    crash_runs([run_id], f"worker {run.infrastructure_pid} died during the chunk")
+                    runs[index] = start(index, attempts[index])
+                    attempts[index] += 1
+                    run = client.read_flow_run(runs[index])
+                states.append(run.state)
             with transaction() as session:
                 todo = repository.backfill_counts(session, job_id=job_id).get("todo", 0)
             update_progress_artifact(
@@ -368,3 +392,16 @@ def fan_out(job_id: int, chunks: list[list[int]], progress: UUID, total: int) ->
             if all(state is not None and state.is_final() for state in states):
                 return
             time.sleep(FAN_OUT_POLL_SECONDS)
+
+
+def _start_chunk(parameters: dict[str, object], idempotency_key: str) -> UUID:
+    from prefect.deployments import run_deployment
+
+    run = run_deployment(
+        BACKFILL_CHUNK_DEPLOYMENT,
+        parameters=parameters,
+        timeout=0,
+        idempotency_key=idempotency_key,
+        as_subflow=True,
+    )
+    return run.id  # type: ignore[union-attr]

@@ -39,11 +39,16 @@ from likeness.config import Settings
 from likeness.face.errors import ModelPackError
 from likeness.orchestration.deploy import package_flows
 from likeness.orchestration.deployment_names import INTERACTIVE_QUEUE, WORK_POOL
-from likeness.orchestration.runs import RunNotStarted, claim_run, crash_runs
+from likeness.orchestration.runs import (
+    WORKER_HEARTBEAT_S,
+    WORKER_SILENT_S,
+    RunNotStarted,
+    claim_run,
+    crash_runs,
+)
 
 log = logging.getLogger("likeness.worker")
 
-HEARTBEAT_S = 10.0
 DRAIN_TIMEOUT_S = 60.0
 
 
@@ -228,11 +233,11 @@ class WarmWorker:
                     client.send_worker_heartbeat(
                         work_pool_name=WORK_POOL,
                         worker_name=self.name,
-                        heartbeat_interval_seconds=int(HEARTBEAT_S),
+                        heartbeat_interval_seconds=int(WORKER_HEARTBEAT_S),
                     )
             except Exception as error:
                 log.warning("worker %s: heartbeat failed: %s", self.name, error)
-            self.stopping.wait(HEARTBEAT_S)
+            self.stopping.wait(WORKER_HEARTBEAT_S)
 
     def _reconcile_loop(self) -> None:
         """Lost requests and likeness checks started again, runs a dead worker left running
@@ -250,7 +255,7 @@ class WarmWorker:
         while not self.stopping.wait(self.settings.reconcile_every_s):
             try:
                 log_reaped(requeue_lost_extractions(grace), log)
-                silent = timedelta(seconds=3 * HEARTBEAT_S)
+                silent = timedelta(seconds=WORKER_SILENT_S)
                 for run_id in complete_orphaned_runs(silent):
                     log.warning("run %s: its worker died after its work was done", run_id)
                 for check_id, run_id in requeue_lost_checks(grace, silent).items():
