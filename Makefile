@@ -27,8 +27,11 @@ tools:
 	  test -z "$$missing" || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; }
 
+# The chaos run kills parts of a stack and measures how soon all is well again: it runs
+# alone, after the rest, so that no other test slows its recovery.
 test: install tools
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not alone"
+	$(BIN)/pytest -m alone --numprocesses=0
 
 # The pure tests (no database, models or Prefect), in one process: seconds, for every change.
 test-fast: install

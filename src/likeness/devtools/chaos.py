@@ -397,11 +397,10 @@ def run_backfill(env: dict[str, str], result: Run, done: threading.Event) -> Non
             capture_output=True,
         )
         said = finished.stderr.decode(errors="replace").strip().splitlines()
+        # The command's own words on why, else its last line (a progress bar when it ended).
+        why = [line for line in said if "backfill failed" in line] or said[-1:] or [""]
         result.backfill_exits.append(
-            (
-                finished.returncode,
-                f"{time.monotonic() - deadline + 600:.0f} s: {said[-1] if said else ''}",
-            )
+            (finished.returncode, f"{time.monotonic() - deadline + 600:.0f} s: {why[0]}")
         )
         if finished.returncode == 0:
             break
