@@ -345,10 +345,11 @@ def fan_out(job_id: int, chunks: list[list[int]], progress: UUID, total: int) ->
     """Each chunk as a run of the chunk deployment (subflows of the calling flow run); wait
     for all, showing the job's progress.
 
-    A chunk whose worker died (no heartbeat for :data:`WORKER_SILENT_S`) stays ``Running``
-    in Prefect for good: it is marked crashed and run again, up to
-    :data:`CHUNK_ATTEMPTS` times, by whichever worker is alive; the items it had done stay
-    done. A chunk that failed on its own is not: the job then ends incomplete, to resume."""
+    A chunk whose worker died (no heartbeat for :data:`WORKER_SILENT_S`) would stay
+    ``Running`` in Prefect for good: it is marked crashed and run again by whichever worker
+    is alive, up to :data:`CHUNK_ATTEMPTS` runs; the items it had done stay done. A chunk
+    that failed on its own, or ran out of attempts, is not: the job then ends incomplete
+    (``BackfillIncomplete``), to resume."""
     from prefect import get_client
     from prefect.artifacts import update_progress_artifact
     from prefect.client.schemas.objects import StateType
@@ -378,10 +379,11 @@ def fan_out(job_id: int, chunks: list[list[int]], progress: UUID, total: int) ->
                 lost = run.state_type in (StateType.PENDING, StateType.RUNNING) and (
                     held_by_dead_worker(run)
                 )
-                if lost and attempts[index] < CHUNK_ATTEMPTS:
+                if lost:
                     crash_runs([run_id], f"worker {run.infrastructure_pid} died during the chunk")
-                    runs[index] = start(index, attempts[index])
-                    attempts[index] += 1
+                    if attempts[index] < CHUNK_ATTEMPTS:
+                        runs[index] = start(index, attempts[index])
+                        attempts[index] += 1
                     run = client.read_flow_run(runs[index])
                 states.append(run.state)
             with transaction() as session:
