@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from likeness.devtools.chaos import FAULT_KINDS, schedule
+from likeness.devtools.chaos import FAULT_KINDS, RECOVERY_BOUND_S, Outage, Run, schedule
 
 
 def test_the_same_seed_gives_the_same_schedule_with_every_kind_and_an_overlap() -> None:
@@ -16,3 +16,11 @@ def test_the_same_seed_gives_the_same_schedule_with_every_kind_and_an_overlap() 
     assert all(6 <= fault.at_s <= 56 for fault in first)
     close = [(a, b) for a, b in itertools.pairwise(first) if b.at_s - a.at_s <= 2.0]
     assert any(a.kind != b.kind for a, b in close)  # a second part dies as one comes back
+
+
+def test_the_recovery_bound_grows_with_the_work_left_at_the_last_fault() -> None:
+    outages = [Outage("api", 10.0, 12.0), Outage("worker 1", 30.0, 31.0)]
+    run = Run(seed=1, faults=[], outages=outages, last_terminal_s=150.0, backlog=300)
+
+    assert run.recovery_s == 120.0  # from the last fault, not the first
+    assert run.recovery_bound_s(3.0) == RECOVERY_BOUND_S + 100.0
