@@ -3,6 +3,7 @@ data left as it was. (The webhook's own attacks are in test_webhooks.py.)"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import stat
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from likeness.api.sessions import TokenThrottle, new_session
@@ -21,10 +22,11 @@ from likeness.cli import app as cli
 from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.embedded import ensure_embedded_postgres, stop_embedded_postgres
-from likeness.db.models import Character, Status
+from likeness.db.models import Character, PhotoDeletion, Status
 from likeness.db.session import transaction
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.replace import handle_source_image_replaced
+from likeness.identity.erasure import delete_queued_photos
 from likeness.orchestration.stack import (
     Watchdog,
     database_answers,
@@ -404,6 +406,32 @@ def test_database_down_is_a_json_503_and_keeps_no_uploaded_photo(
     assert ready.json()["database"].startswith("unavailable")
     assert ready.json()["prefect"] == "ok"
     assert client.get("/healthz").json() == {"status": "ok"}  # the process itself is alive
+
+
+def test_an_upload_whose_api_died_before_its_insert_leaves_a_photo_that_is_deleted(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = upload(client, images.photo("yaoming.jpg"), name="kept")
+
+    def die(*_: object, **__: object) -> None:  # the process ends here: none of its
+        raise RuntimeError("killed")  # own clean-up runs (discard_unowned, below)
+
+    monkeypatch.setattr(repository, "create_character", die)
+    monkeypatch.setattr("likeness.api.characters.discard_unowned", lambda keys: None)
+    # No answer reaches the client.
+    with images.photo("gdp.jpg").open("rb") as image, contextlib.suppress(RuntimeError):
+        client.post("/api/characters", data={"name": "lost"}, files={"image": image})
+    monkeypatch.undo()
+
+    [owned] = [load_character(kept["id"]).source_image_path]
+    [lost] = [p for p in stored_photos() if not str(p).endswith(owned or "")]
+    with transaction() as session:
+        assert repository.count_photo_deletions(session) == 1  # the kept one left the queue
+        assert repository.queued_photo_deletions(session) == []  # its request may still commit
+        session.execute(update(PhotoDeletion).values(not_before=func.now()))  # time passes
+    assert delete_queued_photos() == 0  # as every worker's reconciler does
+    assert stored_photos() == [local_file(owned)]
+    assert not lost.exists()
 
 
 def test_readyz_reports_the_database_and_prefect(client: TestClient) -> None:

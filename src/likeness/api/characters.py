@@ -32,7 +32,7 @@ from likeness.db.session import transaction
 from likeness.face.errors import ImageError
 from likeness.identity import erasure, record
 from likeness.orchestration.requests import start_or_leave_pending
-from likeness.storage import discard_unowned, get_store
+from likeness.storage import UPLOAD_GRACE_S, discard_unowned, get_store
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +54,27 @@ def store(image: UploadFile, project: str) -> str:
         store=get_store(settings),
         project=project,
         max_bytes=settings.max_image_bytes,
+        before_write=queue_until_owned,
     )
+
+
+def queue_until_owned(key: str) -> None:
+    """Queue the photo's deletion before its bytes are written, to take effect once its
+    request has had time to commit: an API killed in between leaves a photo that the
+    reconciler deletes, not an orphan."""
+    with transaction() as session:
+        repository.queue_photo_deletions(session, photos=[key], after_s=UPLOAD_GRACE_S)
 
 
 def request_with_upload(
     image: UploadFile, project: str, request: Callable[[Session, str], Character]
 ) -> Character:
-    """Store the upload, then make the request that uses it in one transaction; a refused
-    request keeps no photo."""
+    """Store the upload, then make the request that uses it in one transaction, which
+    takes the photo off the deletion queue; a refused request keeps no photo."""
     key = store(image, project)
     try:
         with transaction() as session:
+            repository.unqueue_photo_deletions(session, photos=[key])
             return request(session, key)
     except BaseException:
         discard_unowned([key])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import BinaryIO
 
 from likeness.storage import Store
@@ -16,9 +17,17 @@ class UploadRejected(ValueError):
         self.status_code = status_code
 
 
-def save_upload(stream: BinaryIO, *, store: Store, project: str, max_bytes: int) -> str:
+def save_upload(
+    stream: BinaryIO,
+    *,
+    store: Store,
+    project: str,
+    max_bytes: int,
+    before_write: Callable[[str], None] = lambda key: None,
+) -> str:
     """Store the upload as ``<project folder>/<random>.<type>`` and return its key; refuse
-    non-images (415) and files over ``max_bytes`` (413) without leaving anything behind."""
+    non-images (415) and files over ``max_bytes`` (413) without leaving anything behind.
+    ``before_write`` is given the key before any byte is stored."""
     head = stream.read(16)
     suffix = sniff_suffix(head)
     if not head:
@@ -29,6 +38,7 @@ def save_upload(stream: BinaryIO, *, store: Store, project: str, max_bytes: int)
         )
     size = len(head)
     with store.new_photo(project, suffix) as (key, out):
+        before_write(key)
         out.write(head)
         while chunk := stream.read(CHUNK):
             size += len(chunk)

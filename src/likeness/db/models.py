@@ -401,6 +401,8 @@ class PhotoDeletion(Base):
 
     photo: Mapped[str] = mapped_column(Text, primary_key=True)
     queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # An upload's photo waits for its request to commit (which takes it off the queue).
+    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
 

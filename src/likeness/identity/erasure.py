@@ -46,5 +46,5 @@ def delete_queued_photos(limit: int = 1000) -> int:
             log.warning("%d photo(s) stay queued for deletion: %s", len(photos), error)
             repository.photo_deletions_failed(session, photos=photos, error=str(error))
             return len(photos)
-        repository.photo_deletions_done(session, photos=photos)
+        repository.unqueue_photo_deletions(session, photos=photos)
     return 0

@@ -249,9 +249,6 @@ from likeness.db.repository.photo_deletions import (
     count_photo_deletions as count_photo_deletions,
 )
 from likeness.db.repository.photo_deletions import (
-    photo_deletions_done as photo_deletions_done,
-)
-from likeness.db.repository.photo_deletions import (
     photo_deletions_failed as photo_deletions_failed,
 )
 from likeness.db.repository.photo_deletions import (
@@ -259,6 +256,9 @@ from likeness.db.repository.photo_deletions import (
 )
 from likeness.db.repository.photo_deletions import (
     queued_photo_deletions as queued_photo_deletions,
+)
+from likeness.db.repository.photo_deletions import (
+    unqueue_photo_deletions as unqueue_photo_deletions,
 )
 from likeness.db.repository.projects import (
     drift_levels as drift_levels,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -11,22 +12,27 @@ from sqlalchemy.orm import Session
 from likeness.db.models import PhotoDeletion
 
 
-def queue_photo_deletions(session: Session, *, photos: Collection[str]) -> None:
-    """In the caller's transaction: the photos go once it commits (a photo queued twice
-    is queued once)."""
+def queue_photo_deletions(
+    session: Session, *, photos: Collection[str], after_s: float = 0.0
+) -> None:
+    """In the caller's transaction: the photos go once it commits, or ``after_s`` later (a
+    photo queued twice is queued once)."""
     if photos:
+        not_before = func.now() + timedelta(seconds=after_s)
         session.execute(
             insert(PhotoDeletion)
-            .values([{"photo": photo} for photo in photos])
+            .values([{"photo": photo, "not_before": not_before} for photo in photos])
             .on_conflict_do_nothing()
         )
 
 
 def queued_photo_deletions(session: Session, *, limit: int = 1000) -> list[str]:
-    """The oldest queued photos first; locked, skipping those another process deletes."""
+    """The oldest queued photos that may go now first; locked, skipping those another
+    process deletes."""
     return list(
         session.scalars(
             select(PhotoDeletion.photo)
+            .where(PhotoDeletion.not_before <= func.now())
             .order_by(PhotoDeletion.queued_at, PhotoDeletion.photo)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -34,7 +40,8 @@ def queued_photo_deletions(session: Session, *, limit: int = 1000) -> list[str]:
     )
 
 
-def photo_deletions_done(session: Session, *, photos: Collection[str]) -> None:
+def unqueue_photo_deletions(session: Session, *, photos: Collection[str]) -> None:
+    """The photos leave the queue: deleted, or owned after all (an upload's request)."""
     session.execute(delete(PhotoDeletion).where(PhotoDeletion.photo.in_(photos)))
 
 
