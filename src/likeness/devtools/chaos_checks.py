@@ -104,6 +104,7 @@ def _extracted_once(
             {"ids": list(by_id)},
         ).scalar_one()
     completed_runs: Counter[str] = Counter()
+    names: dict[str, list[str]] = {}  # tag: the completed runs' names, to say which
     offset = 0
     with httpx.Client(base_url=prefect_api, timeout=60) as client:
         while True:
@@ -116,12 +117,15 @@ def _extracted_once(
                 },
             ).json()
             for run in page:
-                completed_runs.update(t for t in run["tags"] if t.startswith("character-"))
+                for tag in run["tags"]:
+                    if tag.startswith("character-"):
+                        completed_runs[tag] += 1
+                        names.setdefault(tag, []).append(run["name"])
             if len(page) < 200:
                 break
             offset += 200
     wrong = {
-        cid: completed_runs[f"character-{cid}"]
+        cid: names[f"character-{cid}"]
         for cid in accepted.values()
         if completed_runs[f"character-{cid}"] > 1
     }

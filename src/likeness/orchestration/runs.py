@@ -327,18 +327,26 @@ def claim_waiting_extractions(limit: int) -> dict[int, UUID]:
 
 
 def complete_claimed(runs: dict[int, UUID], statuses: dict[int, str], done_by: str) -> None:
-    """Close runs whose characters another run extracted, naming that run."""
+    """Close the runs whose characters a sweeping run claimed, naming that run: completed
+    when it extracted the character (``statuses``), cancelled when it found the character
+    taken by another run. A run no longer pending is left as it is: the reconciler gave
+    its character to a new run meanwhile (a sweep held up past the grace, by a database
+    outage), and completing it as well counted one upload's request twice."""
     from prefect import get_client
-    from prefect.states import Completed
+    from prefect.client.schemas.objects import State, StateType
+    from prefect.states import Cancelled, Completed
 
     with get_client(sync_client=True) as client:
         for character_id, run_id in runs.items():
-            status = statuses.get(character_id, "left to the reconciler")
-            client.set_flow_run_state(
-                run_id,
-                Completed(message=f"character {character_id}: {status}, extracted in {done_by}"),
-                force=True,
+            if client.read_flow_run(run_id).state_type is not StateType.PENDING:
+                continue
+            status = statuses.get(character_id)
+            closed: State[None] = (
+                Completed(message=f"character {character_id}: {status}, extracted in {done_by}")
+                if status is not None
+                else Cancelled(message=f"character {character_id}: taken by another run")
             )
+            client.set_flow_run_state(run_id, closed, force=True)
 
 
 def fan_out(job_id: int, chunks: list[list[int]], progress: UUID, total: int) -> None:
