@@ -47,6 +47,7 @@ from likeness.orchestration.stack import (
 )
 
 FAULT_KINDS = ("worker", "prefect", "postgres", "api")
+OVERLAP_GAP_S = 0.8  # at most, between the two faults of the overlapping pair
 UPLOADS_PROJECT = "chaos-uploads"
 BACKFILL_PROJECT = "chaos-backfill"
 # The README's bound: every character is terminal this long after the last fault (a lost
@@ -67,8 +68,10 @@ class Fault:
 
 def schedule(seed: int, faults: int, window_s: float) -> list[Fault]:
     """``faults`` faults inside ``window_s``, the same for the same seed: each kind at least
-    once (from four faults), and one pair of different kinds a second or two apart, so that
-    the second strikes while the first part is still coming back."""
+    once (from four faults), and one pair of different kinds 0.2 to 0.8 s apart whose first
+    is not a worker, so that the second strikes while the first part is still coming back
+    (PostgreSQL takes a second at least, the API and the Prefect server longer; a worker
+    can be back in half a second)."""
     rng = random.Random(seed)
     kinds = list(FAULT_KINDS)[: min(faults, len(FAULT_KINDS))]
     kinds += [rng.choice(FAULT_KINDS) for _ in range(faults - len(kinds))]
@@ -76,10 +79,12 @@ def schedule(seed: int, faults: int, window_s: float) -> list[Fault]:
     times = sorted(rng.uniform(0.1 * window_s, 0.9 * window_s) for _ in range(faults))
     if faults >= 2:
         pair = rng.randrange(faults - 1)
-        times[pair + 1] = times[pair] + rng.uniform(0.5, 2.0)
+        times[pair + 1] = times[pair] + rng.uniform(0.2, OVERLAP_GAP_S)
         if kinds[pair] == kinds[pair + 1]:
             other = next(i for i, kind in enumerate(kinds) if kind != kinds[pair])
             kinds[pair + 1], kinds[other] = kinds[other], kinds[pair + 1]
+        if kinds[pair] == "worker":
+            kinds[pair], kinds[pair + 1] = kinds[pair + 1], kinds[pair]
     return [
         Fault(round(at, 2), kind, rng.randrange(2) if kind == "worker" else 0)
         for at, kind in sorted(zip(times, kinds, strict=True))
