@@ -77,16 +77,10 @@ def holding_backfill_lock(job_id: int) -> Iterator[None]:
 
 def running_backfill_jobs(session: Session) -> list[int]:
     """The ids of the backfill jobs whose lock a live backfill holds now."""
-    rows = session.execute(
-        select(_ADVISORY_KEY)
-        .select_from(text("pg_locks"))
-        .where(
-            text("locktype = 'advisory' AND objsubid = 1 AND granted"),
-            _ADVISORY_KEY >= BACKFILL_LOCK_BASE,
-            _ADVISORY_KEY < EXTRACTION_LOCK_BASE,
-        )
+    keys = _granted_keys(
+        session, _ADVISORY_KEY >= BACKFILL_LOCK_BASE, _ADVISORY_KEY < EXTRACTION_LOCK_BASE
     )
-    return sorted(int(value) - BACKFILL_LOCK_BASE for value in rows.scalars())
+    return sorted(key - BACKFILL_LOCK_BASE for key in keys)
 
 
 @contextmanager
@@ -125,12 +119,14 @@ def held_extraction_locks(session: Session, *, character_ids: Sequence[int]) -> 
     if not character_ids:
         return set()
     keys = {lock_key(character_id): character_id for character_id in character_ids}
+    return {keys[key] for key in _granted_keys(session, _ADVISORY_KEY.in_(list(keys)))}
+
+
+def _granted_keys(session: Session, *conditions: ColumnElement[bool]) -> list[int]:
+    """The one-bigint advisory keys that some session holds now, among ``conditions``."""
     rows = session.execute(
         select(_ADVISORY_KEY)
         .select_from(text("pg_locks"))
-        .where(
-            text("locktype = 'advisory' AND objsubid = 1 AND granted"),
-            _ADVISORY_KEY.in_(list(keys)),
-        )
+        .where(text("locktype = 'advisory' AND objsubid = 1 AND granted"), *conditions)
     )
-    return {keys[int(value)] for value in rows.scalars()}
+    return [int(value) for value in rows.scalars()]
