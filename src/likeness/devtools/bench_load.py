@@ -187,14 +187,22 @@ def latency(url: str, images: list[Path]) -> list[LatencyResult]:
 def upload(api: str, image: Path, index: int) -> tuple[float, int | None]:
     """(time sent, character id or None when refused)."""
     sent = time.monotonic()
-    with image.open("rb") as body:
-        response = httpx.post(
-            f"{api}/api/characters",
-            data={"name": f"load-{index}", "project": PROJECT},
-            files={"image": (image.name, body, "application/octet-stream")},
-            timeout=300,
-        )
+    response = post_upload(api, image, f"load-{index}", PROJECT, timeout_s=300)
     return sent, response.json()["id"] if response.status_code == 202 else None
+
+
+def post_upload(
+    api: str, image: Path, name: str, project: str, *, timeout_s: float
+) -> httpx.Response:
+    """``POST /api/characters`` with the image, as a studio's upload flow sends it (the
+    API reads the type from the bytes)."""
+    with image.open("rb") as body:
+        return httpx.post(
+            f"{api}/api/characters",
+            data={"name": name, "project": project},
+            files={"image": (image.name, body, "application/octet-stream")},
+            timeout=timeout_s,
+        )
 
 
 def wait_for_terminal(

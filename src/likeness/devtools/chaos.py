@@ -36,6 +36,7 @@ from pathlib import Path
 import httpx
 
 from likeness.config import Settings
+from likeness.devtools.bench_load import post_upload
 from likeness.orchestration.stack import (
     Supervisor,
     database_answers,
@@ -464,13 +465,7 @@ def send_uploads(
         upload = Upload(index, time.time() - started)
         photo = photos[index % len(photos)]
         try:
-            with photo.open("rb") as body:
-                answer = httpx.post(
-                    f"{api}/api/characters",
-                    data={"name": f"chaos-{index}", "project": UPLOADS_PROJECT},
-                    files={"image": (photo.name, body, "image/jpeg")},
-                    timeout=60,
-                )
+            answer = post_upload(api, photo, f"chaos-{index}", UPLOADS_PROJECT, timeout_s=60)
         except httpx.HTTPError as error:
             upload.error = type(error).__name__
             return upload
