@@ -22,9 +22,10 @@ from likeness.config import Settings, get_settings
 from likeness.db import migrate
 from likeness.db.databases import normalise_url
 from likeness.db.embedded import ensure_embedded_postgres, stop_embedded_postgres
-from likeness.db.models import STATUS_BY_ID, STATUS_IDS, Status
+from likeness.db.models import STATUS_BY_ID, STATUS_IDS
 from likeness.db.session import engine_for
 from likeness.face.engine import FaceEngine, get_face_engine
+from likeness.identity.status import Status
 from likeness.orchestration.stack import (
     free_port,
     prefect_env,

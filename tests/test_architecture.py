@@ -12,54 +12,55 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / "likeness"
 # Package (or module) -> what it may import of likeness besides itself, and whether it may
 # import Prefect. The most specific prefix applies. Keep in step with docs/architecture.md.
 RULES: dict[str, tuple[set[str], bool]] = {
+    "likeness.identity": (set(), False),
     "likeness.config": (set(), False),
     "likeness.transient": (set(), False),
-    "likeness.storage": ({"likeness.config", "likeness.face.errors"}, False),
-    "likeness.face": ({"likeness.config", "likeness.storage"}, False),
-    "likeness.db": ({"likeness.config", "likeness.face.types", "likeness.identity.policy"}, False),
-    "likeness.identity": ({"likeness.config", "likeness.db", "likeness.face.types"}, False),
-    "likeness.identity.erasure": (
-        {"likeness.db", "likeness.storage", "likeness.face.errors"},
+    "likeness.storage": ({"likeness.identity", "likeness.config"}, False),
+    "likeness.face": ({"likeness.identity", "likeness.config", "likeness.storage"}, False),
+    "likeness.db": ({"likeness.identity", "likeness.config"}, False),
+    "likeness.services": ({"likeness.identity", "likeness.config", "likeness.db"}, False),
+    "likeness.services.erasure": (
+        {"likeness.identity", "likeness.db", "likeness.services", "likeness.storage"},
         False,
     ),
     "likeness.expectations": (
-        {"likeness.config", "likeness.db.models", "likeness.face", "likeness.identity.template"},
+        {"likeness.identity", "likeness.config", "likeness.db.models", "likeness.face"},
         False,
     ),
-    "likeness.importing": ({"likeness.db", "likeness.storage"}, False),
+    "likeness.importing": ({"likeness.identity", "likeness.db", "likeness.storage"}, False),
     "likeness.pipeline": (
-        {"likeness.config", "likeness.db", "likeness.identity", "likeness.expectations"}
-        | {"likeness.face", "likeness.transient"},
+        {"likeness.identity", "likeness.config", "likeness.db", "likeness.services"}
+        | {"likeness.expectations", "likeness.face", "likeness.transient"},
         False,
     ),
     "likeness.source_image_check": (
-        {"likeness.config", "likeness.db", "likeness.identity", "likeness.face"}
-        | {"likeness.storage"},
+        {"likeness.identity", "likeness.config", "likeness.db", "likeness.services"}
+        | {"likeness.face", "likeness.storage"},
         False,
     ),
     "likeness.likeness_checks": (
-        {"likeness.config", "likeness.db", "likeness.identity", "likeness.expectations"}
-        | {"likeness.face", "likeness.pipeline"},
+        {"likeness.identity", "likeness.config", "likeness.db", "likeness.services"}
+        | {"likeness.expectations", "likeness.face", "likeness.pipeline"},
         False,
     ),
     "likeness.orchestration": (
-        {"likeness.config", "likeness.db", "likeness.expectations", "likeness.face"}
-        | {"likeness.identity.erasure"},
+        {"likeness.identity", "likeness.config", "likeness.db", "likeness.expectations"}
+        | {"likeness.face", "likeness.services.erasure"},
         True,
     ),
     "likeness.tasks": (
-        {"likeness.config", "likeness.db", "likeness.identity", "likeness.expectations"}
-        | {"likeness.face", "likeness.pipeline", "likeness.orchestration", "likeness.transient"}
-        | {"likeness.likeness_checks", "likeness.source_image_check"},
+        {"likeness.identity", "likeness.config", "likeness.db", "likeness.services"}
+        | {"likeness.expectations", "likeness.face", "likeness.pipeline", "likeness.transient"}
+        | {"likeness.orchestration", "likeness.likeness_checks", "likeness.source_image_check"},
         True,
     ),
     "likeness.flows": (
-        {"likeness.config", "likeness.db", "likeness.identity", "likeness.expectations"}
+        {"likeness.identity", "likeness.config", "likeness.db", "likeness.expectations"}
         | {"likeness.orchestration", "likeness.tasks", "likeness.likeness_checks"},
         True,
     ),
     "likeness.api": (
-        {"likeness.config", "likeness.db", "likeness.identity", "likeness.face.errors"}
+        {"likeness.identity", "likeness.config", "likeness.db", "likeness.services"}
         | {"likeness.storage", "likeness.orchestration.requests"},
         False,
     ),
@@ -129,3 +130,26 @@ def test_nothing_but_the_command_line_imports_the_developer_tools() -> None:
         if any(name.startswith("likeness.devtools") for name in imports_of(path))
     ]
     assert users == []
+
+
+def test_the_floors_have_no_circle() -> None:
+    """Every package stands on the ones it may import and never on one above it: the
+    allowed imports, read as edges between packages, have an order (identity at the
+    bottom)."""
+    floors = {prefix.split(".")[1] for prefix in RULES}
+    below = {
+        floor: {
+            name.split(".")[1]
+            for prefix, (allowed, _) in RULES.items()
+            if prefix.split(".")[1] == floor
+            for name in allowed
+        }
+        - {floor}
+        for floor in floors
+    }
+    placed: list[str] = []
+    while len(placed) < len(floors):
+        ready = sorted(f for f in floors - set(placed) if below[f] <= set(placed))
+        assert ready, f"a circle among {sorted(floors - set(placed))}"
+        placed.extend(ready)
+    assert below["identity"] == set(), "identity is the ground floor: it imports nothing"

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from likeness.cli import app
 from likeness.db import repository
-from likeness.db.models import Status
 from likeness.db.session import transaction
+from likeness.identity.status import Status
 from tests import images
 from tests.factories import load_character, new_character, stored_bytes
 

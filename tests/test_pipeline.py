@@ -7,8 +7,9 @@ from sqlalchemy import update
 
 from likeness import pipeline
 from likeness.db import repository
-from likeness.db.models import Character, Status
+from likeness.db.models import Character
 from likeness.db.session import transaction
+from likeness.identity.status import Status
 from tests import images
 from tests.factories import events_per_character, faces_of, load_character, new_character
 

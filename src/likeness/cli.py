@@ -205,8 +205,8 @@ def extract(paths: Annotated[list[Path], typer.Argument(help="Image files.")]) -
     Detect and embed faces in images (stateless; prints JSON, one object per image).
     """
     from likeness.face.engine import get_face_engine
-    from likeness.face.errors import ImageError
     from likeness.face.image_loading import load_configured
+    from likeness.identity.errors import ImageError
 
     settings = get_settings()
     engine = get_face_engine(settings)
@@ -450,7 +450,7 @@ def erase(character_id: int) -> None:
     Erase a character's biometric data: embedding, detected faces and history.
     """
     from likeness.db import repository
-    from likeness.identity.erasure import erase_biometrics
+    from likeness.services.erasure import erase_biometrics
 
     try:
         erase_biometrics(character_id)
@@ -615,7 +615,7 @@ def report_unowned_photos(*, delete: bool, grace_s: float) -> int:
     are left, queued ones that the store still refuses included."""
     from likeness.db import repository
     from likeness.db.session import transaction
-    from likeness.identity.erasure import delete_queued_photos
+    from likeness.services.erasure import delete_queued_photos
 
     store = get_store()
     still_queued = delete_queued_photos()
@@ -760,9 +760,9 @@ def serve_api(settings: Any, demo: bool, logs: Path) -> None:
 def queue_demo(settings: Any, project: str = "demo") -> None:
     """Import the sample photos once and queue an extraction run for each pending one."""
     from likeness.db import repository
-    from likeness.db.models import Status
     from likeness.db.session import transaction
     from likeness.devtools.samples import import_demo_once
+    from likeness.identity.status import Status
     from likeness.orchestration.requests import start_or_leave_pending
 
     import_demo_once(settings, project)

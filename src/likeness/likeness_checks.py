@@ -7,7 +7,7 @@ written every :data:`CHUNK` images, so a check resumed after a crash scores only
 left. When the last image is scored the check gets its summary, the likeness-results suite
 runs over its results, an event announces it, and probes uploaded only for it leave the
 store. Every result names the embedding version it was measured against; a change of the
-embedding flags it stale (``identity.references.announce_stale_results``).
+embedding flags it stale (``services.references.announce_stale_results``).
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ from likeness.db.session import transaction
 from likeness.expectations.likeness_results import check_likeness_results
 from likeness.expectations.results import CheckResult
 from likeness.face.engine import get_face_engine
-from likeness.face.errors import ImageError
 from likeness.face.image_loading import load_configured
-from likeness.face.types import Face
+from likeness.identity.errors import ImageError
 from likeness.identity.events import LIKENESS_CHECK_FINISHED, PublishedEvent
-from likeness.identity.outbox import publish
+from likeness.identity.faces import Face
 from likeness.identity.verdicts import MatchThresholds, verdict
-from likeness.identity.verification import thresholds_in_force, unusable_reason
 from likeness.pipeline import Extracted, extract_streamed
+from likeness.services.outbox import publish
+from likeness.services.verification import thresholds_in_force, unusable_reason
 
 CHUNK = 32  # images scored per transaction
 WORST_FRAMES = 5  # the lowest-scoring images a summary names

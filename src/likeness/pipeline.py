@@ -24,19 +24,20 @@ from typing import NoReturn, TypeVar
 from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.extraction_locks import holding_extraction_locks
-from likeness.db.models import Status
 from likeness.db.repository import ExtractionJob
 from likeness.db.session import transaction
 from likeness.expectations.face_checks import CheckedImage, check_face_batch
 from likeness.expectations.results import CheckResult
 from likeness.face.engine import get_face_engine
-from likeness.face.errors import ImageError, ModelPackError
 from likeness.face.image_loading import load_source_image
-from likeness.face.types import Face
+from likeness.face.model_pack import ModelPackError
 from likeness.identity.decisions import Outcome, decide_outcome
+from likeness.identity.errors import ImageError
 from likeness.identity.events import PublishedEvent
+from likeness.identity.faces import Face
 from likeness.identity.failures import Failure, FailureKind
-from likeness.identity.record import ExtractionOutcome, write_failure, write_outcomes
+from likeness.identity.status import Status
+from likeness.services.record import ExtractionOutcome, write_failure, write_outcomes
 from likeness.transient import is_transient
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,6 @@ from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.repository import NotRequested
 from likeness.db.session import transaction
-from likeness.face.errors import ImageError
 from likeness.face.image_checks import (
     SAME_PHOTO_BITS,
     Check,
@@ -20,8 +19,9 @@ from likeness.face.image_checks import (
     duplicate_check,
     worst,
 )
+from likeness.identity.errors import ImageError
 from likeness.identity.events import SOURCE_IMAGE_CHECKED, PublishedEvent
-from likeness.identity.outbox import publish
+from likeness.services.outbox import publish
 from likeness.storage import get_store
 
 

@@ -22,17 +22,18 @@ from likeness.cli import app as cli
 from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.embedded import ensure_embedded_postgres, stop_embedded_postgres
-from likeness.db.models import Character, PhotoDeletion, Status
+from likeness.db.models import Character, PhotoDeletion
 from likeness.db.session import transaction
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.replace import handle_source_image_replaced
-from likeness.identity.erasure import delete_queued_photos
+from likeness.identity.status import Status
 from likeness.orchestration.stack import (
     Watchdog,
     database_answers,
     free_port,
     start_embedded_postgres,
 )
+from likeness.services.erasure import delete_queued_photos
 from likeness.storage import get_store
 from tests import images
 from tests.api.conftest import TOKEN

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prefect import get_client
 
-from likeness.db.models import Status
 from likeness.flows.extract import extract_character_embedding
+from likeness.identity.status import Status
 from likeness.orchestration.reconciler import requeue_lost_extractions
 from tests import images
 from tests.factories import (

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from likeness.db import repository
 from likeness.db.session import transaction
 from likeness.devtools.published_photos import published_photos
-from likeness.face.types import BoundingBox
 from likeness.flows.extract import extract_character_embedding
+from likeness.identity.faces import BoundingBox
 from likeness.storage import get_store
 from tests import images
 from tests.factories import events_of, new_character, request_replacement, stored, wait_until

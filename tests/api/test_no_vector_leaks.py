@@ -23,10 +23,11 @@ from prefect import get_client
 from sqlalchemy import select
 
 from likeness.api.app import create_app
-from likeness.db.models import DetectedFace, Status
+from likeness.db.models import DetectedFace
 from likeness.db.session import transaction
 from likeness.flows.backfill import backfill_embeddings
 from likeness.flows.data_quality import DataQualityFailed, embedding_data_quality
+from likeness.identity.status import Status
 from tests import images
 from tests.conftest import Worker
 from tests.factories import upload, wait_until

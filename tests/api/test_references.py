@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from likeness.db.models import Status
 from likeness.flows.extract import extract_character_embedding
+from likeness.identity.status import Status
 from tests import images
 from tests.factories import load_character, new_character, runs_of
 

@@ -9,10 +9,10 @@ from typer.testing import CliRunner
 from likeness.api.app import create_app
 from likeness.cli import app as cli
 from likeness.db import repository
-from likeness.db.models import Status
 from likeness.db.session import transaction
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.replace import handle_source_image_replaced
+from likeness.identity.status import Status
 from tests import images
 from tests.api.conftest import TOKEN
 from tests.factories import (

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from likeness.api.webhook_signature import REPLAY_WINDOW_SECONDS, sign, signed_headers
 from likeness.config import get_settings
-from likeness.db.models import Status
 from likeness.flows.extract import extract_character_embedding
+from likeness.identity.status import Status
 from likeness.storage import project_folder
 from tests import images
 from tests.factories import faces_of, load_character, new_character, stored, stored_bytes

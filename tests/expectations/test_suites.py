@@ -20,9 +20,9 @@ from likeness.expectations.runner import ephemeral_context, run_suite
 from likeness.expectations.suites import consistency_suite, distribution_suite, face_batch_suite
 from likeness.face.engine import FaceEngine
 from likeness.face.image_loading import load_image
-from likeness.face.types import BoundingBox, Face
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.reference import extract_reference_embedding
+from likeness.identity.faces import BoundingBox, Face
 from tests import images
 from tests.factories import new_character, new_reference
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from likeness.face.errors import (
+from likeness.face.image_loading import load_image
+from likeness.identity.errors import (
     ImageCorrupt,
     ImageEmpty,
     ImageError,
@@ -17,7 +18,6 @@ from likeness.face.errors import (
     ImageTooLarge,
     NotAnImage,
 )
-from likeness.face.image_loading import load_image
 from tests import images
 
 LIMITS = {"max_pixels": 40_000_000, "max_bytes": 30 * 1024 * 1024}

@@ -12,8 +12,8 @@ from likeness.config import get_settings
 from likeness.devtools.published_photos import published_photos
 from likeness.face.engine import FaceEngine
 from likeness.face.image_loading import load_configured
-from likeness.face.quality import FaceQuality
 from likeness.identity.face_problems import face_problems, is_weak
+from likeness.identity.faces import FaceQuality
 from likeness.identity.policy import EmbeddingConfig
 
 DEFAULTS = EmbeddingConfig()

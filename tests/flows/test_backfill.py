@@ -13,10 +13,11 @@ from sqlalchemy import select, update
 from likeness import pipeline
 from likeness.api.app import create_app
 from likeness.db import repository
-from likeness.db.models import Character, Status
+from likeness.db.models import Character
 from likeness.db.session import transaction
 from likeness.flows.backfill import backfill_embeddings, chunked
 from likeness.identity.events import EVENT_FOR_STATUS
+from likeness.identity.status import Status
 from tests import images
 from tests.factories import (
     events_per_character,

@@ -13,8 +13,8 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from prefect.client.schemas.objects import FlowRun, StateType
 
 from likeness.config import get_settings
-from likeness.db.models import Status
 from likeness.flows.backfill import backfill_embeddings
+from likeness.identity.status import Status
 from likeness.orchestration.deploy import register_deployments
 from likeness.orchestration.deployment_names import GPU_CONCURRENCY_LIMIT
 from likeness.orchestration.stack import running, start_worker

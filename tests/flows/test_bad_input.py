@@ -12,9 +12,10 @@ import pytest
 
 from likeness.config import get_settings
 from likeness.db import repository
-from likeness.db.models import Character, Status
+from likeness.db.models import Character
 from likeness.db.session import transaction
 from likeness.flows.extract import extract_character_embedding
+from likeness.identity.status import Status
 from tests import images
 from tests.factories import faces_of, load_character, new_character, requested, stored
 

@@ -11,10 +11,10 @@ from sqlalchemy.exc import OperationalError
 
 from likeness.db import repository
 from likeness.db.extraction_locks import holding_extraction_locks
-from likeness.db.models import Status
 from likeness.db.session import transaction
 from likeness.flows.extract import extract_character_embedding
-from likeness.identity import record
+from likeness.identity.status import Status
+from likeness.services import record
 from tests import images
 from tests.factories import events_of, faces_of, load_character, new_character
 

@@ -26,12 +26,12 @@ from sqlalchemy.orm import Session
 from likeness.api.webhook_signature import signed_headers
 from likeness.config import get_settings
 from likeness.db import repository
-from likeness.db.models import Status
 from likeness.db.session import engine_for
 from likeness.face.model_pack import resolve_model_pack
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.reaper import reap_stuck_extractions
 from likeness.identity.failures import Failure
+from likeness.identity.status import Status
 from likeness.orchestration.runs import start_extraction
 from likeness.orchestration.stack import running, start_worker
 from likeness.pipeline import ExtractionInterrupted, begin

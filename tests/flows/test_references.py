@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from likeness.config import get_settings
 from likeness.db import repository
-from likeness.db.models import EmbeddingHistory, QualityScore, Status
+from likeness.db.models import EmbeddingHistory, QualityScore
 from likeness.db.session import transaction
 from likeness.devtools.identity_evidence import STUDIED_IN_PUBLISHED_PHOTOS as OBAMA
 from likeness.devtools.identity_evidence import labelled_faces
@@ -23,10 +23,11 @@ from likeness.face.image_loading import load_configured
 from likeness.flows.backfill import backfill_embeddings
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.reference import extract_reference_embedding
-from likeness.identity import references
-from likeness.identity.erasure import erase_biometrics
 from likeness.identity.policy import EmbeddingConfigOverride
-from likeness.identity.record import select_face
+from likeness.identity.status import Status
+from likeness.services import references
+from likeness.services.erasure import erase_biometrics
+from likeness.services.record import select_face
 from likeness.storage import get_store
 from tests import images
 from tests.factories import (

@@ -12,13 +12,14 @@ from sqlalchemy import select
 
 from likeness.api.app import create_app
 from likeness.db import repository
-from likeness.db.models import EmbeddingHistory, QualityScore, Status
+from likeness.db.models import EmbeddingHistory, QualityScore
 from likeness.db.session import transaction
 from likeness.flows.backfill import backfill_embeddings
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.replace import handle_source_image_replaced
 from likeness.identity.policy import CONFIG_FIELDS, EmbeddingConfigOverride
-from likeness.identity.record import select_face
+from likeness.identity.status import Status
+from likeness.services.record import select_face
 from tests import images
 from tests.factories import (
     events_of,

@@ -17,10 +17,10 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
 from likeness.api.app import create_app
 from likeness.db import repository
-from likeness.db.models import Status
 from likeness.db.session import transaction
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.source_image_check import check_source_image
+from likeness.identity.status import Status
 from tests import images
 from tests.factories import events_of, load_character, new_character, upload, wait_until
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from likeness.db.models import Status
-from likeness.face.types import BoundingBox, Face
 from likeness.identity.decisions import (
     NO_FACE_REASON,
     decide_outcome,
     identity_changed,
     status_for_confidence,
 )
+from likeness.identity.faces import BoundingBox, Face
 from likeness.identity.policy import EmbeddingConfig, MultiFacePolicy
+from likeness.identity.status import Status
 
 ASK = EmbeddingConfig()  # threshold 0.7, several faces wait for a person
 

@@ -32,8 +32,8 @@ from likeness.api.app import create_app
 from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.extraction_locks import holding_extraction_locks
-from likeness.db.models import Status
 from likeness.db.session import engine_for, transaction
+from likeness.identity.status import Status
 from likeness.orchestration.runs import start_extraction
 from likeness.orchestration.stack import free_port, running, start_api, start_worker
 from likeness.orchestration.warm_worker import WarmWorker

@@ -18,8 +18,8 @@ from likeness.db import repository
 from likeness.db.session import transaction
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.replace import handle_source_image_replaced
-from likeness.identity.erasure import delete_queued_photos
 from likeness.orchestration.stack import free_port
+from likeness.services.erasure import delete_queued_photos
 from likeness.storage import get_store, store_at
 from tests import images
 from tests.conftest import Worker

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from likeness.face.errors import ImageMissing, ImageOutsideStorage, ImageTooLarge
+from likeness.identity.errors import ImageMissing, ImageOutsideStorage, ImageTooLarge
 from likeness.storage import Store, get_store, in_project, unowned_keys
 from tests import images
 

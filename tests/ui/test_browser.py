@@ -15,9 +15,10 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from likeness.db import repository
-from likeness.db.models import Character, Status
+from likeness.db.models import Character
 from likeness.db.session import transaction
 from likeness.flows.extract import extract_character_embedding
+from likeness.identity.status import Status
 from likeness.orchestration.stack import free_port
 from tests import images
 from tests.api.conftest import TOKEN

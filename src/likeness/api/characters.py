@@ -27,11 +27,12 @@ from likeness.api.schemas import (
 from likeness.api.uploads import save_upload
 from likeness.config import get_settings
 from likeness.db import repository
-from likeness.db.models import Character, Status
+from likeness.db.models import Character
 from likeness.db.session import transaction
-from likeness.face.errors import ImageError
-from likeness.identity import erasure, record
+from likeness.identity.errors import ImageError
+from likeness.identity.status import Status
 from likeness.orchestration.requests import start_or_leave_pending
+from likeness.services import erasure, record
 from likeness.storage import UPLOAD_GRACE_S, discard_unowned, get_store
 
 log = logging.getLogger(__name__)

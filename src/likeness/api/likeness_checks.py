@@ -35,13 +35,14 @@ from likeness.api.params import RowId
 from likeness.api.uploads import save_upload
 from likeness.config import get_settings
 from likeness.db import repository
-from likeness.db.models import LikenessCheck, Status
+from likeness.db.models import LikenessCheck
 from likeness.db.session import transaction
-from likeness.face.errors import ImageOutsideStorage
-from likeness.identity import verification
+from likeness.identity.errors import ImageOutsideStorage
+from likeness.identity.status import Status
 from likeness.identity.verdicts import MatchThresholds
-from likeness.identity.verification import unusable_reason
 from likeness.orchestration.requests import RunNotStarted, start_likeness_check
+from likeness.services import verification
+from likeness.services.verification import unusable_reason
 from likeness.storage import discard_unowned, get_store
 
 log = logging.getLogger(__name__)

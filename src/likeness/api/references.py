@@ -16,8 +16,8 @@ from likeness.api.schemas import (
 )
 from likeness.db import repository
 from likeness.db.session import transaction
-from likeness.identity import references
-from likeness.identity.erasure import delete_queued_photos
+from likeness.services import references
+from likeness.services.erasure import delete_queued_photos
 
 router = APIRouter(prefix="/api/characters/{character_id}/references", tags=["references"])
 

@@ -19,10 +19,10 @@ from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import Character
 from likeness.db.session import transaction
-from likeness.face.errors import ImageError
-from likeness.identity import references
 from likeness.identity.decisions import identity_changed
+from likeness.identity.errors import ImageError
 from likeness.identity.policy import DUPLICATE_DISTANCE
+from likeness.services import references
 from likeness.storage import get_store
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_login)])

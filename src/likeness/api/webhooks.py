@@ -16,7 +16,7 @@ from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.extraction_locks import holding_delivery_lock
 from likeness.db.session import transaction
-from likeness.face.errors import ImageOutsideStorage
+from likeness.identity.errors import ImageOutsideStorage
 from likeness.orchestration.requests import start_or_leave_pending
 from likeness.storage import get_store, in_project
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -30,27 +29,16 @@ from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from likeness.db.vector_type import EmbeddingVector
+from likeness.identity.status import Status
 
 EMBEDDING_DIMENSIONS = 512
-
-
-class Status(StrEnum):
-    """Embedding statuses; the value is the name seeded in ``embedding_statuses``."""
-
-    PENDING = "pending"
-    EXTRACTING = "extracting"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    LOW_CONFIDENCE = "low_confidence"
-    MULTI_FACE_PENDING = "multi_face_pending"
-
 
 # Seeded with fixed ids by the first migration, so code can refer to them without a lookup.
 STATUS_IDS: dict[Status, int] = {status: index for index, status in enumerate(Status, start=1)}
 STATUS_BY_ID: dict[int, Status] = {index: status for status, index in STATUS_IDS.items()}
 ERASED_REASON = "biometric data erased"  # the failure reason that marks an erasure
 REPLACED_REASON = "source image replaced"  # why quality scores of a replaced image are stale
-# A detected face's quality components, as columns (``face.quality.FaceQuality``; its
+# A detected face's quality components, as columns (``identity.faces.FaceQuality``; its
 # ``score`` is the column ``quality_score``).
 QUALITY_COLUMNS = (
     "quality_score",
@@ -148,7 +136,7 @@ class Character(Base):
     reference_of: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("characters.id", ondelete="CASCADE"), index=True
     )
-    # A reference's place in its character's template (see identity.references).
+    # A reference's place in its character's template (see services.references).
     in_template: Mapped[bool] = mapped_column(Boolean, server_default="false")
     reference_similarity: Mapped[float | None] = mapped_column(Double)
     reference_mismatch: Mapped[bool] = mapped_column(Boolean, server_default="false")

@@ -29,7 +29,7 @@ from likeness.face.engine import get_face_engine
 from likeness.face.image_loading import load_configured
 from likeness.face.model_pack import sample_photos
 from likeness.face.quality import measure
-from likeness.face.types import Face
+from likeness.identity.faces import Face
 from likeness.identity.verdicts import MEASURED_THRESHOLDS
 
 Degrade = Callable[[Image.Image], Image.Image]

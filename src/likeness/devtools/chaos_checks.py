@@ -9,10 +9,11 @@ from collections.abc import Iterable
 import httpx
 from sqlalchemy import text
 
-from likeness.db.models import STATUS_BY_ID, Status
+from likeness.db.models import STATUS_BY_ID
 from likeness.db.repository import IN_PROGRESS, owned_image_paths
 from likeness.db.session import engine_for, transaction
 from likeness.identity.events import EVENT_FOR_STATUS
+from likeness.identity.status import Status
 from likeness.storage import get_store, unowned_keys
 
 Finding = tuple[str, bool, str]

@@ -24,7 +24,7 @@ from likeness.devtools.samples import YAO_MING_IN_PLAYERS, crop_square
 from likeness.face.engine import get_face_engine
 from likeness.face.image_loading import load_configured
 from likeness.face.model_pack import sample_photos
-from likeness.face.types import BoundingBox, Face
+from likeness.identity.faces import BoundingBox, Face
 from likeness.identity.template import consistency, identity_template
 
 Variant = Callable[[Image.Image], Image.Image]

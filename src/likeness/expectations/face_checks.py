@@ -9,7 +9,7 @@ from likeness.config import Settings
 from likeness.expectations.frames import comparable, face_batch_frame
 from likeness.expectations.results import CheckResult
 from likeness.face.engine import FaceEngine
-from likeness.face.types import Face
+from likeness.identity.faces import Face
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from likeness.db.models import EMBEDDING_DIMENSIONS, STATUS_BY_ID, Character, DetectedFace
-from likeness.face.types import Face
+from likeness.identity.faces import Face
 from likeness.identity.template import identity_template
 
 

@@ -18,12 +18,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from likeness.config import Settings, get_settings
-from likeness.face.errors import ModelPackError
 from likeness.face.image_loading import LoadedImage
 from likeness.face.insightface_import import without_mask_renderer
-from likeness.face.model_pack import resolve_model_pack
+from likeness.face.model_pack import ModelPackError, resolve_model_pack
 from likeness.face.quality import measure
-from likeness.face.types import BoundingBox, Face
+from likeness.identity.faces import BoundingBox, Face
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from likeness.config import Settings
-from likeness.face.errors import (
+from likeness.identity.errors import (
     ImageCorrupt,
     ImageEmpty,
     ImageMissing,
@@ -70,7 +70,7 @@ def decode_image(
     size by the JPEG decoder itself, its longer side staying at least ``min_side`` (0:
     always full size): detection needs no more, and decoding is several times faster.
 
-    Raises an :class:`~likeness.face.errors.ImageError` subclass for an empty, non-image,
+    Raises an :class:`~likeness.identity.errors.ImageError` subclass for an empty, non-image,
     corrupt or oversized file.
     """
     size = stream.seek(0, os.SEEK_END)  # a file or bytes read from a bucket alike

@@ -13,10 +13,14 @@ import logging
 import shutil
 from pathlib import Path
 
-from likeness.face.errors import ModelPackError
 from likeness.face.insightface_import import without_mask_renderer
 
 log = logging.getLogger(__name__)
+
+
+class ModelPackError(RuntimeError):
+    """The configured model pack cannot be found or loaded."""
+
 
 BUNDLED_PACK = "buffalo_s"
 # det_500m and w600k_mbf: the detector and recognizer of InsightFace's buffalo_s.

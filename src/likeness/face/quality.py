@@ -13,11 +13,13 @@ angles are on photos of known pose.)
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+
+from likeness.identity.faces import FaceQuality
 
 # A generic face in millimetres, from the nose tip: the eyes 32 to each side, 33 up and 24
 # back; the mouth 30 down and 22 back.
@@ -26,23 +28,6 @@ EYES_Y, EYES_Z = 33.0, 24.0
 EYES_TO_MOUTH, DEPTH_GAP = 63.0, 2.0
 CROP = 112  # the face region is compared at the recognizer's input size
 DARK, BRIGHT = 8, 247  # grey levels counted as clipped
-
-
-@dataclass(frozen=True)
-class FaceQuality:
-    score: float  # 0-100: how well the face is likely to be recognised
-    inter_eye_distance: float  # source-image pixels
-    face_share: float  # the face box's share of the image
-    yaw: float  # degrees, + turned to the image's right
-    pitch: float  # degrees, + looking up
-    roll: float  # degrees, + the eye line rising to the right
-    sharpness: float  # variance of the Laplacian of the face region at 112 px
-    exposure: float  # mean brightness of the face region, 0-1
-    clipped_share: float  # share of the face region's pixels black or white
-    illumination_uniformity: float  # 1: both halves of the face equally lit
-
-    def as_dict(self) -> dict[str, float]:
-        return {name: round(value, 4) for name, value in asdict(self).items()}
 
 
 def measure(

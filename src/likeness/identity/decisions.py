@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from likeness.db.models import Status
-from likeness.face.types import BoundingBox, Face
+from likeness.identity.faces import BoundingBox, Face
 from likeness.identity.policy import DOMINANT_AREA_RATIO, EmbeddingConfig, MultiFacePolicy
+from likeness.identity.status import Status
 
 NO_FACE_REASON = "no face detected"
 # A re-detected face overlapping the face a person chose keeps that choice.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from likeness.db.models import Status
+from likeness.identity.status import Status
 
 EVENT_FOR_STATUS: dict[Status, str] = {
     Status.COMPLETED: "embedding.extracted",

@@ -36,7 +36,7 @@ from prefect.client.schemas.responses import WorkerFlowRunResponse
 from prefect.flow_engine import run_flow
 
 from likeness.config import Settings
-from likeness.face.errors import ModelPackError
+from likeness.face.model_pack import ModelPackError
 from likeness.orchestration.deploy import package_flows
 from likeness.orchestration.deployment_names import INTERACTIVE_QUEUE, WORK_POOL
 from likeness.orchestration.runs import (
@@ -243,13 +243,13 @@ class WarmWorker:
         """Lost requests and likeness checks started again, runs a dead worker left running
         after their work was done closed, and photos queued for deletion (an erasure's)
         deleted where the store refused them before."""
-        from likeness.identity.erasure import delete_queued_photos
         from likeness.orchestration.reconciler import (
             complete_orphaned_runs,
             log_reaped,
             requeue_lost_checks,
             requeue_lost_extractions,
         )
+        from likeness.services.erasure import delete_queued_photos
 
         grace = timedelta(seconds=self.settings.stuck_after_s)
         while not self.stopping.wait(self.settings.reconcile_every_s):

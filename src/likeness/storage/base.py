@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from typing import BinaryIO, Protocol
 
-from likeness.face.errors import ImageOutsideStorage
+from likeness.identity.errors import ImageOutsideStorage
 
 # A file is written before its character's row commits: younger ones may still be claimed.
 UPLOAD_GRACE_S = 300

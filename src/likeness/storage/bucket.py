@@ -20,7 +20,7 @@ import obstore
 from obstore.exceptions import BaseError
 from obstore.store import S3Store
 
-from likeness.face.errors import ImageMissing, ImageOutsideStorage, ImageTooLarge
+from likeness.identity.errors import ImageMissing, ImageOutsideStorage, ImageTooLarge
 from likeness.storage.base import StorageUnavailable, new_key
 
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from likeness.face.errors import ImageMissing, ImageOutsideStorage, ImageTooLarge
+from likeness.identity.errors import ImageMissing, ImageOutsideStorage, ImageTooLarge
 from likeness.storage.base import new_key, project_folder_name
 
 FILE_MODE = 0o600  # face photos are biometric data: the service's own user only

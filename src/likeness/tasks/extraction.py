@@ -18,10 +18,10 @@ from likeness.db.repository import ExtractionJob, NotRequested
 from likeness.db.session import transaction
 from likeness.expectations.results import CheckResult
 from likeness.face.engine import get_face_engine
-from likeness.face.errors import ImageError
 from likeness.face.image_loading import LoadedImage, load_source_image
-from likeness.face.types import Face
+from likeness.identity.errors import ImageError
 from likeness.identity.events import PublishedEvent
+from likeness.identity.faces import Face
 from likeness.identity.failures import FacesRejected, Failure, FailureKind
 from likeness.pipeline import BatchResult, Detected, Extracted, Found
 from likeness.tasks.notify import notify

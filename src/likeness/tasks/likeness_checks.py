@@ -15,8 +15,8 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 
 from likeness import likeness_checks
-from likeness.identity.erasure import delete_queued_photos
 from likeness.likeness_checks import Finished, Plan
+from likeness.services.erasure import delete_queued_photos
 from likeness.tasks.retry import database_task, retry_on_transient
 
 

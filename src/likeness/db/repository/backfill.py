@@ -14,8 +14,8 @@ from likeness.db.models import (
     BackfillJob,
     Character,
     Project,
-    Status,
 )
+from likeness.identity.status import Status
 
 
 class Scope(StrEnum):

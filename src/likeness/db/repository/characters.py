@@ -15,9 +15,9 @@ from likeness.db.models import (
     Character,
     DetectedFace,
     Project,
-    Status,
 )
 from likeness.db.repository.errors import NotFound
+from likeness.identity.status import Status
 
 IN_PROGRESS = (STATUS_IDS[Status.PENDING], STATUS_IDS[Status.EXTRACTING])
 

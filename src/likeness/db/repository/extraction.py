@@ -13,7 +13,6 @@ from likeness.db.models import (
     STATUS_IDS,
     BackfillItem,
     Character,
-    Status,
 )
 from likeness.db.repository.characters import (
     IN_PROGRESS,
@@ -27,8 +26,9 @@ from likeness.db.repository.faces import primary_face_boxes
 from likeness.db.repository.history import switch_to_waiting_image
 from likeness.db.repository.projects import effective_config
 from likeness.db.repository.references import refuse_if_erased
-from likeness.face.types import BoundingBox
+from likeness.identity.faces import BoundingBox
 from likeness.identity.policy import EmbeddingConfig
+from likeness.identity.status import Status
 
 
 def request_extraction(

@@ -14,7 +14,6 @@ from likeness.db.models import (
     Character,
     DetectedFace,
     Project,
-    Status,
 )
 from likeness.db.repository.characters import (
     BY_PRIMARY_KEY,
@@ -23,7 +22,8 @@ from likeness.db.repository.characters import (
     set_embeddings,
 )
 from likeness.db.repository.errors import Conflict, NotFound
-from likeness.face.types import Face
+from likeness.identity.faces import Face
+from likeness.identity.status import Status
 
 
 def quality_columns(face: Face) -> dict[str, float | None]:

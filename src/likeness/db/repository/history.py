@@ -18,10 +18,10 @@ from likeness.db.models import (
     EmbeddingHistory,
     LikenessCheckImage,
     QualityScore,
-    Status,
 )
 from likeness.db.repository.characters import IN_PROGRESS, get_character, update_character
 from likeness.db.repository.errors import Conflict, NotRequested
+from likeness.identity.status import Status
 
 
 def archive_embedding(session: Session, *, character_id: int, new_image_path: str) -> bool:

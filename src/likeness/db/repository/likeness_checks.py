@@ -25,11 +25,11 @@ from likeness.db.models import (
     LikenessCheckImage,
     LikenessCheckResult,
     MatchThreshold,
-    Status,
 )
 from likeness.db.repository.characters import get_character
 from likeness.db.repository.errors import NotFound
 from likeness.db.repository.search import RERANK_FACTOR
+from likeness.identity.status import Status
 
 # -- thresholds -------------------------------------------------------------------------
 

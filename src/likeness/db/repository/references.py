@@ -94,7 +94,7 @@ def primary_face(session: Session, *, character_id: int) -> DetectedFace | None:
 
 def set_template(session: Session, *, character_id: int, values: dict[str, Any]) -> None:
     """Write a character's template columns, or a reference's place in its character's
-    template (see ``identity.references``)."""
+    template (see ``services.references``)."""
     update_character(session, character_id=character_id, values=values)
 
 

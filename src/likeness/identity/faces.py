@@ -1,13 +1,11 @@
-"""What detection finds: a face's box, confidence, landmarks and embedding."""
+"""What detection finds: a face's box, confidence, landmarks, embedding and quality."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-
-from likeness.face.quality import FaceQuality
 
 
 @dataclass(frozen=True)
@@ -38,6 +36,23 @@ class BoundingBox:
         overlap = max(0, right - left) * max(0, bottom - top)
         union = self.area + other.area - overlap
         return overlap / union if union else 0.0
+
+
+@dataclass(frozen=True)
+class FaceQuality:
+    score: float  # 0-100: how well the face is likely to be recognised
+    inter_eye_distance: float  # source-image pixels
+    face_share: float  # the face box's share of the image
+    yaw: float  # degrees, + turned to the image's right
+    pitch: float  # degrees, + looking up
+    roll: float  # degrees, + the eye line rising to the right
+    sharpness: float  # variance of the Laplacian of the face region at 112 px
+    exposure: float  # mean brightness of the face region, 0-1
+    clipped_share: float  # share of the face region's pixels black or white
+    illumination_uniformity: float  # 1: both halves of the face equally lit
+
+    def as_dict(self) -> dict[str, float]:
+        return {name: round(value, 4) for name, value in asdict(self).items()}
 
 
 @dataclass(frozen=True)

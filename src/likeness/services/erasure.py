@@ -7,8 +7,8 @@ import logging
 
 from likeness.db import repository
 from likeness.db.session import transaction
-from likeness.face.errors import ImageOutsideStorage
-from likeness.identity import record
+from likeness.identity.errors import ImageOutsideStorage
+from likeness.services import record
 from likeness.storage import StorageUnavailable, get_store
 
 log = logging.getLogger(__name__)

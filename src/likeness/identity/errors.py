@@ -37,7 +37,3 @@ class ImageOutsideStorage(ImageError):
     """The path, or a symlink on the way, leads outside the storage root."""
 
     code = "image_outside_storage"
-
-
-class ModelPackError(RuntimeError):
-    """The configured model pack cannot be found or loaded."""

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from likeness.db import repository
-from likeness.db.models import Character, EmbeddingHistory, Status
-from likeness.face.types import Face
+from likeness.db.models import Character, EmbeddingHistory
 from likeness.identity.decisions import Outcome, identity_changed, status_for_confidence
 from likeness.identity.events import (
     CHANGED,
@@ -19,8 +18,10 @@ from likeness.identity.events import (
     PublishedEvent,
     outcome_payload,
 )
-from likeness.identity.outbox import publish
-from likeness.identity.references import refresh_identity, remember_template
+from likeness.identity.faces import Face
+from likeness.identity.status import Status
+from likeness.services.outbox import publish
+from likeness.services.references import refresh_identity, remember_template
 
 
 def publish_drift(

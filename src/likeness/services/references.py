@@ -11,16 +11,17 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from likeness.db import repository
-from likeness.db.models import Character, Status
+from likeness.db.models import Character
 from likeness.identity.events import (
     LIKENESS_RESULTS_STALE,
     REFERENCE_MISMATCH,
     TEMPLATE_UPDATED,
     PublishedEvent,
 )
-from likeness.identity.outbox import publish
 from likeness.identity.policy import EmbeddingConfig
+from likeness.identity.status import Status
 from likeness.identity.template import Candidate, Template, compose
+from likeness.services.outbox import publish
 
 STALE_REASON = "identity template changed"
 RESULTS_STALE_REASON = "the character's embedding changed since"

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from likeness.db import repository
-from likeness.db.models import Status
 from likeness.db.repository import VerifyTarget
+from likeness.identity.status import Status
 from likeness.identity.verdicts import MEASURED_THRESHOLDS, MatchThresholds
 
 
