@@ -91,6 +91,7 @@ PURE = (
     "tests/docs/test_links.py",
     "tests/docs/test_cli_help.py",
     "tests/storage/test_image_formats.py",
+    "tests/db/test_database_url.py",
 )
 
 

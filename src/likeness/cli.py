@@ -139,6 +139,15 @@ class PrefectInUse:
             wait_until_answering(self.resident, settings, settings.prefect_startup_s)
 
 
+def use_database() -> None:
+    """Open the database before anything reads it, as every command that uses it does: the
+    embedded server started and migrated on a fresh ``LIKENESS_HOME`` (reading its URL
+    never does that)."""
+    from likeness.db.session import open_database
+
+    open_database(get_settings())
+
+
 def use_prefect() -> PrefectInUse:
     """Point this command at a Prefect server, saying which; call it before Prefect is
     imported (it reads its settings then). A server this starts answers while the command
@@ -236,6 +245,7 @@ def import_(
 
     Create one character per image (copied into the storage root), status pending.
     """
+    use_database()
     from likeness.importing import expand_image_paths, import_images
 
     try:
@@ -278,6 +288,7 @@ def backfill(
     first, while this process loads its models) and this process's own models.
     Interrupted (Ctrl-C, crash)? Run it again: it resumes where it stopped.
     """
+    use_database()
     from likeness.db import repository
 
     try:
@@ -339,6 +350,7 @@ def similar(
 
     Characters that look like CHARACTER_ID: nearest first, with cosine distance.
     """
+    use_database()
     from likeness.db import repository
     from likeness.db.session import transaction
 
@@ -367,6 +379,7 @@ def verify(
     Compare each face in the images with CHARACTER_ID's identity template: similarity and
     verdict (same person / not sure / different person). Runs here; stores nothing.
     """
+    use_database()
     print_checks(paths, as_json, character_id=character_id)
 
 
@@ -382,6 +395,7 @@ def identify(
     Find who each face in the images is among PROJECT's characters (the k nearest, with
     similarity and verdict). Runs here; stores nothing.
     """
+    use_database()
     print_checks(paths, as_json, project=project, k=k)
 
 
@@ -449,6 +463,7 @@ def erase(character_id: int) -> None:
 
     Erase a character's biometric data: embedding, detected faces and history.
     """
+    use_database()
     from likeness.db import repository
     from likeness.services.erasure import erase_biometrics
 
@@ -474,6 +489,7 @@ def reap(
 
     Re-queue characters a lost run left `extracting` (the scheduled reaper, now).
     """
+    use_database()
     prefect = use_prefect()  # before Prefect is imported: it reads its settings then
 
     from likeness.orchestration.reconciler import requeue_lost_extractions
@@ -496,6 +512,7 @@ def status() -> None:
 
     A table of characters with status, confidence and face count.
     """
+    use_database()
     from likeness.db import repository
     from likeness.db.session import transaction
 
@@ -525,6 +542,7 @@ def demo(
 
     Import the sample photos (once), extract them through Prefect, show the table.
     """
+    use_database()
     from likeness.devtools.samples import import_demo_once
 
     settings = get_settings()
@@ -551,6 +569,7 @@ def check(
     Run the data-quality suites over the whole database and look for photos in storage
     that no character owns; exit 1 when a suite fails or such a photo is left.
     """
+    use_database()
     prefect = use_prefect()  # before Prefect is imported: it reads its settings then
 
     from likeness.expectations.runner import data_docs_index
@@ -684,6 +703,7 @@ def worker() -> None:
     A warm extraction worker on work pool "gpu" (uses PREFECT_API_URL): loads the models
     once, then runs flow runs until SIGTERM or Ctrl-C, finishing the runs in hand.
     """
+    use_database()
     from likeness.orchestration.warm_worker import WarmWorker
 
     logging.getLogger("likeness.worker").setLevel(logging.INFO)
@@ -812,6 +832,7 @@ def bench(
     shell to exit on a fresh data directory (startup); and a burst of uploads with a
     backfill while the stack's parts die at random (chaos: exits 1 on any miss).
     """
+    use_database()
     import tempfile
 
     from likeness.devtools import bench as b
@@ -903,9 +924,9 @@ def db_upgrade(revision: str = "head") -> None:
     Apply the migrations (creates the embedded server on first use).
     """
     from likeness.db import migrate
-    from likeness.db.session import database_url
+    from likeness.db.session import start_database
 
-    migrate.upgrade(database_url(), revision=revision)
+    migrate.upgrade(start_database(), revision=revision)
     console.print(f"database at revision {revision}")
 
 
@@ -916,9 +937,9 @@ def db_downgrade(revision: str = "base") -> None:
     Revert the migrations down to REVISION (default: everything).
     """
     from likeness.db import migrate
-    from likeness.db.session import database_url
+    from likeness.db.session import start_database
 
-    migrate.downgrade(database_url(), revision=revision)
+    migrate.downgrade(start_database(), revision=revision)
     console.print(f"database at revision {revision}")
 
 
@@ -928,9 +949,9 @@ def db_url() -> None:
 
     Print the database URL in use.
     """
-    from likeness.db.session import database_url
+    from likeness.db.session import open_database
 
-    typer.echo(database_url())
+    typer.echo(open_database())
 
 
 @app.command()

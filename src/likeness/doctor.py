@@ -80,9 +80,11 @@ def _database(settings: Settings) -> list[Finding]:
     from sqlalchemy import create_engine, text
 
     from likeness.db import migrate
-    from likeness.db.session import database_url
+    from likeness.db.session import open_database
 
-    engine = create_engine(database_url(settings), pool_pre_ping=True)
+    # The embedded database is started and migrated as by any command; an external one is
+    # only looked at (its schema is the operator's to upgrade).
+    engine = create_engine(open_database(settings), pool_pre_ping=True)
     try:
         with engine.connect() as connection:
             version = connection.scalar(text("SHOW server_version"))

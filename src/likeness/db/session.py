@@ -6,14 +6,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from pathlib import Path
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
 from likeness.config import Settings, get_settings
 from likeness.db.databases import normalise_url
-from likeness.db.embedded import ensure_embedded_postgres
+from likeness.db.embedded import ensure_embedded_postgres, running_embedded_url
 
 
 class SchemaOutdated(RuntimeError):
@@ -22,31 +21,46 @@ class SchemaOutdated(RuntimeError):
 
 
 def database_url(settings: Settings | None = None) -> str:
+    """The database's URL. A getter only: nothing is started or migrated here
+    (:func:`open_database` does that, called by the commands that use the database)."""
     settings = settings or get_settings()
     if settings.database_url:
         return normalise_url(settings.database_url)
-    return embedded_database(settings.postgres_dir)
+    return running_embedded_url(settings.postgres_dir)
 
 
 _embedded_start = threading.Lock()
 
 
-def embedded_database(pgdata: Path) -> str:
-    """The embedded server (started if it is not running), its schema brought to the
-    current revision on first use: a fresh ``LIKENESS_HOME`` works with any command.
-    One thread starts it; the others of the process wait for its URL."""
+def start_database(settings: Settings | None = None) -> str:
+    """The embedded server started if it is not running (a fresh ``LIKENESS_HOME`` works
+    with any command); the configured URL as it is otherwise. One thread of a process
+    starts it; the others wait for its URL."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        return normalise_url(settings.database_url)
     with _embedded_start:
-        return _started_embedded_database(pgdata)
+        return ensure_embedded_postgres(settings.postgres_dir)
+
+
+def open_database(settings: Settings | None = None) -> str:
+    """What a command that uses the database calls first: the server started
+    (:func:`start_database`) and, when it is the embedded one, its schema brought to the
+    current revision. An external database is migrated only when its operator says so
+    (``likeness db upgrade``, ``likeness up``)."""
+    settings = settings or get_settings()
+    url = start_database(settings)
+    if settings.database_url is None:
+        _migrated(url)
+    return url
 
 
 @lru_cache(maxsize=4)
-def _started_embedded_database(pgdata: Path) -> str:
+def _migrated(url: str) -> None:
     from likeness.db import migrate  # Alembic: imported when a database is opened
 
-    url = ensure_embedded_postgres(pgdata)
     if not migrate.at_head(url):
         migrate.upgrade(url)
-    return url
 
 
 def search_options(ef_search: int) -> dict[str, str]:

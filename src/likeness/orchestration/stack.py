@@ -310,10 +310,10 @@ def run_local_stack(
         )
     from likeness.db import migrate
     from likeness.db.embedded import embedded_running, stop_embedded_postgres
-    from likeness.db.session import database_url
+    from likeness.db.session import open_database
 
     ours = settings.database_url is None and not embedded_running(settings.postgres_dir)
-    url = database_url(settings)  # the embedded database comes migrated
+    url = open_database(settings)  # the embedded database comes migrated
     if settings.database_url:
         migrate.upgrade(url)  # an external one: starting the stack is the operator's say-so
     env = prefect_env(settings, url)
