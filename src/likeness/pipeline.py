@@ -3,9 +3,9 @@
 begin (row lock, status ``extracting``, what the extraction needs) → extract (decode and
 detect, several images side by side) → decide (which face, which status) → check (the Great
 Expectations face-batch suite) → write (faces, character, events and backfill items in one
-transaction). The extraction flow runs it for one character with each step a Prefect task
-(``tasks.extraction.AS_TASKS``); backfill chunks and the burst sweep run it inline for many
-(:data:`INLINE`). Every character it begins ends in a terminal status: a missing source
+transaction). The extraction flow runs the steps for one character, each as a Prefect task
+(``flows.requested_extraction``); backfill chunks and the burst sweep run them inline for
+many (:func:`run`). Every character it begins ends in a terminal status: a missing source
 image, a bad image or rejected faces are a typed :class:`Failure` written like any outcome;
 an error of the infrastructure (:mod:`likeness.transient`) puts every character not yet
 written back to ``pending`` and propagates as :class:`ExtractionInterrupted`; any other
@@ -18,7 +18,8 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import NoReturn, TypeVar
 
 from likeness.config import get_settings
@@ -168,22 +169,18 @@ class Lookahead:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lookahead")
         self._ahead: Future[dict[tuple[int, str], Extracted | ImageError]] | None = None
 
-    def extracting(self, following: Sequence[int]) -> Callable[[Sequence[ExtractionJob]], Found]:
-        """An extract step that uses what was looked ahead, then looks ahead at
-        ``following`` (the next chunk) before the caller goes on to check and write."""
-
-        def extract_and_look_ahead(jobs: Sequence[ExtractionJob]) -> Found:
-            ahead = self._take()
-            missing = [job for job in jobs if (job.character_id, job.image_path) not in ahead]
-            for job, result in zip(
-                missing, extract_images([job.image_path for job in missing]), strict=True
-            ):
-                ahead[(job.character_id, job.image_path)] = result
-            if following:
-                self._ahead = self._pool.submit(self._extract_current_images, following)
-            return [(job, ahead[(job.character_id, job.image_path)]) for job in jobs]
-
-        return extract_and_look_ahead
+    def extract(self, jobs: Sequence[ExtractionJob], following: Sequence[int]) -> Found:
+        """The jobs' faces, from what was looked ahead where it matches; then a look ahead
+        at ``following`` (the next chunk) before the caller goes on to check and write."""
+        ahead = self._take()
+        missing = [job for job in jobs if (job.character_id, job.image_path) not in ahead]
+        for job, result in zip(
+            missing, extract_images([job.image_path for job in missing]), strict=True
+        ):
+            ahead[(job.character_id, job.image_path)] = result
+        if following:
+            self._ahead = self._pool.submit(self._extract_current_images, following)
+        return [(job, ahead[(job.character_id, job.image_path)]) for job in jobs]
 
     def _take(self) -> dict[tuple[int, str], Extracted | ImageError]:
         future, self._ahead = self._ahead, None
@@ -208,9 +205,17 @@ class Lookahead:
 LOOKAHEAD = Lookahead()
 
 
-def decide(job: ExtractionJob, found: Extracted) -> Detected:
-    outcome = decide_outcome(found.faces, job.config, job.chosen_box)
-    return Detected(job, found.source_size, found.faces, outcome)
+def decide(found: Found) -> tuple[list[Detected], dict[int, Failure]]:
+    """Which face and status each image gives (``identity.decisions``); an image that
+    could not be used is its character's failure."""
+    detected, failures = [], {}
+    for job, extracted in found:
+        if isinstance(extracted, ImageError):
+            failures[job.character_id] = Failure(FailureKind.IMAGE, extracted.message)
+            continue
+        outcome = decide_outcome(extracted.faces, job.config, job.chosen_box)
+        detected.append(Detected(job, extracted.source_size, extracted.faces, outcome))
+    return detected, failures
 
 
 def check(
@@ -300,50 +305,44 @@ def write_failures(failures: dict[int, Failure]) -> list[PublishedEvent]:
         ]
 
 
-@dataclass(frozen=True)
-class Steps:
-    """How each step runs: inline, or as a Prefect task (``tasks.extraction``)."""
-
-    begin: Callable[[Sequence[int], bool], Begun]
-    extract: Callable[[Sequence[ExtractionJob]], Found]
-    decide: Callable[[ExtractionJob, Extracted], Detected]
-    check: Callable[[Sequence[Detected]], dict[int, Failure]]
-    write: Callable[[Sequence[Detected], dict[int, Failure], int | None, str], BatchResult]
-    fail: Callable[[dict[int, Failure]], list[PublishedEvent]]
-
-
-INLINE = Steps(begin, extract, decide, check, write, write_failures)
-
-
 def run(
     character_ids: Sequence[int],
     *,
     requested: bool,
     backfill_job_id: int | None = None,
-    steps: Steps = INLINE,
+    following: Sequence[int] | None = None,
 ) -> BatchResult:
-    """The pipeline over characters whose extraction locks the caller holds."""
-    begun = steps.begin(character_ids, requested)
+    """The pipeline inline over characters whose extraction locks the caller holds (the
+    extraction flow runs the same steps as Prefect tasks: ``flows.requested_extraction``).
+    With ``following``, the images come from :data:`LOOKAHEAD`."""
+    begun = begin(character_ids, requested)
+    with ending_every_character(begun, fail=write_failures):
+        found = (
+            extract(begun.jobs) if following is None else LOOKAHEAD.extract(begun.jobs, following)
+        )
+        detected, failures = decide(found)
+        failures |= begun.failures | check(detected)
+        result = write(detected, failures, backfill_job_id, get_settings().model_pack)
+    result.refused = begun.refused
+    return result
+
+
+@contextmanager
+def ending_every_character(
+    begun: Begun, fail: Callable[[dict[int, Failure]], list[PublishedEvent]]
+) -> Iterator[None]:
+    """Around the steps after ``begin``: when one raises, every character begun still ends
+    terminal. An error of the infrastructure puts them back to ``pending``
+    (:class:`ExtractionInterrupted`); any other error fails them with ``fail`` (the write
+    of :func:`write_failures`, inline or as a task) and raises :class:`ExtractionFailed`."""
     try:
-        failures = dict(begun.failures)
-        detected = []
-        extracted = steps.extract(begun.jobs) if begun.jobs else []
-        for job, found in extracted:
-            if isinstance(found, ImageError):
-                failures[job.character_id] = Failure(FailureKind.IMAGE, found.message)
-            else:
-                detected.append(steps.decide(job, found))
-        failures |= steps.check(detected) if detected else {}
-        model_id = get_settings().model_pack
-        result = steps.write(detected, failures, backfill_job_id, model_id)
+        yield
     except ModelPackError as error:
-        _abort(begun, Failure.model(error), steps, error)
+        _abort(begun, Failure.model(error), fail, error)
     except Exception as error:
         if is_transient(error):
             _put_back(begun, error)
-        _abort(begun, Failure.unexpected(error), steps, error)
-    result.refused = begun.refused
-    return result
+        _abort(begun, Failure.unexpected(error), fail, error)
 
 
 def _put_back(begun: Begun, error: Exception) -> NoReturn:
@@ -358,9 +357,14 @@ def _put_back(begun: Begun, error: Exception) -> NoReturn:
     ) from error
 
 
-def _abort(begun: Begun, failure: Failure, steps: Steps, error: Exception) -> NoReturn:
+def _abort(
+    begun: Begun,
+    failure: Failure,
+    fail: Callable[[dict[int, Failure]], list[PublishedEvent]],
+    error: Exception,
+) -> NoReturn:
     unwritten = {job.character_id: failure for job in begun.jobs} | begun.failures
-    raise ExtractionFailed(failure, steps.fail(unwritten)) from error
+    raise ExtractionFailed(failure, fail(unwritten)) from error
 
 
 def extract_batch(
@@ -376,13 +380,10 @@ def extract_batch(
     one is checked and written (:class:`Lookahead`). A backfill re-extracts any character,
     or with ``waiting_only`` only one still waiting for its extraction (a request's run may
     have extracted it since the backfill took its list)."""
-    steps = (
-        INLINE if following is None else replace(INLINE, extract=LOOKAHEAD.extracting(following))
-    )
     with holding_extraction_locks(character_ids, wait=True):
         return run(
             character_ids,
             requested=backfill_job_id is None or waiting_only,
             backfill_job_id=backfill_job_id,
-            steps=steps,
+            following=following,
         )

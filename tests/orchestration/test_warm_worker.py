@@ -82,12 +82,11 @@ def test_runs_share_one_warm_process_and_stay_flow_runs_with_their_tasks(
         assert run.work_pool_name == "gpu" and run.work_queue_name == "interactive"
         wait_until(lambda: state_of(run.id) is StateType.COMPLETED, 30, "completed")  # noqa: B023
         # Prefect records task runs from their events, which its server stores a moment
-        # after the run's own final state: the seven steps appear within seconds.
-        wait_until(lambda: len(task_names(run.id)) >= 7, 30, "the run's task runs")  # noqa: B023
-        assert task_names(run.id)[:7] == [
+        # after the run's own final state: the six steps appear within seconds.
+        wait_until(lambda: len(task_names(run.id)) >= 6, 30, "the run's task runs")  # noqa: B023
+        assert task_names(run.id)[:6] == [
             "begin_extraction",
-            "load_image",
-            "detect_faces",
+            "extract_faces",
             "resolve_primary",
             "check_faces",
             "persist_faces",

@@ -1,14 +1,28 @@
 """The body the extraction, replacement and reference flows share: one requested row
-extracted by this run alone, its events announced."""
+extracted by this run alone, the pipeline's steps run as Prefect tasks, its events
+announced."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from likeness import pipeline
+from likeness.config import get_settings
 from likeness.db.repository import NotRequested
+from likeness.identity.events import PublishedEvent
+from likeness.identity.failures import FacesRejected, FailureKind
 from likeness.tasks.archive import archive_embedding
-from likeness.tasks.extraction import extract_one, leave_unrequested, sole_extraction
-from likeness.tasks.notify import notify
+from likeness.tasks.extraction import (
+    begin_extraction,
+    check_faces,
+    extract_faces,
+    leave_unrequested,
+    persist_faces,
+    record_failure,
+    resolve_primary,
+    sole_extraction,
+)
+from likeness.tasks.notify import announcing_failure, notify
 
 
 @dataclass(frozen=True)
@@ -33,3 +47,23 @@ def extract_as_requested(row_id: int, replacing: str | None = None) -> Outcome:
             return Outcome(leave_unrequested(row_id, refusal), extracted=False)
     notify(events)
     return Outcome(str(events[0].payload["status"]), extracted=True)
+
+
+def extract_one(row_id: int) -> list[PublishedEvent]:
+    """``pipeline.run``'s steps for one row, each a task; returns the committed events.
+
+    A bad image ends in ``failed`` with its reason. Rejected faces, models that cannot
+    load and any other error also leave the row ``failed`` (never ``extracting``), are
+    announced, and fail the run. :class:`NotRequested` when nobody asked for it."""
+    begun = begin_extraction([row_id], requested=True)
+    if row_id in begun.refused:
+        raise NotRequested(begun.refused[row_id])
+    with announcing_failure(), pipeline.ending_every_character(begun, fail=record_failure):
+        detected, failures = resolve_primary(extract_faces(begun.jobs))
+        failures |= begun.failures | check_faces(detected)
+        result = persist_faces(detected, failures, None, get_settings().model_pack)
+    failure = result.failures.get(row_id)
+    if failure is not None and failure.kind is FailureKind.DATA_CHECK:
+        notify(result.events)  # nothing of the face set was written; the run fails visibly
+        raise FacesRejected(failure.reason)
+    return result.events

@@ -10,8 +10,8 @@ from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.session import transaction
 from likeness.identity.failures import FailureKind
-from likeness.pipeline import BatchResult, ExtractionFailed, extract_batch
-from likeness.tasks.notify import notify
+from likeness.pipeline import BatchResult, extract_batch
+from likeness.tasks.notify import announcing_failure
 from likeness.tasks.retry import database_task
 
 SKIPPED = "skipped"  # a backfill item left alone, see extract_chunk
@@ -41,13 +41,10 @@ def extract_chunk(
         # upload, or the reconciler) may have extracted it since: extracting it again would
         # announce it twice.
         waiting_only = repository.backfill_scope(session, job_id=job_id) is repository.Scope.MISSING
-    try:
+    with announcing_failure():
         result = extract_batch(
             character_ids, backfill_job_id=job_id, following=following, waiting_only=waiting_only
         )
-    except ExtractionFailed as failed:
-        notify(failed.events)
-        raise
     if result.refused:  # erased, or extracted by another run: done, without this job
         with transaction() as session:
             repository.mark_backfill_items(

@@ -1,5 +1,6 @@
 """The extraction pipeline's steps as Prefect tasks, for a run of one character: each step
-shows in the Prefect UI with its logs and retries (``pipeline`` holds what they do)."""
+shows in the Prefect UI with its logs and retries (``pipeline`` holds what they do;
+``flows.requested_extraction`` runs them in order)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,9 @@ from likeness.db.extraction_locks import holding_extraction_locks
 from likeness.db.repository import ExtractionJob, NotRequested
 from likeness.db.session import transaction
 from likeness.expectations.results import CheckResult
-from likeness.face.engine import get_face_engine
-from likeness.face.image_loading import LoadedImage, load_source_image
-from likeness.identity.errors import ImageError
 from likeness.identity.events import PublishedEvent
-from likeness.identity.faces import Face
-from likeness.identity.failures import FacesRejected, Failure, FailureKind
+from likeness.identity.failures import Failure
 from likeness.pipeline import BatchResult, Detected, Extracted, Found
-from likeness.tasks.notify import notify
 from likeness.tasks.retry import database_task, retry_on_transient
 from likeness.transient import is_transient
 
@@ -36,51 +32,35 @@ def begin_extraction(character_ids: Sequence[int], requested: bool) -> pipeline.
 
 
 @task(
-    name="load_image",
+    name="extract_faces",
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=1,
     retry_condition_fn=retry_on_transient,
 )
-def load_image(path: str) -> LoadedImage:
-    """Decode the source image (storage root, EXIF, limits); a bad file fails at once."""
-    return load_source_image(path, get_settings())
-
-
-@task(name="detect_faces", cache_policy=NO_CACHE)
-def detect_faces(image: LoadedImage) -> list[Face]:
-    """SCRFD + ArcFace on the process-wide engine (the models stay loaded)."""
-    engine = get_face_engine()
-    faces = engine.detect_image(image)
-    get_run_logger().info(
-        "%d face(s) in %s (%dx%d) with %s: confidences %s",
-        len(faces),
-        image.path,
-        *image.source_size,
-        engine.model_id,
-        [round(face.confidence, 3) for face in faces],
-    )
-    return faces
-
-
-def extract(jobs: Sequence[ExtractionJob]) -> Found:
-    """Load and detect each image as its own tasks, one after the other."""
-    found: Found = []
-    for job in jobs:
-        try:
-            image = load_image(job.image_path)
-        except ImageError as error:
-            found.append((job, error))
-            continue
-        found.append((job, Extracted(image.source_size, detect_faces(image))))
+def extract_faces(jobs: Sequence[ExtractionJob]) -> Found:
+    """Decode each source image (storage, EXIF, limits; a bad file is its character's
+    failure) and run SCRFD + ArcFace on the process-wide engine (the models stay loaded)."""
+    found = pipeline.extract(jobs)
+    log = get_run_logger()
+    for job, extracted in found:
+        if isinstance(extracted, Extracted):
+            log.info(
+                "%d face(s) in %s (%dx%d) with %s: confidences %s",
+                len(extracted.faces),
+                job.image_path,
+                *extracted.source_size,
+                get_settings().model_pack,
+                [round(face.confidence, 3) for face in extracted.faces],
+            )
     return found
 
 
 @task(name="resolve_primary", cache_policy=NO_CACHE)
-def resolve_primary(job: ExtractionJob, found: Extracted) -> Detected:
+def resolve_primary(found: Found) -> tuple[list[Detected], dict[int, Failure]]:
     """One face is selected automatically, several wait for a person (unless a person's
     earlier choice or the project's multi-face policy decides)."""
-    return pipeline.decide(job, found)
+    return pipeline.decide(found)
 
 
 @task(name="check_faces", cache_policy=NO_CACHE)
@@ -134,36 +114,6 @@ def record_failure(failures: dict[int, Failure]) -> list[PublishedEvent]:
     for character_id, failure in failures.items():
         get_run_logger().warning("character %d failed: %s", character_id, failure.reason)
     return pipeline.write_failures(failures)
-
-
-AS_TASKS = pipeline.Steps(
-    begin=begin_extraction,
-    extract=extract,
-    decide=resolve_primary,
-    check=check_faces,
-    write=persist_faces,
-    fail=record_failure,
-)
-
-
-def extract_one(character_id: int) -> list[PublishedEvent]:
-    """The pipeline for one character, step by step as tasks; returns the committed events.
-
-    A bad image ends in ``failed`` with its reason. Rejected faces, models that cannot
-    load and any other error also leave the character ``failed`` (never ``extracting``),
-    are announced, and fail the run. :class:`NotRequested` when nobody asked for it."""
-    try:
-        result = pipeline.run([character_id], requested=True, steps=AS_TASKS)
-    except pipeline.ExtractionFailed as failed:
-        notify(failed.events)
-        raise
-    if character_id in result.refused:
-        raise NotRequested(result.refused[character_id])
-    failure = result.failures.get(character_id)
-    if failure is not None and failure.kind is FailureKind.DATA_CHECK:
-        notify(result.events)  # nothing of the face set was written; the run fails visibly
-        raise FacesRejected(failure.reason)
-    return result.events
 
 
 @contextmanager

@@ -6,6 +6,8 @@ step only tells Prefect, so automations can react.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import cast
 
 from prefect import task
@@ -14,6 +16,7 @@ from prefect.events import emit_event
 from prefect.utilities.annotations import quote
 
 from likeness.identity.events import PublishedEvent
+from likeness.pipeline import ExtractionFailed
 
 
 def notify(events: list[PublishedEvent]) -> None:
@@ -33,3 +36,14 @@ def notify_task(events: list[PublishedEvent]) -> None:
             },
             payload={"outbox_id": event.id, **event.payload},
         )
+
+
+@contextmanager
+def announcing_failure() -> Iterator[None]:
+    """Around the pipeline's work: when an error failed every character, the failures it
+    committed are announced before the error goes on to fail the run."""
+    try:
+        yield
+    except ExtractionFailed as failed:
+        notify(failed.events)
+        raise

@@ -10,8 +10,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from likeness.orchestration.runs import claim_waiting_extractions, complete_claimed
-from likeness.pipeline import BatchResult, ExtractionFailed, extract_batch
-from likeness.tasks.notify import notify
+from likeness.pipeline import BatchResult, extract_batch
+from likeness.tasks.notify import announcing_failure, notify
 
 # Uploads per batch, and batches per run before it ends (other runs then take over).
 SWEEP_BATCH = 16
@@ -29,11 +29,8 @@ def claim_waiting(limit: int) -> dict[int, UUID]:
 @task(name="extract_waiting", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 8])
 def extract_waiting(character_ids: list[int]) -> BatchResult:
     """Decode, detect, check and write the batch; each character ends terminal."""
-    try:
+    with announcing_failure():
         return extract_batch(character_ids)
-    except ExtractionFailed as failed:
-        notify(failed.events)
-        raise
 
 
 @task(name="close_claimed", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
