@@ -24,7 +24,8 @@ RULES: dict[str, tuple[set[str], bool]] = {
         False,
     ),
     "likeness.expectations": (
-        {"likeness.identity", "likeness.config", "likeness.db.models", "likeness.face"},
+        {"likeness.identity", "likeness.config", "likeness.db.models", "likeness.face"}
+        | {"likeness.db.unit_of_work"},
         False,
     ),
     "likeness.importing": ({"likeness.identity", "likeness.db", "likeness.storage"}, False),
@@ -56,7 +57,8 @@ RULES: dict[str, tuple[set[str], bool]] = {
     ),
     "likeness.flows": (
         {"likeness.identity", "likeness.config", "likeness.db", "likeness.expectations"}
-        | {"likeness.orchestration", "likeness.tasks", "likeness.likeness_checks"},
+        | {"likeness.orchestration", "likeness.tasks", "likeness.likeness_checks"}
+        | {"likeness.pipeline"},
         True,
     ),
     "likeness.api": (

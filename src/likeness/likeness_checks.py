@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy.orm import Session
 
 from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import LikenessCheck, LikenessCheckImage, LikenessCheckResult
 from likeness.db.repository import Candidate, ImageResult, VerifyTarget
 from likeness.db.session import transaction
+from likeness.db.unit_of_work import UnitOfWork
 from likeness.expectations.likeness_results import check_likeness_results
 from likeness.expectations.results import CheckResult
 from likeness.face.engine import get_face_engine
@@ -102,7 +102,7 @@ class Comparison:
 
 
 def face_rows(
-    session: Session, comparison: Comparison, faces: Sequence[Face]
+    session: UnitOfWork, comparison: Comparison, faces: Sequence[Face]
 ) -> list[dict[str, Any]]:
     """The result rows of an image's faces (identify reads the HNSW index)."""
     rows = []

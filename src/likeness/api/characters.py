@@ -9,7 +9,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile, status
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 
 from likeness.api.params import FormName, RowId, RowIdFilter
 from likeness.api.schemas import (
@@ -29,6 +28,7 @@ from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import Character
 from likeness.db.session import transaction
+from likeness.db.unit_of_work import UnitOfWork
 from likeness.identity.errors import ImageError
 from likeness.identity.status import Status
 from likeness.orchestration.requests import start_or_leave_pending
@@ -68,7 +68,7 @@ def queue_until_owned(key: str) -> None:
 
 
 def request_with_upload(
-    image: UploadFile, project: str, request: Callable[[Session, str], Character]
+    image: UploadFile, project: str, request: Callable[[UnitOfWork, str], Character]
 ) -> Character:
     """Store the upload, then make the request that uses it in one transaction, which
     takes the photo off the deletion queue; a refused request keeps no photo."""
@@ -82,7 +82,7 @@ def request_with_upload(
         raise
 
 
-def choose_face(session: Session, *, row_id: int, face_id: int) -> SelectFaceOut:
+def choose_face(session: UnitOfWork, *, row_id: int, face_id: int) -> SelectFaceOut:
     """A person's face choice in a character's (or a reference's) image."""
     new_status, _ = record.select_face(session, character_id=row_id, face_id=face_id)
     row = repository.get_character(session, character_id=row_id)
@@ -94,7 +94,7 @@ def choose_face(session: Session, *, row_id: int, face_id: int) -> SelectFaceOut
     )
 
 
-def described(session: Session, characters: list[Character]) -> list[CharacterOut]:
+def described(session: UnitOfWork, characters: list[Character]) -> list[CharacterOut]:
     """Characters with their drift and identity-changed flag (level per project) and their
     reference count."""
     ids = [c.id for c in characters]
@@ -118,7 +118,7 @@ def create_character(
 ) -> CharacterCreated:
     """Create a character from an uploaded source image; extraction starts in the background."""
 
-    def create(session: Session, path: str) -> Character:
+    def create(session: UnitOfWork, path: str) -> Character:
         project_row = repository.get_or_create_project(session, name=project)
         character = repository.create_character(
             session, project_id=project_row.id, name=name, source_image_path=path

@@ -15,7 +15,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile, status
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
 
 from likeness.api.check_schemas import (
     MAX_CANDIDATES,
@@ -37,6 +36,7 @@ from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import LikenessCheck
 from likeness.db.session import transaction
+from likeness.db.unit_of_work import UnitOfWork
 from likeness.identity.errors import ImageOutsideStorage
 from likeness.identity.status import Status
 from likeness.identity.verdicts import MatchThresholds
@@ -125,7 +125,7 @@ def _still_running(check_id: int) -> JSONResponse:
     )
 
 
-def _thresholds(session: Session, project_id: int | None, model: str) -> ThresholdsOut:
+def _thresholds(session: UnitOfWork, project_id: int | None, model: str) -> ThresholdsOut:
     """The thresholds in force for the project (None: the studio's) and a model pack."""
     in_force = verification.thresholds_in_force(session, project_id=project_id, model_pack=model)
     return ThresholdsOut.of(model, in_force.thresholds, measured=in_force.measured)

@@ -24,9 +24,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from likeness.db.session import get_database_engine
+from likeness.db.unit_of_work import UnitOfWork
 
 # Keys above 2^48 leave room below for other advisory locks (the outbox's is ~2^30).
 EXTRACTION_LOCK_BASE = 1 << 48
@@ -75,7 +75,7 @@ def holding_backfill_lock(job_id: int) -> Iterator[None]:
         yield
 
 
-def running_backfill_jobs(session: Session) -> list[int]:
+def running_backfill_jobs(session: UnitOfWork) -> list[int]:
     """The ids of the backfill jobs whose lock a live backfill holds now."""
     keys = _granted_keys(
         session, _ADVISORY_KEY >= BACKFILL_LOCK_BASE, _ADVISORY_KEY < EXTRACTION_LOCK_BASE
@@ -114,7 +114,7 @@ _ADVISORY_KEY: ColumnElement[int] = literal_column(
 )
 
 
-def held_extraction_locks(session: Session, *, character_ids: Sequence[int]) -> set[int]:
+def held_extraction_locks(session: UnitOfWork, *, character_ids: Sequence[int]) -> set[int]:
     """The ids among ``character_ids`` whose extraction lock a live run holds now."""
     if not character_ids:
         return set()
@@ -122,7 +122,7 @@ def held_extraction_locks(session: Session, *, character_ids: Sequence[int]) -> 
     return {keys[key] for key in _granted_keys(session, _ADVISORY_KEY.in_(list(keys)))}
 
 
-def _granted_keys(session: Session, *conditions: ColumnElement[bool]) -> list[int]:
+def _granted_keys(session: UnitOfWork, *conditions: ColumnElement[bool]) -> list[int]:
     """The one-bigint advisory keys that some session holds now, among ``conditions``."""
     rows = session.execute(
         select(_ADVISORY_KEY)

@@ -8,11 +8,11 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.orm import Session
 
 from likeness.config import Settings, get_settings
 from likeness.db.databases import normalise_url
 from likeness.db.embedded import ensure_embedded_postgres, running_embedded_url
+from likeness.db.unit_of_work import UnitOfWork
 
 
 class SchemaOutdated(RuntimeError):
@@ -95,8 +95,8 @@ def get_database_engine(settings: Settings | None = None) -> Engine:
 
 
 @contextmanager
-def transaction(engine: Engine | None = None) -> Iterator[Session]:
-    """One session in one transaction: committed on success, rolled back on any error."""
+def transaction(engine: Engine | None = None) -> Iterator[UnitOfWork]:
+    """One unit of work in one transaction: committed on success, rolled back on any error."""
     bind = engine or get_database_engine()
-    with Session(bind, expire_on_commit=False) as session, session.begin():
-        yield session
+    with UnitOfWork(bind) as work, work.begin():
+        yield work

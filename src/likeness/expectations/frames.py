@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from likeness.db.models import EMBEDDING_DIMENSIONS, STATUS_BY_ID, Character, DetectedFace
+from likeness.db.unit_of_work import UnitOfWork
 from likeness.identity.faces import Face
 from likeness.identity.template import identity_template
 
@@ -102,7 +102,7 @@ COLLAPSE_SAMPLE = 2000
 
 
 def character_frame(
-    session: Session, *, low_confidence_below: float, drift_levels: Mapping[int, float]
+    session: UnitOfWork, *, low_confidence_below: float, drift_levels: Mapping[int, float]
 ) -> pd.DataFrame:
     """One row per character (and per extra reference) with what the consistency and
     distribution suites need; ``drift_levels``: each project's drift level."""
@@ -184,7 +184,7 @@ TEMPLATE_TOLERANCE = 1e-3
 
 
 def template_checks(
-    session: Session, drift_levels: Mapping[int, float]
+    session: UnitOfWork, drift_levels: Mapping[int, float]
 ) -> dict[int, dict[str, object]]:
     """For every character with references: whether its stored template is the normalised
     mean of the references it includes (``matches_template``); for each included reference

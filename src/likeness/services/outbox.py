@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from likeness.db import repository
+from likeness.db.unit_of_work import UnitOfWork
 from likeness.identity.events import PublishedEvent
 
 
 def publish(
-    session: Session, *, event_type: str, character_id: int | None, payload: dict[str, Any]
+    session: UnitOfWork, *, event_type: str, character_id: int | None, payload: dict[str, Any]
 ) -> PublishedEvent:
     event_id = repository.add_outbox_event(
         session, event_type=event_type, character_id=character_id, payload=payload

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
-
 from likeness.db import repository
 from likeness.db.models import Character, EmbeddingHistory
+from likeness.db.unit_of_work import UnitOfWork
 from likeness.identity.decisions import Outcome, identity_changed, status_for_confidence
 from likeness.identity.events import (
     CHANGED,
@@ -25,7 +24,7 @@ from likeness.services.references import refresh_identity, remember_template
 
 
 def publish_drift(
-    session: Session,
+    session: UnitOfWork,
     *,
     character_id: int,
     drift_level: float,
@@ -52,7 +51,7 @@ def publish_drift(
 
 
 def select_face(
-    session: Session, *, character_id: int, face_id: int
+    session: UnitOfWork, *, character_id: int, face_id: int
 ) -> tuple[Status, list[PublishedEvent]]:
     """A person's choice, its drift measurement and their events, in the caller's transaction."""
     face = repository.face_to_select(session, character_id=character_id, face_id=face_id)
@@ -88,7 +87,7 @@ class ExtractionOutcome:
 
 
 def write_outcomes(
-    session: Session, *, outcomes: Sequence[ExtractionOutcome], model_id: str
+    session: UnitOfWork, *, outcomes: Sequence[ExtractionOutcome], model_id: str
 ) -> list[PublishedEvent]:
     """Extractions' results: faces, primary, character columns, status, the template each
     belongs to, drift, events. Each step writes or reads for all of them at once."""
@@ -142,7 +141,7 @@ class _Batch:
 
 
 def _announce_outcome(
-    session: Session,
+    session: UnitOfWork,
     item: ExtractionOutcome,
     model_id: str,
     batch: _Batch,
@@ -181,7 +180,7 @@ def _announce_outcome(
     return events
 
 
-def write_failure(session: Session, *, character_id: int, reason: str) -> list[PublishedEvent]:
+def write_failure(session: UnitOfWork, *, character_id: int, reason: str) -> list[PublishedEvent]:
     """Status ``failed`` with the reason; embedding and faces stay as they were (a failed
     reference leaves its character's template)."""
     repository.get_character(session, character_id=character_id, lock=True)
@@ -202,7 +201,7 @@ def write_failure(session: Session, *, character_id: int, reason: str) -> list[P
     return [event, *refresh_identity(session, character_id=character_id)]
 
 
-def erase_biometrics(session: Session, *, character_id: int) -> list[str]:
+def erase_biometrics(session: UnitOfWork, *, character_id: int) -> list[str]:
     """Remove the character's embedding, detected faces and embedding history, and those of
     its extra references, and announce it (``embedding.erased``); each status becomes
     ``failed`` with the reason until an extraction is requested again. Returns the photos

@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from sqlalchemy.orm import Session
 
 from likeness.db import repository
 from likeness.db.models import Character
+from likeness.db.unit_of_work import UnitOfWork
 from likeness.identity.events import (
     LIKENESS_RESULTS_STALE,
     REFERENCE_MISMATCH,
@@ -25,8 +25,6 @@ from likeness.services.outbox import publish
 
 STALE_REASON = "identity template changed"
 RESULTS_STALE_REASON = "the character's embedding changed since"
-# Session.info key: each character's embedding as the transaction first found it.
-_TEMPLATES_BEFORE = "likeness.templates_before"
 
 
 def usable_statuses(config: EmbeddingConfig) -> set[Status]:
@@ -37,7 +35,7 @@ def usable_statuses(config: EmbeddingConfig) -> set[Status]:
 
 
 def refresh_identity(
-    session: Session,
+    session: UnitOfWork,
     *,
     character_id: int,
     references_by_owner: Mapping[int, list[Character]] | None = None,
@@ -61,7 +59,7 @@ def refresh_identity(
     return events + announce_stale_results(session, character_id=owner.id)
 
 
-def announce_stale_results(session: Session, *, character_id: int) -> list[PublishedEvent]:
+def announce_stale_results(session: UnitOfWork, *, character_id: int) -> list[PublishedEvent]:
     """Flag the likeness results measured against an embedding the character no longer
     has, and say how many (no event when there were none)."""
     flagged = repository.mark_results_stale(
@@ -78,7 +76,7 @@ def announce_stale_results(session: Session, *, character_id: int) -> list[Publi
 
 
 def _recompute_template(
-    session: Session, owner: Character, references: list[Character]
+    session: UnitOfWork, owner: Character, references: list[Character]
 ) -> list[PublishedEvent]:
     if not references and owner.template_size is None:
         return []
@@ -105,7 +103,7 @@ def _recompute_template(
         None if primary is None else np.asarray(primary.embedding), extras, config.drift_threshold
     )
     events = _place_references(session, owner, references, template, config.drift_threshold)
-    before = session.info.get(_TEMPLATES_BEFORE, {}).get(owner.id, owner.face_embedding)
+    before = session.embeddings_before.get(owner.id, owner.face_embedding)
     values = _template_values(template, model, face, alone=not references)
     repository.set_template(session, character_id=owner.id, values=values)
     if _moved(before, values.get("face_embedding", before)):
@@ -124,13 +122,11 @@ def _recompute_template(
     return events
 
 
-def remember_template(session: Session, character: Character) -> None:
+def remember_template(session: UnitOfWork, character: Character) -> None:
     """Note the character's embedding as this transaction first found it, before a write
     replaces it, so that a template change is measured against what consumers saw."""
     if character.reference_of is None:
-        session.info.setdefault(_TEMPLATES_BEFORE, {}).setdefault(
-            character.id, character.face_embedding
-        )
+        session.embeddings_before.setdefault(character.id, character.face_embedding)
 
 
 def _extracting(row: Character) -> bool:
@@ -148,7 +144,7 @@ def _counts(row: Character, usable: set[Status], references: list[Character]) ->
 
 
 def _place_references(
-    session: Session,
+    session: UnitOfWork,
     owner: Character,
     references: list[Character],
     template: Template,
@@ -230,14 +226,14 @@ def _source_counted(owner: Character, references: list[Character]) -> bool:
 
 
 def keep_reference(
-    session: Session, *, character_id: int, reference_id: int
+    session: UnitOfWork, *, character_id: int, reference_id: int
 ) -> list[PublishedEvent]:
     """A person says the reference shows the character: it joins the template."""
     repository.keep_reference(session, character_id=character_id, reference_id=reference_id)
     return refresh_identity(session, character_id=character_id)
 
 
-def remove_reference(session: Session, *, character_id: int, reference_id: int) -> list[str]:
+def remove_reference(session: UnitOfWork, *, character_id: int, reference_id: int) -> list[str]:
     """Remove the reference and recompute the template; returns the photos to delete once
     this commits."""
     photos = repository.delete_reference(

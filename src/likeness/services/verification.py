@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
-
 from likeness.db import repository
 from likeness.db.repository import VerifyTarget
+from likeness.db.unit_of_work import UnitOfWork
 from likeness.identity.status import Status
 from likeness.identity.verdicts import MEASURED_THRESHOLDS, MatchThresholds
 
@@ -35,7 +34,7 @@ class ThresholdsInForce:
 
 
 def thresholds_in_force(
-    session: Session, *, project_id: int | None, model_pack: str
+    session: UnitOfWork, *, project_id: int | None, model_pack: str
 ) -> ThresholdsInForce:
     """The project's override, else the studio's setting, else the measured default;
     none for a model pack nobody measured (no verdicts, similarity only)."""
@@ -48,7 +47,7 @@ def thresholds_in_force(
 
 
 def set_thresholds(
-    session: Session,
+    session: UnitOfWork,
     *,
     project_id: int | None,
     model_pack: str,

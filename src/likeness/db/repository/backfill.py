@@ -6,7 +6,6 @@ from enum import StrEnum
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
 
 from likeness.db.models import (
     STATUS_IDS,
@@ -15,6 +14,7 @@ from likeness.db.models import (
     Character,
     Project,
 )
+from likeness.db.unit_of_work import UnitOfWork
 from likeness.identity.status import Status
 
 
@@ -26,7 +26,7 @@ class Scope(StrEnum):
 
 
 def characters_in_scope(
-    session: Session, *, scope: Scope, model_id: str, project: str | None = None
+    session: UnitOfWork, *, scope: Scope, model_id: str, project: str | None = None
 ) -> list[int]:
     """Ids of the characters a backfill of ``scope`` should (re-)extract, oldest first;
     never one whose biometric data was erased (only a new request undoes an erasure)."""
@@ -49,7 +49,7 @@ def characters_in_scope(
 
 
 def open_backfill_job(
-    session: Session, *, scope: Scope, model_id: str, project: str | None
+    session: UnitOfWork, *, scope: Scope, model_id: str, project: str | None
 ) -> tuple[BackfillJob, bool]:
     """The unfinished job of the same scope, project and model (a resume), or a new one
     over a snapshot of the characters in scope. Returns (job, resumed)."""
@@ -77,11 +77,11 @@ def open_backfill_job(
     return job, False
 
 
-def backfill_scope(session: Session, *, job_id: int) -> Scope:
+def backfill_scope(session: UnitOfWork, *, job_id: int) -> Scope:
     return Scope(session.scalars(select(BackfillJob.scope).where(BackfillJob.id == job_id)).one())
 
 
-def backfill_todo(session: Session, *, job_id: int) -> list[int]:
+def backfill_todo(session: UnitOfWork, *, job_id: int) -> list[int]:
     return list(
         session.scalars(
             select(BackfillItem.character_id)
@@ -91,7 +91,7 @@ def backfill_todo(session: Session, *, job_id: int) -> list[int]:
     )
 
 
-def backfill_counts(session: Session, *, job_id: int) -> dict[str, int]:
+def backfill_counts(session: UnitOfWork, *, job_id: int) -> dict[str, int]:
     """Items per resulting status ('todo' for those not processed yet)."""
     rows = session.execute(
         select(BackfillItem.status, func.count())
@@ -102,7 +102,7 @@ def backfill_counts(session: Session, *, job_id: int) -> dict[str, int]:
 
 
 def latest_backfill_counts(
-    session: Session, *, scope: Scope, project: str | None
+    session: UnitOfWork, *, scope: Scope, project: str | None
 ) -> dict[str, int]:
     """Progress of the newest job of this scope and project (empty before it exists)."""
     job_id = session.scalar(
@@ -117,7 +117,7 @@ def latest_backfill_counts(
     return backfill_counts(session, job_id=job_id) if job_id is not None else {}
 
 
-def backfill_failures(session: Session, *, job_id: int) -> dict[int, tuple[str, str | None]]:
+def backfill_failures(session: UnitOfWork, *, job_id: int) -> dict[int, tuple[str, str | None]]:
     """The job's failed characters: their reason and the kind of failure."""
     rows = session.execute(
         select(Character.id, Character.embedding_error, BackfillItem.failure)
@@ -129,7 +129,7 @@ def backfill_failures(session: Session, *, job_id: int) -> dict[int, tuple[str, 
 
 
 def mark_backfill_items(
-    session: Session, *, job_id: int, statuses: dict[int, str], failures: dict[int, str]
+    session: UnitOfWork, *, job_id: int, statuses: dict[int, str], failures: dict[int, str]
 ) -> None:
     """Record the items as done (with the kind of failure, if they failed), in the
     transaction that wrote their results."""
@@ -141,7 +141,7 @@ def mark_backfill_items(
         )
 
 
-def finish_backfill_job(session: Session, *, job_id: int) -> None:
+def finish_backfill_job(session: UnitOfWork, *, job_id: int) -> None:
     session.execute(
         update(BackfillJob).where(BackfillJob.id == job_id).values(finished_at=func.now())
     )

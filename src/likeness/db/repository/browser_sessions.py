@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
 
 from likeness.db.models import BrowserSession
+from likeness.db.unit_of_work import UnitOfWork
 
 
 def add_browser_session(
-    session: Session, *, id_hash: str, token_fingerprint: str, expires_at: datetime
+    session: UnitOfWork, *, id_hash: str, token_fingerprint: str, expires_at: datetime
 ) -> None:
     # Expired sessions go whenever a new one starts: the table stays as small as its use.
     session.execute(delete(BrowserSession).where(BrowserSession.expires_at < datetime.now(UTC)))
@@ -21,7 +21,7 @@ def add_browser_session(
 
 
 def browser_session_live(
-    session: Session, *, id_hash: str, token_fingerprint: str, now: datetime
+    session: UnitOfWork, *, id_hash: str, token_fingerprint: str, now: datetime
 ) -> bool:
     """The session exists, was granted under this token and has not expired."""
     return (
@@ -36,5 +36,5 @@ def browser_session_live(
     )
 
 
-def end_browser_session(session: Session, *, id_hash: str) -> None:
+def end_browser_session(session: UnitOfWork, *, id_hash: str) -> None:
     session.execute(delete(BrowserSession).where(BrowserSession.id_hash == id_hash))

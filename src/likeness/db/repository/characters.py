@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
 
 from likeness.db.embedding_columns import EmbeddingColumns
 from likeness.db.models import (
@@ -17,13 +16,14 @@ from likeness.db.models import (
     Project,
 )
 from likeness.db.repository.errors import NotFound
+from likeness.db.unit_of_work import UnitOfWork
 from likeness.identity.status import Status
 
 IN_PROGRESS = (STATUS_IDS[Status.PENDING], STATUS_IDS[Status.EXTRACTING])
 
 
 def create_character(
-    session: Session, *, project_id: int, name: str, source_image_path: str | None
+    session: UnitOfWork, *, project_id: int, name: str, source_image_path: str | None
 ) -> Character:
     character = Character(project_id=project_id, name=name, source_image_path=source_image_path)
     session.add(character)
@@ -31,30 +31,20 @@ def create_character(
     return character
 
 
-# Session.info key: the characters whose rows this transaction (one session) has locked,
-# held here as well so that the session keeps them (it holds clean objects only weakly).
-_LOCKED_CHARACTERS = "locked_characters"
-
-
-def _locked_characters(session: Session) -> dict[int, Character]:
-    locked: dict[int, Character] = session.info.setdefault(_LOCKED_CHARACTERS, {})
-    return locked
-
-
-def lock_characters(session: Session, *, character_ids: Sequence[int]) -> None:
+def lock_characters(session: UnitOfWork, *, character_ids: Sequence[int]) -> None:
     """Lock the rows of these characters (those that exist) in id order, in one statement:
     a batch's begin and write then read each from the session."""
-    locked = _locked_characters(session)
+    locked = session.locked_characters
     query = select(Character).where(Character.id.in_(character_ids)).order_by(Character.id)
     for character in session.scalars(query.with_for_update()):
         locked[character.id] = character
 
 
-def get_character(session: Session, *, character_id: int, lock: bool = False) -> Character:
+def get_character(session: UnitOfWork, *, character_id: int, lock: bool = False) -> Character:
     """The character, its row locked with ``lock`` until the transaction ends. A row the
     transaction has locked cannot change under it, so it is read from the session from
     then on: an extraction's write reads its character several times."""
-    locked = _locked_characters(session)
+    locked = session.locked_characters
     if character_id in locked:
         character = session.get(Character, character_id)
     else:
@@ -69,7 +59,7 @@ def get_character(session: Session, *, character_id: int, lock: bool = False) ->
     return character
 
 
-def source_image_paths(session: Session, *, character_ids: Sequence[int]) -> dict[int, str]:
+def source_image_paths(session: UnitOfWork, *, character_ids: Sequence[int]) -> dict[int, str]:
     """The stored source image of each of these characters that has one."""
     rows = session.execute(
         select(Character.id, Character.source_image_path).where(
@@ -80,7 +70,7 @@ def source_image_paths(session: Session, *, character_ids: Sequence[int]) -> dic
 
 
 def list_characters(
-    session: Session, *, project_id: int | None = None, status: Status | None = None
+    session: UnitOfWork, *, project_id: int | None = None, status: Status | None = None
 ) -> list[Character]:
     """Characters, without their extra references."""
     query = select(Character).where(Character.reference_of.is_(None)).order_by(Character.id)
@@ -97,14 +87,14 @@ def list_characters(
 BY_PRIMARY_KEY = {"synchronize_session": "fetch"}
 
 
-def update_character(session: Session, *, character_id: int, values: dict[str, Any]) -> None:
+def update_character(session: UnitOfWork, *, character_id: int, values: dict[str, Any]) -> None:
     session.execute(
         update(Character).where(Character.id == character_id).values(**values),
         execution_options=BY_PRIMARY_KEY,
     )
 
 
-def update_characters(session: Session, *, values: Mapping[int, dict[str, Any]]) -> None:
+def update_characters(session: UnitOfWork, *, values: Mapping[int, dict[str, Any]]) -> None:
     """Many characters' columns, each its own values, in one executemany UPDATE per set of
     columns; the session's objects take the new values. Each row is updated even where
     nothing changes (the trigger renews its updated_at)."""
@@ -119,7 +109,7 @@ def _status_values(status: Status, error: str | None) -> dict[str, Any]:
     return {"embedding_status_id": STATUS_IDS[status], "embedding_error": error}
 
 
-def set_statuses(session: Session, *, statuses: Mapping[int, tuple[Status, str | None]]) -> None:
+def set_statuses(session: UnitOfWork, *, statuses: Mapping[int, tuple[Status, str | None]]) -> None:
     """Each character's status and error (see :func:`update_characters`)."""
     update_characters(
         session,
@@ -131,7 +121,7 @@ def set_statuses(session: Session, *, statuses: Mapping[int, tuple[Status, str |
 
 
 def set_embeddings(
-    session: Session, *, embeddings: Mapping[int, tuple[EmbeddingColumns, Status]]
+    session: UnitOfWork, *, embeddings: Mapping[int, tuple[EmbeddingColumns, Status]]
 ) -> None:
     """Every embedding column of each character at once, with its status."""
     update_characters(
@@ -155,7 +145,7 @@ class CharacterOverview:
     error: str | None
 
 
-def character_overview(session: Session) -> list[CharacterOverview]:
+def character_overview(session: UnitOfWork) -> list[CharacterOverview]:
     face_count = (
         select(func.count(DetectedFace.id))
         .where(DetectedFace.character_id == Character.id)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import exists, select
-from sqlalchemy.orm import Session
 
 from likeness.db.models import (
     STATUS_IDS,
@@ -26,13 +25,14 @@ from likeness.db.repository.faces import primary_face_boxes
 from likeness.db.repository.history import switch_to_waiting_image
 from likeness.db.repository.projects import effective_config
 from likeness.db.repository.references import refuse_if_erased
+from likeness.db.unit_of_work import UnitOfWork
 from likeness.identity.faces import BoundingBox
 from likeness.identity.policy import EmbeddingConfig
 from likeness.identity.status import Status
 
 
 def request_extraction(
-    session: Session, *, character_id: int, source_image_path: str | None = None
+    session: UnitOfWork, *, character_id: int, source_image_path: str | None = None
 ) -> Character:
     """Move the character to ``pending`` for an extraction, or for a new source image.
 
@@ -79,7 +79,7 @@ class BegunExtractions:
 
 
 def begin_extractions(
-    session: Session, *, character_ids: Sequence[int], requested: bool = True
+    session: UnitOfWork, *, character_ids: Sequence[int], requested: bool = True
 ) -> BegunExtractions:
     """Lock the characters, read the job of each that may begin and mark those
     ``extracting``, in a few statements for the whole batch. With ``requested`` (a run
@@ -122,7 +122,7 @@ def begin_extractions(
 
 
 def _character_to_extract(
-    session: Session, character_id: int, requested: bool
+    session: UnitOfWork, character_id: int, requested: bool
 ) -> tuple[Character, str, bool]:
     """The locked character, its image and whether that image was just switched to the
     waiting replacement; or why its extraction may not begin."""
@@ -143,7 +143,7 @@ def _character_to_extract(
     return character, character.source_image_path, switched
 
 
-def put_back_to_pending(session: Session, *, character_ids: Sequence[int]) -> None:
+def put_back_to_pending(session: UnitOfWork, *, character_ids: Sequence[int]) -> None:
     """Those of the characters still ``extracting`` back to ``pending``: their run was
     interrupted before it wrote them (one it did write keeps its outcome)."""
     unwritten = session.scalars(
@@ -161,7 +161,7 @@ def put_back_to_pending(session: Session, *, character_ids: Sequence[int]) -> No
 
 
 def unfinished_since(
-    session: Session, *, before: datetime, limit: int, leave_jobs: Sequence[int] = ()
+    session: UnitOfWork, *, before: datetime, limit: int, leave_jobs: Sequence[int] = ()
 ) -> list[int]:
     """Up to ``limit`` characters with an image ``pending`` or ``extracting``, unchanged
     since ``before``, oldest change first; not those the backfill jobs ``leave_jobs``
@@ -186,7 +186,7 @@ def unfinished_since(
     )
 
 
-def unfinished_of(session: Session, *, character_ids: Sequence[int]) -> set[int]:
+def unfinished_of(session: UnitOfWork, *, character_ids: Sequence[int]) -> set[int]:
     """Those of the characters that are ``pending`` or ``extracting``."""
     return set(
         session.scalars(
@@ -198,7 +198,7 @@ def unfinished_of(session: Session, *, character_ids: Sequence[int]) -> set[int]
 
 
 def claim_lost_extraction(
-    session: Session, *, character_id: int, before: datetime
+    session: UnitOfWork, *, character_id: int, before: datetime
 ) -> Character | None:
     """Lock the character and put it back to ``pending`` (a fresh ``updated_at``) if it is
     still unfinished since ``before``; None when it is not (anymore), or another

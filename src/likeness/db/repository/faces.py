@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.orm import Session
 
 from likeness.db.embedding_columns import EmbeddingColumns
 from likeness.db.models import (
@@ -22,6 +21,7 @@ from likeness.db.repository.characters import (
     set_embeddings,
 )
 from likeness.db.repository.errors import Conflict, NotFound
+from likeness.db.unit_of_work import UnitOfWork
 from likeness.identity.faces import Face
 from likeness.identity.status import Status
 
@@ -36,7 +36,7 @@ def quality_columns(face: Face) -> dict[str, float | None]:
 
 
 def store_detected_faces(
-    session: Session,
+    session: UnitOfWork,
     *,
     faces: Mapping[int, Sequence[Face]],
     model_id: str,
@@ -83,7 +83,7 @@ def store_detected_faces(
     )
 
 
-def make_primary(session: Session, *, face: DetectedFace, status: Status) -> None:
+def make_primary(session: UnitOfWork, *, face: DetectedFace, status: Status) -> None:
     """Make ``face`` its character's only primary face and its embedding the character's."""
     session.execute(
         update(DetectedFace)
@@ -98,7 +98,7 @@ def make_primary(session: Session, *, face: DetectedFace, status: Status) -> Non
     )
 
 
-def faces_of_character(session: Session, *, character_id: int) -> list[DetectedFace]:
+def faces_of_character(session: UnitOfWork, *, character_id: int) -> list[DetectedFace]:
     get_character(session, character_id=character_id)
     return list(
         session.scalars(
@@ -109,7 +109,7 @@ def faces_of_character(session: Session, *, character_id: int) -> list[DetectedF
     )
 
 
-def face_to_select(session: Session, *, character_id: int, face_id: int) -> DetectedFace:
+def face_to_select(session: UnitOfWork, *, character_id: int, face_id: int) -> DetectedFace:
     """The face a person chose among the character's faces, the character locked;
     :class:`Conflict` while an extraction is pending or running."""
     character = get_character(session, character_id=character_id, lock=True)
@@ -125,7 +125,7 @@ def face_to_select(session: Session, *, character_id: int, face_id: int) -> Dete
     return face
 
 
-def primary_faces(session: Session, *, character_ids: Sequence[int]) -> dict[int, DetectedFace]:
+def primary_faces(session: UnitOfWork, *, character_ids: Sequence[int]) -> dict[int, DetectedFace]:
     """The chosen face of each of these characters that has one."""
     faces = session.scalars(
         select(DetectedFace).where(
@@ -136,7 +136,7 @@ def primary_faces(session: Session, *, character_ids: Sequence[int]) -> dict[int
 
 
 def primary_face_boxes(
-    session: Session, *, character_ids: Sequence[int]
+    session: UnitOfWork, *, character_ids: Sequence[int]
 ) -> dict[int, dict[str, int]]:
     """The box of the face a person (or the pipeline) chose, for each of these characters
     that has one."""
@@ -161,7 +161,7 @@ class QualityDistribution:
 
 
 def quality_distribution(
-    session: Session, *, weak_below: Mapping[int, float]
+    session: UnitOfWork, *, weak_below: Mapping[int, float]
 ) -> list[QualityDistribution]:
     """Per project, the quality scores of its characters' chosen faces; ``weak_below``:
     each project's minimum score."""

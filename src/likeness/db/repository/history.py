@@ -6,7 +6,6 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 from sqlalchemy import delete, select, union, update
-from sqlalchemy.orm import Session
 
 from likeness.db.embedding_columns import EmbeddingColumns
 from likeness.db.models import (
@@ -21,10 +20,11 @@ from likeness.db.models import (
 )
 from likeness.db.repository.characters import IN_PROGRESS, get_character, update_character
 from likeness.db.repository.errors import Conflict, NotRequested
+from likeness.db.unit_of_work import UnitOfWork
 from likeness.identity.status import Status
 
 
-def archive_embedding(session: Session, *, character_id: int, new_image_path: str) -> bool:
+def archive_embedding(session: UnitOfWork, *, character_id: int, new_image_path: str) -> bool:
     """Move the current embedding to history, clear the faces, switch to the new image.
 
     Returns False (and changes nothing) when the character already uses the new image, so
@@ -48,7 +48,7 @@ def archive_embedding(session: Session, *, character_id: int, new_image_path: st
     return True
 
 
-def switch_to_waiting_image(session: Session, *, character: Character) -> None:
+def switch_to_waiting_image(session: UnitOfWork, *, character: Character) -> None:
     """The replacement waiting on the (locked) character becomes its source image: the
     current embedding archived, the faces cleared and the quality scores flagged stale, in
     the caller's transaction. Whatever run extracts a character with a waiting image calls
@@ -69,7 +69,7 @@ def switch_to_waiting_image(session: Session, *, character: Character) -> None:
 
 
 def record_drift(
-    session: Session,
+    session: UnitOfWork,
     *,
     character_id: int,
     latest_history: Mapping[int, EmbeddingHistory] | None = None,
@@ -99,7 +99,7 @@ def record_drift(
 
 
 def latest_histories(
-    session: Session, *, character_ids: Collection[int]
+    session: UnitOfWork, *, character_ids: Collection[int]
 ) -> dict[int, EmbeddingHistory]:
     """The latest replacement of each of these characters that has one, in one query."""
     rows = session.scalars(
@@ -111,7 +111,7 @@ def latest_histories(
     return {history.character_id: history for history in rows}
 
 
-def latest_drift(session: Session, *, character_ids: Sequence[int]) -> dict[int, float]:
+def latest_drift(session: UnitOfWork, *, character_ids: Sequence[int]) -> dict[int, float]:
     """Drift similarity of each character's latest replacement, where measured."""
     rows = session.execute(
         select(EmbeddingHistory.character_id, EmbeddingHistory.drift_similarity)
@@ -122,7 +122,7 @@ def latest_drift(session: Session, *, character_ids: Sequence[int]) -> dict[int,
     return {cid: drift for cid, drift in rows if drift is not None}
 
 
-def history_of(session: Session, *, character_id: int) -> list[EmbeddingHistory]:
+def history_of(session: UnitOfWork, *, character_id: int) -> list[EmbeddingHistory]:
     get_character(session, character_id=character_id)
     return list(
         session.scalars(
@@ -133,7 +133,7 @@ def history_of(session: Session, *, character_id: int) -> list[EmbeddingHistory]
     )
 
 
-def erase_biometrics(session: Session, *, character_id: int) -> list[str]:
+def erase_biometrics(session: UnitOfWork, *, character_id: int) -> list[str]:
     """Embedding columns cleared, detected faces and history deleted, and every photo let
     go (the source image, a replacement not yet used, the archived images), in one
     transaction: the character keeps its name and project and takes a new source image
@@ -169,7 +169,7 @@ def erase_biometrics(session: Session, *, character_id: int) -> list[str]:
     return sorted(unowned)
 
 
-def owned_image_paths(session: Session) -> set[str]:
+def owned_image_paths(session: UnitOfWork) -> set[str]:
     """Every stored photo something owns: a character's source image, a replacement waiting
     to be used, the images of archived embeddings, and the images of likeness checks."""
     owned: Iterable[str | None] = session.scalars(
@@ -183,7 +183,7 @@ def owned_image_paths(session: Session) -> set[str]:
     return {path for path in owned if path}
 
 
-def mark_quality_scores_stale(session: Session, *, character_id: int, reason: str) -> int:
+def mark_quality_scores_stale(session: UnitOfWork, *, character_id: int, reason: str) -> int:
     """Flag the character's current quality scores stale; returns how many were flagged."""
     result = session.execute(
         update(QualityScore)

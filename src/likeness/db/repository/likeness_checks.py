@@ -14,7 +14,6 @@ from numpy.typing import NDArray
 from pgvector.sqlalchemy import HALFVEC
 from sqlalchemy import cast, delete, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
 
 from likeness.db.models import (
     EMBEDDING_DIMENSIONS,
@@ -29,13 +28,14 @@ from likeness.db.models import (
 from likeness.db.repository.characters import get_character
 from likeness.db.repository.errors import NotFound
 from likeness.db.repository.search import RERANK_FACTOR
+from likeness.db.unit_of_work import UnitOfWork
 from likeness.identity.status import Status
 
 # -- thresholds -------------------------------------------------------------------------
 
 
 def stored_thresholds(
-    session: Session, *, project_id: int | None, model_pack: str
+    session: UnitOfWork, *, project_id: int | None, model_pack: str
 ) -> tuple[float, float] | None:
     """The studio's (``project_id`` None) or the project's own (match, no_match), if set."""
     row = session.scalar(
@@ -50,7 +50,7 @@ def stored_thresholds(
 
 
 def set_thresholds(
-    session: Session,
+    session: UnitOfWork,
     *,
     project_id: int | None,
     model_pack: str,
@@ -81,7 +81,7 @@ def set_thresholds(
 
 
 def create_check(
-    session: Session,
+    session: UnitOfWork,
     *,
     kind: str,
     project_id: int,
@@ -116,7 +116,7 @@ def create_check(
     return check
 
 
-def get_check(session: Session, *, check_id: int, lock: bool = False) -> LikenessCheck:
+def get_check(session: UnitOfWork, *, check_id: int, lock: bool = False) -> LikenessCheck:
     query = select(LikenessCheck).where(LikenessCheck.id == check_id)
     check = session.scalar(query.with_for_update() if lock else query)
     if check is None:
@@ -124,11 +124,11 @@ def get_check(session: Session, *, check_id: int, lock: bool = False) -> Likenes
     return check
 
 
-def set_check_run(session: Session, *, check_id: int, flow_run_id: UUID) -> None:
+def set_check_run(session: UnitOfWork, *, check_id: int, flow_run_id: UUID) -> None:
     get_check(session, check_id=check_id, lock=True).flow_run_id = flow_run_id
 
 
-def start_check(session: Session, *, check_id: int) -> LikenessCheck:
+def start_check(session: UnitOfWork, *, check_id: int) -> LikenessCheck:
     """Mark a queued (or retried) check running; a finished one is returned as it is."""
     check = get_check(session, check_id=check_id, lock=True)
     if check.status in ("queued", "running"):
@@ -136,7 +136,7 @@ def start_check(session: Session, *, check_id: int) -> LikenessCheck:
     return check
 
 
-def images_to_score(session: Session, *, check_id: int) -> list[LikenessCheckImage]:
+def images_to_score(session: UnitOfWork, *, check_id: int) -> list[LikenessCheckImage]:
     return list(
         session.scalars(
             select(LikenessCheckImage)
@@ -158,7 +158,7 @@ class ImageResult:
 
 
 def record_image_results(
-    session: Session, *, check_id: int, results: Sequence[ImageResult]
+    session: UnitOfWork, *, check_id: int, results: Sequence[ImageResult]
 ) -> None:
     """Each image's rows, replacing any an interrupted run wrote (a retry converges)."""
     positions = [result.position for result in results]
@@ -190,7 +190,7 @@ def record_image_results(
         )
 
 
-def check_images(session: Session, *, check_id: int) -> list[LikenessCheckImage]:
+def check_images(session: UnitOfWork, *, check_id: int) -> list[LikenessCheckImage]:
     return list(
         session.scalars(
             select(LikenessCheckImage)
@@ -201,7 +201,7 @@ def check_images(session: Session, *, check_id: int) -> list[LikenessCheckImage]
 
 
 def check_results(
-    session: Session, *, check_id: int, positions: Sequence[int] | None = None
+    session: UnitOfWork, *, check_id: int, positions: Sequence[int] | None = None
 ) -> list[LikenessCheckResult]:
     query = select(LikenessCheckResult).where(LikenessCheckResult.check_id == check_id)
     if positions is not None:
@@ -217,7 +217,7 @@ def check_results(
     )
 
 
-def check_counts(session: Session, *, check_id: int) -> dict[str, int]:
+def check_counts(session: UnitOfWork, *, check_id: int) -> dict[str, int]:
     """Images per state: scored, failed, todo."""
     rows = session.execute(
         select(func.coalesce(LikenessCheckImage.status, "todo"), func.count())
@@ -227,7 +227,7 @@ def check_counts(session: Session, *, check_id: int) -> dict[str, int]:
     return {state: count for state, count in rows}
 
 
-def unfinished_checks(session: Session, *, before: datetime, limit: int) -> list[LikenessCheck]:
+def unfinished_checks(session: UnitOfWork, *, before: datetime, limit: int) -> list[LikenessCheck]:
     """Checks queued or running since before ``before``, locked for this transaction (a
     check another reconciler is seeing to is skipped)."""
     return list(
@@ -245,7 +245,7 @@ def unfinished_checks(session: Session, *, before: datetime, limit: int) -> list
 
 
 def finish_check(
-    session: Session,
+    session: UnitOfWork,
     *,
     check_id: int,
     status: str,
@@ -260,7 +260,7 @@ def finish_check(
 
 
 def checks_of_character(
-    session: Session, *, character_id: int, limit: int = 20
+    session: UnitOfWork, *, character_id: int, limit: int = 20
 ) -> list[LikenessCheck]:
     return list(
         session.scalars(
@@ -272,7 +272,7 @@ def checks_of_character(
     )
 
 
-def stale_result_counts(session: Session, *, check_ids: Sequence[int]) -> dict[int, int]:
+def stale_result_counts(session: UnitOfWork, *, check_ids: Sequence[int]) -> dict[int, int]:
     rows = session.execute(
         select(LikenessCheckResult.check_id, func.count())
         .where(LikenessCheckResult.check_id.in_(check_ids), LikenessCheckResult.is_stale)
@@ -281,7 +281,7 @@ def stale_result_counts(session: Session, *, check_ids: Sequence[int]) -> dict[i
     return {check_id: count for check_id, count in rows}
 
 
-def mark_results_stale(session: Session, *, character_id: int, reason: str) -> int:
+def mark_results_stale(session: UnitOfWork, *, character_id: int, reason: str) -> int:
     """Flag the results measured against an embedding of the character that is no longer
     its embedding; returns how many were flagged now (0 when the embedding is the same)."""
     session.flush()  # the trigger has raised the version of a changed embedding
@@ -321,7 +321,7 @@ class VerifyTarget:
     references: list[Reference]
 
 
-def verify_target(session: Session, *, character_id: int) -> VerifyTarget:
+def verify_target(session: UnitOfWork, *, character_id: int) -> VerifyTarget:
     """The character's template and each usable reference's embedding (its source image's
     chosen face, its extra references), for one model pack."""
     character = get_character(session, character_id=character_id)
@@ -363,7 +363,7 @@ class Candidate:
 
 
 def nearest_characters(
-    session: Session, *, project_id: int, model_pack: str, embedding: NDArray[np.float32], k: int
+    session: UnitOfWork, *, project_id: int, model_pack: str, embedding: NDArray[np.float32], k: int
 ) -> list[Candidate]:
     """The project's k characters whose templates are nearest to ``embedding`` (one model
     pack), through the HNSW index and ranked again at full precision."""

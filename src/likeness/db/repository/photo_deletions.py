@@ -7,13 +7,13 @@ from datetime import timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
 
 from likeness.db.models import PhotoDeletion
+from likeness.db.unit_of_work import UnitOfWork
 
 
 def queue_photo_deletions(
-    session: Session, *, photos: Collection[str], after_s: float = 0.0
+    session: UnitOfWork, *, photos: Collection[str], after_s: float = 0.0
 ) -> None:
     """In the caller's transaction: the photos go once it commits, or ``after_s`` later (a
     photo queued twice is queued once)."""
@@ -26,7 +26,7 @@ def queue_photo_deletions(
         )
 
 
-def queued_photo_deletions(session: Session, *, limit: int = 1000) -> list[str]:
+def queued_photo_deletions(session: UnitOfWork, *, limit: int = 1000) -> list[str]:
     """The oldest queued photos that may go now first; locked, skipping those another
     process deletes."""
     return list(
@@ -40,12 +40,12 @@ def queued_photo_deletions(session: Session, *, limit: int = 1000) -> list[str]:
     )
 
 
-def unqueue_photo_deletions(session: Session, *, photos: Collection[str]) -> None:
+def unqueue_photo_deletions(session: UnitOfWork, *, photos: Collection[str]) -> None:
     """The photos leave the queue: deleted, or owned after all (an upload's request)."""
     session.execute(delete(PhotoDeletion).where(PhotoDeletion.photo.in_(photos)))
 
 
-def photo_deletions_failed(session: Session, *, photos: Collection[str], error: str) -> None:
+def photo_deletions_failed(session: UnitOfWork, *, photos: Collection[str], error: str) -> None:
     session.execute(
         update(PhotoDeletion)
         .where(PhotoDeletion.photo.in_(photos))
@@ -53,5 +53,5 @@ def photo_deletions_failed(session: Session, *, photos: Collection[str], error: 
     )
 
 
-def count_photo_deletions(session: Session) -> int:
+def count_photo_deletions(session: UnitOfWork) -> int:
     return int(session.scalar(select(func.count()).select_from(PhotoDeletion)) or 0)

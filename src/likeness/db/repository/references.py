@@ -7,14 +7,16 @@ from collections.abc import Collection, Sequence
 from typing import Any, cast
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
 
 from likeness.db.models import Character, DetectedFace, EmbeddingHistory
 from likeness.db.repository.characters import IN_PROGRESS, get_character, update_character
 from likeness.db.repository.errors import Conflict, NotFound
+from likeness.db.unit_of_work import UnitOfWork
 
 
-def create_reference(session: Session, *, character_id: int, source_image_path: str) -> Character:
+def create_reference(
+    session: UnitOfWork, *, character_id: int, source_image_path: str
+) -> Character:
     """A new reference image of the character, ``pending`` its extraction. Refused with
     :class:`Conflict` for a reference, and for a character whose biometric data was erased
     (its reference would give it a template again while it says "erased")."""
@@ -46,13 +48,13 @@ def refuse_if_erased(character: Character) -> None:
         )
 
 
-def references_of(session: Session, *, character_id: int) -> list[Character]:
+def references_of(session: UnitOfWork, *, character_id: int) -> list[Character]:
     """The character's extra references, oldest first."""
     return references_by_owner(session, character_ids=[character_id])[character_id]
 
 
 def references_by_owner(
-    session: Session, *, character_ids: Collection[int]
+    session: UnitOfWork, *, character_ids: Collection[int]
 ) -> dict[int, list[Character]]:
     """Each of these characters' extra references, oldest first, in one query."""
     references: dict[int, list[Character]] = {character_id: [] for character_id in character_ids}
@@ -62,7 +64,7 @@ def references_by_owner(
     return references
 
 
-def reference_counts(session: Session, *, character_ids: Sequence[int]) -> dict[int, int]:
+def reference_counts(session: UnitOfWork, *, character_ids: Sequence[int]) -> dict[int, int]:
     """How many extra references each of these characters has (absent: none)."""
     rows = session.execute(
         select(Character.reference_of, func.count())
@@ -73,7 +75,7 @@ def reference_counts(session: Session, *, character_ids: Sequence[int]) -> dict[
 
 
 def get_reference(
-    session: Session, *, character_id: int, reference_id: int, lock: bool = False
+    session: UnitOfWork, *, character_id: int, reference_id: int, lock: bool = False
 ) -> Character:
     """One of the character's references; :class:`NotFound` for any other row."""
     get_character(session, character_id=character_id)
@@ -83,7 +85,7 @@ def get_reference(
     return reference
 
 
-def primary_face(session: Session, *, character_id: int) -> DetectedFace | None:
+def primary_face(session: UnitOfWork, *, character_id: int) -> DetectedFace | None:
     """The face chosen in the character's own image, if any."""
     return session.scalar(
         select(DetectedFace).where(
@@ -92,13 +94,13 @@ def primary_face(session: Session, *, character_id: int) -> DetectedFace | None:
     )
 
 
-def set_template(session: Session, *, character_id: int, values: dict[str, Any]) -> None:
+def set_template(session: UnitOfWork, *, character_id: int, values: dict[str, Any]) -> None:
     """Write a character's template columns, or a reference's place in its character's
     template (see ``services.references``)."""
     update_character(session, character_id=character_id, values=values)
 
 
-def keep_reference(session: Session, *, character_id: int, reference_id: int) -> Character:
+def keep_reference(session: UnitOfWork, *, character_id: int, reference_id: int) -> Character:
     """A person confirms the reference shows the character: it joins the template even
     though it differs from the others."""
     reference = get_reference(
@@ -109,7 +111,7 @@ def keep_reference(session: Session, *, character_id: int, reference_id: int) ->
     return reference
 
 
-def delete_reference(session: Session, *, character_id: int, reference_id: int) -> list[str]:
+def delete_reference(session: UnitOfWork, *, character_id: int, reference_id: int) -> list[str]:
     """Remove the reference with its faces and history (:class:`Conflict` until its
     extraction is done: its run would find nothing); returns its photos, for the caller to
     delete once this commits."""

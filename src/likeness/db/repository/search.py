@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from pgvector.sqlalchemy import HALFVEC
 from sqlalchemy import cast, func, select, true
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import aliased
 
 from likeness.db.models import (
     EMBEDDING_DIMENSIONS,
@@ -16,6 +16,7 @@ from likeness.db.models import (
 from likeness.db.repository.characters import get_character
 from likeness.db.repository.errors import NoEmbedding
 from likeness.db.repository.projects import project_name
+from likeness.db.unit_of_work import UnitOfWork
 
 # Candidates per answer that the half-precision index proposes for full-precision ranking.
 RERANK_FACTOR = 2
@@ -30,7 +31,7 @@ class SimilarCharacter:
 
 
 def similar_characters(
-    session: Session, *, character_id: int, k: int, max_distance: float | None
+    session: UnitOfWork, *, character_id: int, k: int, max_distance: float | None
 ) -> list[SimilarCharacter]:
     """The k nearest characters by cosine distance, among embeddings of the same model
     pack only, then those within ``max_distance``; one statement (the query vector is read
@@ -86,7 +87,7 @@ class DuplicatePair:
 
 
 def duplicate_pairs(
-    session: Session, *, project_id: int, max_distance: float, neighbours: int = 10
+    session: UnitOfWork, *, project_id: int, max_distance: float, neighbours: int = 10
 ) -> list[DuplicatePair]:
     """Pairs of the project's characters whose embeddings (of the same model pack) lie
     within ``max_distance``, closest first, each pair once. Each character's

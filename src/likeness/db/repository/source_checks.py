@@ -8,13 +8,13 @@ from typing import Any
 
 from sqlalchemy import BigInteger, cast, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import BIT, insert
-from sqlalchemy.orm import Session
 
 from likeness.db.models import Character, SourceImageCheck
+from likeness.db.unit_of_work import UnitOfWork
 
 
 def record_source_check(
-    session: Session,
+    session: UnitOfWork,
     *,
     character_id: int,
     image_key: str,
@@ -37,7 +37,7 @@ def record_source_check(
 
 
 def same_photo_characters(
-    session: Session, *, character_id: int, perceptual_hash: int, max_bits: int
+    session: UnitOfWork, *, character_id: int, perceptual_hash: int, max_bits: int
 ) -> list[tuple[int, str]]:
     """Other characters (id, name) whose current source image's hash is within
     ``max_bits`` of this one (the Hamming distance of 64-bit hashes)."""
@@ -62,7 +62,7 @@ def same_photo_characters(
 
 
 def source_checks_of(
-    session: Session, *, character_ids: Sequence[int]
+    session: UnitOfWork, *, character_ids: Sequence[int]
 ) -> dict[int, SourceImageCheck]:
     """The check of each character's current image (its waiting replacement's, if any)."""
     rows = session.scalars(

@@ -5,19 +5,19 @@ from __future__ import annotations
 from uuid import UUID
 
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
 
 from likeness.db.models import (
     WebhookDelivery,
 )
+from likeness.db.unit_of_work import UnitOfWork
 
 
-def find_webhook_delivery(session: Session, *, delivery_id: str) -> WebhookDelivery | None:
+def find_webhook_delivery(session: UnitOfWork, *, delivery_id: str) -> WebhookDelivery | None:
     return session.get(WebhookDelivery, delivery_id)
 
 
 def record_webhook_delivery(
-    session: Session, *, delivery_id: str, character_id: int, flow_run_id: UUID | None = None
+    session: UnitOfWork, *, delivery_id: str, character_id: int, flow_run_id: UUID | None = None
 ) -> None:
     """Insert the delivery, or set its flow run id (idempotent)."""
     statement = insert(WebhookDelivery).values(
