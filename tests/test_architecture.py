@@ -28,7 +28,11 @@ RULES: dict[str, tuple[set[str], bool]] = {
         | {"likeness.db.unit_of_work"},
         False,
     ),
-    "likeness.importing": ({"likeness.identity", "likeness.db", "likeness.storage"}, False),
+    "likeness.extraction_requests": (
+        {"likeness.identity", "likeness.config", "likeness.db", "likeness.storage"}
+        | {"likeness.orchestration.requests"},
+        False,
+    ),
     "likeness.pipeline": (
         {"likeness.identity", "likeness.config", "likeness.db", "likeness.services"}
         | {"likeness.expectations", "likeness.face", "likeness.transient"},
@@ -63,7 +67,7 @@ RULES: dict[str, tuple[set[str], bool]] = {
     ),
     "likeness.api": (
         {"likeness.identity", "likeness.config", "likeness.db", "likeness.services"}
-        | {"likeness.storage", "likeness.orchestration.requests"},
+        | {"likeness.storage", "likeness.orchestration.requests", "likeness.extraction_requests"},
         False,
     ),
 }

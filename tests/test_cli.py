@@ -167,3 +167,37 @@ def test_an_import_is_done_even_when_no_prefect_server_can_be_started_for_it(
     with transaction() as session:
         [character] = repository.list_characters(session)
     assert character.status is Status.PENDING
+
+
+def test_an_import_killed_before_its_insert_leaves_photos_that_are_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import goes through the same request service as an upload: each photo is queued
+    for deletion before it is written, so a process that dies between the copy and the
+    insert (its own clean-up never runs) leaves no orphan once the grace time passes."""
+    from sqlalchemy import func, update
+
+    from likeness.db.models import PhotoDeletion
+    from likeness.services.erasure import delete_queued_photos
+    from likeness.storage import get_store
+
+    def die(*_: object, **__: object) -> None:
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(repository, "create_character", die)
+    monkeypatch.setattr("likeness.extraction_requests.discard_unowned", lambda keys: None)
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    for name in ("yao.jpg", "gdp.jpg"):
+        shutil.copy(images.photo("yaoming.jpg"), folder / name)
+
+    imported = runner.invoke(app, ["import", str(folder), "--project", "killed"])
+
+    assert imported.exit_code != 0
+    assert len(list(get_store().listing())) == 2  # copied, never owned
+    with transaction() as session:
+        assert repository.list_characters(session) == []
+        assert repository.queued_photo_deletions(session) == []  # the request may still commit
+        session.execute(update(PhotoDeletion).values(not_before=func.now()))  # time passes
+    assert delete_queued_photos() == 0
+    assert list(get_store().listing()) == []

@@ -246,7 +246,7 @@ def import_(
     Create one character per image (copied into the storage root), status pending.
     """
     use_database()
-    from likeness.importing import expand_image_paths, import_images
+    from likeness.extraction_requests import expand_image_paths, import_files
 
     try:
         images = expand_image_paths(paths)
@@ -260,7 +260,7 @@ def import_(
             use_prefect()
         except Exception as error:
             errors.print(f"[dim]no Prefect server started for the extraction yet: {error}[/dim]")
-    ids = import_images(images, project=project, store=get_store())
+    ids = import_files(images, project=project)
     console.print(f"imported {len(ids)} character(s) into project {project!r}: ids {ids}")
 
 
@@ -782,14 +782,14 @@ def queue_demo(settings: Any, project: str = "demo") -> None:
     from likeness.db import repository
     from likeness.db.session import transaction
     from likeness.devtools.samples import import_demo_once
+    from likeness.extraction_requests import start
     from likeness.identity.status import Status
-    from likeness.orchestration.requests import start_or_leave_pending
 
     import_demo_once(settings, project)
     with transaction() as session:
         pending = repository.list_characters(session, status=Status.PENDING)
     for character in pending:
-        start_or_leave_pending(character)
+        start(character)
     console.print(f"queued {len(pending)} sample extraction(s) on work pool gpu")
 
 

@@ -418,7 +418,7 @@ def test_an_upload_whose_api_died_before_its_insert_leaves_a_photo_that_is_delet
         raise RuntimeError("killed")  # own clean-up runs (discard_unowned, below)
 
     monkeypatch.setattr(repository, "create_character", die)
-    monkeypatch.setattr("likeness.api.characters.discard_unowned", lambda keys: None)
+    monkeypatch.setattr("likeness.extraction_requests.discard_unowned", lambda keys: None)
     # No answer reaches the client.
     with images.photo("gdp.jpg").open("rb") as image, contextlib.suppress(RuntimeError):
         client.post("/api/characters", data={"name": "lost"}, files={"image": image})

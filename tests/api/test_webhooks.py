@@ -152,13 +152,16 @@ def test_malformed_body_is_422_and_unknown_character_404(client: TestClient) -> 
     assert unknown.status_code == 404  # type: ignore[attr-defined]
 
 
-def test_webhook_without_a_configured_secret_is_503(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("LIKENESS_WEBHOOK_SECRET")
-    get_settings.cache_clear()
-    response = deliver(client, {"delivery_id": "d-6", "character_id": 1, "image_path": "x.jpg"})
+def test_webhook_without_a_configured_secret_is_503(client: TestClient) -> None:
+    # The route is given its settings (a FastAPI dependency): a test overrides them.
+    unset = get_settings().model_copy(update={"webhook_secret": None})
+    client.app.dependency_overrides[get_settings] = lambda: unset  # type: ignore[attr-defined]
+    try:
+        response = deliver(client, {"delivery_id": "d-6", "character_id": 1, "image_path": "x.jpg"})
+    finally:
+        client.app.dependency_overrides.clear()  # type: ignore[attr-defined]
     assert response.status_code == 503  # type: ignore[attr-defined]
+    assert "LIKENESS_WEBHOOK_SECRET is not set" in response.text  # type: ignore[attr-defined]
 
 
 @pytest.mark.usefixtures("face_engine")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile, status
 from fastapi.responses import Response
 
+from likeness import extraction_requests
+from likeness.api.dependencies import WorkDep
 from likeness.api.params import FormName, RowId, RowIdFilter
 from likeness.api.schemas import (
     CharacterCreated,
@@ -23,17 +24,15 @@ from likeness.api.schemas import (
     SimilarOut,
     SourceImageCheckOut,
 )
-from likeness.api.uploads import save_upload
-from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import Character
 from likeness.db.session import transaction
 from likeness.db.unit_of_work import UnitOfWork
+from likeness.extraction_requests import Requested
 from likeness.identity.errors import ImageError
 from likeness.identity.status import Status
-from likeness.orchestration.requests import start_or_leave_pending
 from likeness.services import erasure, record
-from likeness.storage import UPLOAD_GRACE_S, discard_unowned, get_store
+from likeness.storage import get_store
 
 log = logging.getLogger(__name__)
 
@@ -42,44 +41,10 @@ router = APIRouter(prefix="/api/characters", tags=["characters"])
 ImageUpload = Annotated[UploadFile, File(description="JPEG, PNG, GIF, BMP, TIFF or WebP")]
 
 
-def started(character: Character) -> ExtractionStarted:
-    """Start the run of a request just committed (see ``orchestration.requests``)."""
-    run_id = start_or_leave_pending(character)
-    return ExtractionStarted(character_id=character.id, status="pending", flow_run_id=run_id)
-
-
-def store(image: UploadFile, project: str) -> str:
-    settings = get_settings()
-    return save_upload(
-        image.file,
-        store=get_store(settings),
-        project=project,
-        max_bytes=settings.max_image_bytes,
-        before_write=queue_until_owned,
+def started(requested: Requested) -> ExtractionStarted:
+    return ExtractionStarted(
+        character_id=requested.row.id, status="pending", flow_run_id=requested.flow_run_id
     )
-
-
-def queue_until_owned(key: str) -> None:
-    """Queue the photo's deletion before its bytes are written, to take effect once its
-    request has had time to commit: an API killed in between leaves a photo that the
-    reconciler deletes, not an orphan."""
-    with transaction() as session:
-        repository.queue_photo_deletions(session, photos=[key], after_s=UPLOAD_GRACE_S)
-
-
-def request_with_upload(
-    image: UploadFile, project: str, request: Callable[[UnitOfWork, str], Character]
-) -> Character:
-    """Store the upload, then make the request that uses it in one transaction, which
-    takes the photo off the deletion queue; a refused request keeps no photo."""
-    key = store(image, project)
-    try:
-        with transaction() as session:
-            repository.unqueue_photo_deletions(session, photos=[key])
-            return request(session, key)
-    except BaseException:
-        discard_unowned([key])
-        raise
 
 
 def choose_face(session: UnitOfWork, *, row_id: int, face_id: int) -> SelectFaceOut:
@@ -117,38 +82,26 @@ def create_character(
     project: FormName = "default",
 ) -> CharacterCreated:
     """Create a character from an uploaded source image; extraction starts in the background."""
-
-    def create(session: UnitOfWork, path: str) -> Character:
-        project_row = repository.get_or_create_project(session, name=project)
-        character = repository.create_character(
-            session, project_id=project_row.id, name=name, source_image_path=path
-        )
-        session.refresh(character)
-        return character
-
-    character = request_with_upload(image, project, create)
+    requested = extraction_requests.new_character(image.file, name=name, project=project)
     return CharacterCreated(
-        **CharacterOut.of(character).model_dump(), flow_run_id=started(character).flow_run_id
+        **CharacterOut.of(requested.row).model_dump(), flow_run_id=requested.flow_run_id
     )
 
 
 @router.get("", response_model=list[CharacterOut])
 def list_characters(
+    work: WorkDep,
     project_id: RowIdFilter = None,
     status_filter: Annotated[Status | None, Query(alias="status")] = None,
 ) -> list[CharacterOut]:
-    with transaction() as session:
-        characters = repository.list_characters(
-            session, project_id=project_id, status=status_filter
-        )
-        return described(session, characters)
+    characters = repository.list_characters(work, project_id=project_id, status=status_filter)
+    return described(work, characters)
 
 
 @router.get("/{character_id}", response_model=CharacterOut)
-def get_character(character_id: RowId) -> CharacterOut:
-    with transaction() as session:
-        character = repository.get_character(session, character_id=character_id)
-        return described(session, [character])[0]
+def get_character(character_id: RowId, work: WorkDep) -> CharacterOut:
+    character = repository.get_character(work, character_id=character_id)
+    return described(work, [character])[0]
 
 
 @router.get("/{character_id}/source-image", response_class=Response)
@@ -175,17 +128,7 @@ def get_source_image(character_id: RowId) -> Response:
 )
 def replace_source_image(character_id: RowId, image: ImageUpload) -> ExtractionStarted:
     """Store a new source image and re-extract (refused while an extraction runs)."""
-    with transaction() as session:
-        character = repository.get_character(session, character_id=character_id)
-        project = repository.project_name(session, project_id=character.project_id)
-    character = request_with_upload(
-        image,
-        project,
-        lambda session, path: repository.request_extraction(
-            session, character_id=character_id, source_image_path=path
-        ),
-    )
-    return started(character)
+    return started(extraction_requests.new_source_image(character_id, image.file))
 
 
 @router.post(
@@ -194,19 +137,16 @@ def replace_source_image(character_id: RowId, image: ImageUpload) -> ExtractionS
     response_model=ExtractionStarted,
 )
 def extract_embedding(character_id: RowId) -> ExtractionStarted:
-    with transaction() as session:
-        character = repository.request_extraction(session, character_id=character_id)
-    return started(character)
+    return started(extraction_requests.extract_again(character_id))
 
 
 @router.get("/{character_id}/embedding-status", response_model=EmbeddingStatusOut)
-def embedding_status(character_id: RowId) -> EmbeddingStatusOut:
-    with transaction() as session:
-        character = repository.get_character(session, character_id=character_id)
-        faces = repository.faces_of_character(session, character_id=character_id)
-        threshold = repository.effective_config(
-            session, project_id=character.project_id
-        ).confidence_threshold
+def embedding_status(character_id: RowId, work: WorkDep) -> EmbeddingStatusOut:
+    character = repository.get_character(work, character_id=character_id)
+    faces = repository.faces_of_character(work, character_id=character_id)
+    threshold = repository.effective_config(
+        work, project_id=character.project_id
+    ).confidence_threshold
     return EmbeddingStatusOut(
         character_id=character.id,
         status=character.status.value,
@@ -220,22 +160,20 @@ def embedding_status(character_id: RowId) -> EmbeddingStatusOut:
 
 
 @router.get("/{character_id}/detected-faces", response_model=list[DetectedFaceOut])
-def detected_faces(character_id: RowId) -> list[DetectedFaceOut]:
+def detected_faces(character_id: RowId, work: WorkDep) -> list[DetectedFaceOut]:
     """Every face found in the image (never a vector), with its quality components and the
     problems they point to, by the character's project's thresholds."""
-    with transaction() as session:
-        faces = repository.faces_of_character(session, character_id=character_id)
-        character = repository.get_character(session, character_id=character_id)
-        config = repository.effective_config(session, project_id=character.project_id)
-        return [DetectedFaceOut.of(face, config) for face in faces]
+    faces = repository.faces_of_character(work, character_id=character_id)
+    character = repository.get_character(work, character_id=character_id)
+    config = repository.effective_config(work, project_id=character.project_id)
+    return [DetectedFaceOut.of(face, config) for face in faces]
 
 
 @router.get("/{character_id}/source-image-check", response_model=SourceImageCheckOut)
-def source_image_check(character_id: RowId) -> SourceImageCheckOut:
+def source_image_check(character_id: RowId, work: WorkDep) -> SourceImageCheckOut:
     """The image-level check of the current image; 404 until its run has finished."""
-    with transaction() as session:
-        repository.get_character(session, character_id=character_id)
-        found = repository.source_checks_of(session, character_ids=[character_id])
+    repository.get_character(work, character_id=character_id)
+    found = repository.source_checks_of(work, character_ids=[character_id])
     if character_id not in found:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the image has not been checked yet")
     row = found[character_id]
@@ -245,32 +183,28 @@ def source_image_check(character_id: RowId) -> SourceImageCheckOut:
 
 
 @router.post("/{character_id}/select-face", response_model=SelectFaceOut)
-def select_face(character_id: RowId, body: SelectFaceIn) -> SelectFaceOut:
+def select_face(character_id: RowId, body: SelectFaceIn, work: WorkDep) -> SelectFaceOut:
     """A person picks the primary face; the status follows that face's confidence."""
-    with transaction() as session:
-        return choose_face(session, row_id=character_id, face_id=body.face_id)
+    return choose_face(work, row_id=character_id, face_id=body.face_id)
 
 
 @router.get("/{character_id}/embedding-history", response_model=list[HistoryOut])
-def embedding_history(character_id: RowId) -> list[HistoryOut]:
+def embedding_history(character_id: RowId, work: WorkDep) -> list[HistoryOut]:
     """Archived embeddings, newest first, with the drift measured against each (no vectors)."""
-    with transaction() as session:
-        return [
-            HistoryOut.of(row) for row in repository.history_of(session, character_id=character_id)
-        ]
+    return [HistoryOut.of(row) for row in repository.history_of(work, character_id=character_id)]
 
 
 @router.get("/{character_id}/similar", response_model=list[SimilarOut])
 def similar(
     character_id: RowId,
+    work: WorkDep,
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     max_distance: Annotated[float | None, Query(ge=0.0, le=2.0)] = None,
 ) -> list[SimilarOut]:
     """Nearest characters by cosine distance (same model pack only), nearest first."""
-    with transaction() as session:
-        found = repository.similar_characters(
-            session, character_id=character_id, k=k, max_distance=max_distance
-        )
+    found = repository.similar_characters(
+        work, character_id=character_id, k=k, max_distance=max_distance
+    )
     return [
         SimilarOut(character_id=s.id, name=s.name, project_id=s.project_id, distance=s.distance)
         for s in found

@@ -14,10 +14,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 
 from likeness.api.params import NO_NUL
-from likeness.api.uploads import UploadRejected
 from likeness.db.repository import Conflict, NoEmbedding, NoSourceImage, NotFound
 from likeness.db.session import SchemaOutdated
 from likeness.storage import StorageUnavailable
+from likeness.storage.uploads import UploadRejected
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,6 @@ from likeness.api.check_schemas import (
     faces_of,
 )
 from likeness.api.params import RowId
-from likeness.api.uploads import save_upload
 from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import LikenessCheck
@@ -44,6 +43,7 @@ from likeness.orchestration.requests import RunNotStarted, start_likeness_check
 from likeness.services import verification
 from likeness.services.verification import unusable_reason
 from likeness.storage import discard_unowned, get_store
+from likeness.storage.uploads import save_upload
 
 log = logging.getLogger(__name__)
 

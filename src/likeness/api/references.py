@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from likeness.api.characters import ImageUpload, choose_face, request_with_upload, started
+from likeness import extraction_requests
+from likeness.api.characters import ImageUpload, choose_face, started
+from likeness.api.dependencies import WorkDep
 from likeness.api.params import RowId
 from likeness.api.schemas import (
     ExtractionStarted,
@@ -62,22 +64,12 @@ def reference_list(character_id: int) -> list[ReferenceOut]:
 def add_reference(character_id: RowId, image: ImageUpload) -> ReferenceCreated:
     """Add a reference image (another angle, expression or light); its extraction starts
     in the background and its result joins the character's template."""
-    with transaction() as session:
-        character = repository.get_character(session, character_id=character_id)
-        project = repository.project_name(session, project_id=character.project_id)
-    reference = request_with_upload(
-        image,
-        project,
-        lambda session, path: repository.create_reference(
-            session, character_id=character_id, source_image_path=path
-        ),
-    )
-    run = started(reference)
+    requested = extraction_requests.new_reference(character_id, image.file)
     return ReferenceCreated(
-        reference_id=reference.id,
+        reference_id=requested.row.id,
         character_id=character_id,
-        status=run.status,
-        flow_run_id=run.flow_run_id,
+        status="pending",
+        flow_run_id=requested.flow_run_id,
     )
 
 
@@ -94,19 +86,7 @@ def replace_reference_image(
     character_id: RowId, reference_id: RowId, image: ImageUpload
 ) -> ExtractionStarted:
     """A new image for an extra reference: its embedding is archived, then re-extracted."""
-    with transaction() as session:
-        reference = repository.get_reference(
-            session, character_id=character_id, reference_id=reference_id
-        )
-        project = repository.project_name(session, project_id=reference.project_id)
-    reference = request_with_upload(
-        image,
-        project,
-        lambda session, path: repository.request_extraction(
-            session, character_id=reference_id, source_image_path=path
-        ),
-    )
-    return started(reference)
+    return started(extraction_requests.new_reference_image(character_id, reference_id, image.file))
 
 
 @router.delete("/{reference_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -125,13 +105,12 @@ def delete_reference(character_id: RowId, reference_id: RowId) -> None:
 
 @router.post("/{reference_id}/select-face", response_model=SelectFaceOut)
 def select_reference_face(
-    character_id: RowId, reference_id: RowId, body: SelectFaceIn
+    character_id: RowId, reference_id: RowId, body: SelectFaceIn, work: WorkDep
 ) -> SelectFaceOut:
     """A person picks the face that is the character in a reference with several faces."""
-    with transaction() as session:
-        if reference_id != character_id:
-            repository.get_reference(session, character_id=character_id, reference_id=reference_id)
-        return choose_face(session, row_id=reference_id, face_id=body.face_id)
+    if reference_id != character_id:
+        repository.get_reference(work, character_id=character_id, reference_id=reference_id)
+    return choose_face(work, row_id=reference_id, face_id=body.face_id)
 
 
 @router.post("/{reference_id}/keep", response_model=list[ReferenceOut])

@@ -10,15 +10,14 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from likeness import extraction_requests
+from likeness.api.dependencies import SettingsDep
 from likeness.api.schemas import WebhookIn, WebhookOut
 from likeness.api.webhook_signature import SignatureRejected, verify
-from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.extraction_locks import holding_delivery_lock
 from likeness.db.session import transaction
 from likeness.identity.errors import ImageOutsideStorage
-from likeness.orchestration.requests import start_or_leave_pending
-from likeness.storage import get_store, in_project
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -28,6 +27,7 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 )
 async def source_image_uploaded(
     request: Request,
+    settings: SettingsDep,
     x_likeness_timestamp: Annotated[str | None, Header()] = None,
     x_likeness_signature: Annotated[str | None, Header()] = None,
 ) -> WebhookOut | JSONResponse:
@@ -35,7 +35,6 @@ async def source_image_uploaded(
 
     A delivery id seen before is acknowledged with ``duplicate: true`` and starts nothing.
     """
-    settings = get_settings()
     if not settings.webhook_secret:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "LIKENESS_WEBHOOK_SECRET is not set"
@@ -58,29 +57,14 @@ async def source_image_uploaded(
     return await run_in_threadpool(accept_delivery, delivery)
 
 
-def stored_key(delivery: WebhookIn) -> str:
-    """The key ``image_path`` names in the store (a key, a path inside the storage folder,
-    or an s3:// URL inside the bucket and prefix): 400 for anything else, 404 when
-    nothing is stored there."""
-    store = get_store()
-    try:
-        key = store.key_of(delivery.image_path)
-    except ImageOutsideStorage as error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, error.message) from error
-    if not store.exists(key):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no stored image at {delivery.image_path}")
-    return key
-
-
 def accept_delivery(delivery: WebhookIn) -> WebhookOut | JSONResponse:
     """One delivery id at a time: a concurrent duplicate waits for the first and is
     answered with the run it started."""
-    key = stored_key(delivery)
     with holding_delivery_lock(delivery.delivery_id):
-        return first_or_duplicate(delivery, key)
+        return first_or_duplicate(delivery)
 
 
-def first_or_duplicate(delivery: WebhookIn, key: str) -> WebhookOut | JSONResponse:
+def first_or_duplicate(delivery: WebhookIn) -> WebhookOut | JSONResponse:
     with transaction() as session:
         earlier = repository.find_webhook_delivery(session, delivery_id=delivery.delivery_id)
         if earlier is not None:
@@ -91,21 +75,16 @@ def first_or_duplicate(delivery: WebhookIn, key: str) -> WebhookOut | JSONRespon
                 duplicate=True,
             )
             return JSONResponse(duplicate.model_dump(mode="json"), status_code=status.HTTP_200_OK)
-        character = repository.get_character(session, character_id=delivery.character_id)
-        project = repository.project_name(session, project_id=character.project_id)
-        if not in_project(key, project):
-            raise HTTPException(
-                status.HTTP_400_BAD_REQUEST,
-                f"{delivery.image_path} is not in the storage folder of project {project!r}: "
-                "a file belongs to the project it was uploaded for",
+        try:
+            character = extraction_requests.stored_source_image(
+                session, character_id=delivery.character_id, image=delivery.image_path
             )
-        character = repository.request_extraction(
-            session, character_id=delivery.character_id, source_image_path=key
-        )
+        except (ImageOutsideStorage, extraction_requests.NotInProject) as error:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from error
         repository.record_webhook_delivery(
             session, delivery_id=delivery.delivery_id, character_id=character.id
         )
-    run_id = start_or_leave_pending(character)
+    run_id = extraction_requests.start(character).flow_run_id
     with transaction() as session:
         repository.record_webhook_delivery(
             session, delivery_id=delivery.delivery_id, character_id=character.id, flow_run_id=run_id

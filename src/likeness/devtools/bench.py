@@ -28,7 +28,6 @@ import psutil  # type: ignore[import-untyped]
 
 from likeness.config import Settings, get_settings
 from likeness.devtools.scratch_photos import project_photos_removed_after
-from likeness.storage import get_store
 from likeness.storage.image_formats import IMAGE_SUFFIXES
 
 SCRATCH_DATABASE = "likeness_bench"
@@ -225,12 +224,12 @@ def backfill_end_to_end(
 
     from likeness.db.models import BackfillItem, BackfillJob
     from likeness.db.session import engine_for, transaction
+    from likeness.extraction_requests import import_files
     from likeness.flows.backfill import backfill_embeddings
-    from likeness.importing import import_images
 
     # Source images are copies in the store; they go when the bench ends.
     with project_photos_removed_after(project):
-        import_images(paths * rounds, project=project, store=get_store())
+        import_files(paths * rounds, project=project)
         backfill_embeddings("missing", project="bench-warmup")  # starts Prefect before timing
 
         def work() -> None:

@@ -39,7 +39,6 @@ from likeness.orchestration.stack import (
     start_prefect_server,
     start_worker,
 )
-from likeness.storage import get_store
 
 PROJECT = "bench-load"
 
@@ -156,9 +155,9 @@ def step_medians(prefect_api: str, run_ids: list[str]) -> dict[str, float]:
 def start_backfill(prefect_api: str, url: str, images: list[Path], copies: int) -> None:
     """Import ``copies`` rounds of ``images`` into project "bench-backfill" and queue the
     backfill deployment for it on the stack (it runs on the background queue)."""
-    from likeness.importing import import_images
+    from likeness.extraction_requests import import_files
 
-    import_images(images * copies, project="bench-backfill", store=get_store())
+    import_files(images * copies, project="bench-backfill")
     deployment = httpx.get(
         f"{prefect_api}/deployments/name/backfill-embeddings/backfill", timeout=30
     ).json()

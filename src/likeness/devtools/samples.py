@@ -58,12 +58,11 @@ def import_demo_once(settings: Settings, project: str) -> int:
     returns how many were imported."""
     from likeness.db import repository
     from likeness.db.session import transaction
-    from likeness.importing import import_images
-    from likeness.storage import get_store
+    from likeness.extraction_requests import import_files
 
     with transaction() as session:
         if any(row.project == project for row in repository.character_overview(session)):
             return 0
     photos = demo_images(settings.home / "demo-inputs")
-    import_images(photos, project=project, store=get_store(settings))
+    import_files(photos, project=project)
     return len(photos)
