@@ -48,3 +48,32 @@ def test_a_run_left_running_after_its_work_was_done_is_completed_with_why(
     with get_client(sync_client=True) as client:
         message = client.read_flow_run(done_run).state.message  # type: ignore[arg-type,union-attr]
     assert "its worker stopped after the character's outcome was committed" in (message or "")
+
+
+def test_a_run_whose_worker_died_between_claiming_and_naming_itself_is_known_as_lost(
+    worker_process: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim itself names the worker: a worker killed right after the server granted
+    its claim (before it wrote its name on the run) leaves a run that is told to be lost,
+    not one that stays ``Pending`` for good (seen once in the backfill fan-out)."""
+    from prefect.client.orchestration import SyncPrefectClient
+
+    from likeness.orchestration.runs import _dead_worker_test, worker_of
+
+    worker_process.stop()  # nothing else may take the run
+    character_id = new_character(images.photo("yaoming.jpg"), name="claimed")
+    run_id = start_extraction(character_id, idempotency_key=f"half-claimed-{character_id}")
+
+    def killed(*_: object, **__: object) -> None:  # the process ends here
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(SyncPrefectClient, "update_flow_run", killed)
+    with get_client(sync_client=True) as client, pytest.raises(SystemExit):
+        claim_run(client, client.read_flow_run(run_id), "dead-worker")
+    monkeypatch.undo()
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(run_id)
+        assert run.state_type is StateType.PENDING and run.infrastructure_pid is None
+        assert worker_of(run) == "dead-worker"
+        assert _dead_worker_test(client, timedelta(seconds=0))(run)

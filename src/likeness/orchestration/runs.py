@@ -31,6 +31,7 @@ FAN_OUT_POLL_SECONDS = 1.0
 WORKER_HEARTBEAT_S = 10.0
 WORKER_SILENT_S = 3 * WORKER_HEARTBEAT_S
 CHUNK_ATTEMPTS = 3  # runs of one backfill chunk, the first included, while workers die
+CLAIMED_BY = "claimed by worker "  # the message of a warm worker's claim (Pending)
 
 
 class RunNotStarted(RuntimeError):
@@ -133,10 +134,22 @@ def _dead_worker_test(
     silent_since = datetime.now(UTC) - silent_for
 
     def held_by_dead_worker(run: FlowRun) -> bool:
-        last = heard.get(run.infrastructure_pid or "")
-        return bool(run.infrastructure_pid) and (last is None or last < silent_since)
+        worker = worker_of(run)
+        last = heard.get(worker or "")
+        return worker is not None and (last is None or last < silent_since)
 
     return held_by_dead_worker
+
+
+def worker_of(run: FlowRun) -> str | None:
+    """The warm worker that claimed the run: named on the run, or, when it died between
+    its claim and naming itself, in the message of the claim's own ``Pending`` state."""
+    if run.infrastructure_pid:
+        return run.infrastructure_pid
+    state = run.state
+    if state is None or not state.is_pending() or not state.message:
+        return None
+    return state.message.removeprefix(CLAIMED_BY) if state.message.startswith(CLAIMED_BY) else None
 
 
 def _start(
@@ -278,10 +291,14 @@ def claim_run(client: SyncPrefectClient, flow_run: FlowRun, worker: str | None =
     to one claimant only, so the run is the caller's when this returns True. The run then
     names its ``worker`` (as ``infrastructure_pid``), so that a run left behind by a dead
     worker can be told apart (:func:`orphaned_runs`)."""
+    from prefect.client.schemas.objects import State
     from prefect.client.schemas.responses import SetStateStatus
     from prefect.states import Pending
 
-    result: OrchestrationResult[Any] = client.set_flow_run_state(flow_run.id, Pending())
+    # The claim names its worker in the same call: a worker killed before the next call
+    # still leaves a run that can be told to be lost.
+    claim: State[Any] = Pending(message=f"{CLAIMED_BY}{worker}" if worker else None)
+    result: OrchestrationResult[Any] = client.set_flow_run_state(flow_run.id, claim)
     if result.status is not SetStateStatus.ACCEPT:
         return False
     if result.state is not None:
@@ -388,7 +405,7 @@ def fan_out(job_id: int, chunks: list[list[int]], progress: UUID, total: int) ->
                     held_by_dead_worker(run)
                 )
                 if lost:
-                    crash_runs([run_id], f"worker {run.infrastructure_pid} died during the chunk")
+                    crash_runs([run_id], f"worker {worker_of(run)} died during the chunk")
                     if attempts[index] < CHUNK_ATTEMPTS:
                         runs[index] = start(index, attempts[index])
                         attempts[index] += 1
