@@ -286,3 +286,18 @@ def test_deploy_works_from_a_wheel_in_a_fresh_virtual_environment(tmp_path: Path
     assert where.startswith(site), where
     assert deployed.returncode == 0, deployed.stderr
     assert "deployment extract-character-embedding/extract on work pool gpu" in deployed.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("import", "no-such-folder"), ("backfill", "--scope", "everything")],
+    ids=["import a missing folder", "backfill an unknown scope"],
+)
+def test_a_command_refused_for_its_input_starts_no_database(
+    fresh_home: dict[str, str], args: tuple[str, ...], tmp_path: Path
+) -> None:
+    """Opening the database is each command's own explicit step, taken after its input was
+    found good: a typo on a fresh machine leaves no server running and nothing written."""
+    refused = likeness(*args, env=fresh_home, cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert not (Path(fresh_home["LIKENESS_HOME"]) / "postgres").exists()

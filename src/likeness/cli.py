@@ -245,7 +245,6 @@ def import_(
 
     Create one character per image (copied into the storage root), status pending.
     """
-    use_database()
     from likeness.extraction_requests import expand_image_paths, import_files
 
     try:
@@ -253,6 +252,7 @@ def import_(
     except FileNotFoundError as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
+    use_database()
     if images:
         # Their extraction needs a Prefect server: it starts while the photos are copied and
         # the next command is typed. Only a head start: the import goes ahead without it.
@@ -288,7 +288,6 @@ def backfill(
     first, while this process loads its models) and this process's own models.
     Interrupted (Ctrl-C, crash)? Run it again: it resumes where it stopped.
     """
-    use_database()
     from likeness.db import repository
 
     try:
@@ -296,6 +295,7 @@ def backfill(
     except ValueError as error:
         errors.print(f"[red]unknown scope {scope!r}: use missing, failed, stale or all[/red]")
         raise typer.Exit(2) from error
+    use_database()
     prefect = use_prefect()  # before Prefect is imported: it reads its settings then
     chunks_on_workers = prefect.has_workers if fan_out is None else fan_out
     if not chunks_on_workers:
