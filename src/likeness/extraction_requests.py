@@ -56,21 +56,14 @@ def new_character(photo: BinaryIO, *, name: str, project: str) -> Requested:
 
 def new_source_image(character_id: int, photo: BinaryIO) -> Requested:
     """Refused (``repository.Conflict``) while an extraction of the character runs."""
-    with transaction() as work:
-        character = repository.get_character(work, character_id=character_id)
-        project = repository.project_name(work, project_id=character.project_id)
-    return start(_with_photo(photo, project, _extraction_of(character_id)))
+    return start(_with_photo(photo, _project_of(character_id), _extraction_of(character_id)))
 
 
 def new_reference(character_id: int, photo: BinaryIO) -> Requested:
-    with transaction() as work:
-        character = repository.get_character(work, character_id=character_id)
-        project = repository.project_name(work, project_id=character.project_id)
-
     def create(work: UnitOfWork, key: str) -> Character:
         return repository.create_reference(work, character_id=character_id, source_image_path=key)
 
-    return start(_with_photo(photo, project, create))
+    return start(_with_photo(photo, _project_of(character_id), create))
 
 
 def new_reference_image(character_id: int, reference_id: int, photo: BinaryIO) -> Requested:
@@ -88,22 +81,16 @@ def extract_again(character_id: int) -> Requested:
     return start(character)
 
 
-def stored_source_image(work: UnitOfWork, *, character_id: int, image: str) -> Character:
-    """A photo already in the store (the webhook's upload service put it there) as the
-    character's new source image, in the caller's transaction; start its run after the
-    commit with :func:`start`. ``image`` is a key, a path inside the storage folder or an
-    s3:// URL inside the bucket: ``ImageOutsideStorage`` for anything else,
-    ``repository.NotFound`` when nothing is stored there, :class:`NotInProject` when it
-    lies in another project's folder."""
-    store = get_store()
-    key = store.key_of(image)
-    if not store.exists(key):
-        raise repository.NotFound(f"no stored image at {image}")
+def stored_source_image(work: UnitOfWork, *, character_id: int, key: str) -> Character:
+    """A photo already in the store (the webhook's upload service put it there; its key
+    from ``storage.existing_key``) as the character's new source image, in the caller's
+    transaction; start its run after the commit with :func:`start`. :class:`NotInProject`
+    when it lies in another project's folder."""
     character = repository.get_character(work, character_id=character_id)
     project = repository.project_name(work, project_id=character.project_id)
     if not in_project(key, project):
         raise NotInProject(
-            f"{image} is not in the storage folder of project {project!r}: a file belongs "
+            f"{key} is not in the storage folder of project {project!r}: a file belongs "
             "to the project it was uploaded for"
         )
     return repository.request_extraction(work, character_id=character_id, source_image_path=key)
@@ -147,6 +134,14 @@ def import_files(paths: list[Path], *, project: str) -> list[int]:
     except BaseException:
         discard_unowned(keys)
         raise
+
+
+def _project_of(character_id: int) -> str:
+    """The project whose storage folder a character's new photo goes into (``NotFound``
+    for an unknown character, before any byte is stored)."""
+    with transaction() as work:
+        character = repository.get_character(work, character_id=character_id)
+        return repository.project_name(work, project_id=character.project_id)
 
 
 def _extraction_of(row_id: int) -> RowFor:

@@ -36,13 +36,13 @@ from likeness.db import repository
 from likeness.db.models import LikenessCheck
 from likeness.db.session import transaction
 from likeness.db.unit_of_work import UnitOfWork
-from likeness.identity.errors import ImageOutsideStorage
+from likeness.identity.errors import ImageMissing, ImageOutsideStorage
 from likeness.identity.status import Status
 from likeness.identity.verdicts import MatchThresholds
 from likeness.orchestration.requests import RunNotStarted, start_likeness_check
 from likeness.services import verification
 from likeness.services.verification import unusable_reason
-from likeness.storage import discard_unowned, get_store
+from likeness.storage import discard_unowned, existing_key, get_store
 from likeness.storage.uploads import save_upload
 
 log = logging.getLogger(__name__)
@@ -58,14 +58,14 @@ Keep = Annotated[bool, Form(description="Keep the uploaded image in the storage.
 
 
 def _key_in_store(given: str) -> str:
-    store = get_store()
     try:
-        key = store.key_of(given)
+        return existing_key(given)
     except ImageOutsideStorage as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
-    if not store.exists(key):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no image {given!r} in the storage")
-    return key
+    except ImageMissing as error:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"no image {given!r} in the storage"
+        ) from error
 
 
 def _probe(image: UploadFile | None, key: str | None, project: str) -> tuple[str, bool]:

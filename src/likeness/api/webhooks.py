@@ -17,7 +17,8 @@ from likeness.api.webhook_signature import SignatureRejected, verify
 from likeness.db import repository
 from likeness.db.extraction_locks import holding_delivery_lock
 from likeness.db.session import transaction
-from likeness.identity.errors import ImageOutsideStorage
+from likeness.identity.errors import ImageMissing, ImageOutsideStorage
+from likeness.storage import existing_key
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -60,11 +61,17 @@ async def source_image_uploaded(
 def accept_delivery(delivery: WebhookIn) -> WebhookOut | JSONResponse:
     """One delivery id at a time: a concurrent duplicate waits for the first and is
     answered with the run it started."""
+    try:  # the store is asked before the database, not inside its transaction
+        key = existing_key(delivery.image_path)
+    except ImageOutsideStorage as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, error.message) from error
+    except ImageMissing as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, error.message) from error
     with holding_delivery_lock(delivery.delivery_id):
-        return first_or_duplicate(delivery)
+        return first_or_duplicate(delivery, key)
 
 
-def first_or_duplicate(delivery: WebhookIn) -> WebhookOut | JSONResponse:
+def first_or_duplicate(delivery: WebhookIn, key: str) -> WebhookOut | JSONResponse:
     with transaction() as session:
         earlier = repository.find_webhook_delivery(session, delivery_id=delivery.delivery_id)
         if earlier is not None:
@@ -77,9 +84,9 @@ def first_or_duplicate(delivery: WebhookIn) -> WebhookOut | JSONResponse:
             return JSONResponse(duplicate.model_dump(mode="json"), status_code=status.HTTP_200_OK)
         try:
             character = extraction_requests.stored_source_image(
-                session, character_id=delivery.character_id, image=delivery.image_path
+                session, character_id=delivery.character_id, key=key
             )
-        except (ImageOutsideStorage, extraction_requests.NotInProject) as error:
+        except extraction_requests.NotInProject as error:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(error)) from error
         repository.record_webhook_delivery(
             session, delivery_id=delivery.delivery_id, character_id=character.id

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from likeness.config import Settings, get_settings
+from likeness.identity.errors import ImageMissing
 from likeness.storage.base import (
     UPLOAD_GRACE_S,
     StorageUnavailable,
@@ -25,6 +26,7 @@ __all__ = [
     "StorageUnavailable",
     "Store",
     "discard_unowned",
+    "existing_key",
     "get_store",
     "in_project",
     "project_folder",
@@ -52,6 +54,17 @@ def store_at(location: str) -> Store:
     from pathlib import Path
 
     return LocalStore(Path(location))
+
+
+def existing_key(given: str) -> str:
+    """The key of a photo already in the store, named by a key, a path inside the storage
+    folder or an s3:// URL inside the bucket: ``ImageOutsideStorage`` for anything else,
+    ``ImageMissing`` when nothing is stored there."""
+    store = get_store()
+    key = store.key_of(given)
+    if not store.exists(key):
+        raise ImageMissing(f"no stored image at {given}")
+    return key
 
 
 def discard_unowned(keys: Iterable[str]) -> None:
