@@ -15,6 +15,7 @@ RULES: dict[str, tuple[set[str], bool]] = {
     "likeness.identity": (set(), False),
     "likeness.config": (set(), False),
     "likeness.transient": (set(), False),
+    "likeness.garbage_collection": (set(), False),
     "likeness.storage": ({"likeness.identity", "likeness.config"}, False),
     "likeness.face": ({"likeness.identity", "likeness.config", "likeness.storage"}, False),
     "likeness.db": ({"likeness.identity", "likeness.config"}, False),
@@ -50,7 +51,7 @@ RULES: dict[str, tuple[set[str], bool]] = {
     ),
     "likeness.orchestration": (
         {"likeness.identity", "likeness.config", "likeness.db", "likeness.expectations"}
-        | {"likeness.face", "likeness.services.erasure"},
+        | {"likeness.face", "likeness.services.erasure", "likeness.garbage_collection"},
         True,
     ),
     "likeness.tasks": (

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from likeness.config import BACKFILL_CHUNK_SIZE, Settings, get_settings
+from likeness.garbage_collection import collect_less_often
 from likeness.storage import UPLOAD_GRACE_S, get_store, unowned_keys
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ def run() -> None:
     """The console entry point: an outdated external database, or a stack that may not
     start as configured, is one line, not a traceback. The process ends without tearing
     down its modules (see :class:`Ending`)."""
+    collect_less_often()  # before the command imports what it needs
     ending = Ending()
     atexit.register(ending.now)  # registered first: runs after every other exit handler
     try:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import sys
 
+from likeness.garbage_collection import collect_less_often
+
 # Prefect keeps concurrency leases in the server's memory by default: a server killed while
 # a backfill held the GPU slot came back with the slot taken and no lease left to expire,
 # and every later backfill waited for it for good. On disk (under PREFECT_HOME) a lease
@@ -20,6 +22,7 @@ LEASE_STORAGE = "prefect.server.concurrency.lease_storage.filesystem"
 
 def main(arguments: list[str]) -> None:
     host, port = arguments
+    collect_less_often()  # before Prefect's server is imported
     # Before Prefect reads its settings.
     os.environ.setdefault("PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE", LEASE_STORAGE)
     import uvicorn
