@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -122,6 +123,50 @@ def test_without_a_stack_commands_share_one_prefect_server_kept_until_likeness_s
     assert gone and "embedded PostgreSQL stopped" in stopped.stdout
     assert restarted.returncode == 0, restarted.stderr
     assert after_restart == [*runs, "backfill-missing"]  # the earlier two, and its own
+
+
+def test_a_backfill_stopped_with_ctrl_c_lets_go_of_its_gpu_slot_and_the_next_resumes(
+    fresh_home: dict[str, str], tmp_path: Path
+) -> None:
+    alone = {key: value for key, value in fresh_home.items() if key != "PREFECT_API_URL"}
+    alone["LIKENESS_PREFECT_PORT"] = str(free_port())
+    folder = tmp_path / "cast"
+    folder.mkdir()
+    for index in range(40):  # enough that the command is stopped half-way
+        (folder / f"yao-{index:02d}.jpg").write_bytes(images.photo("yaoming.jpg").read_bytes())
+    assert likeness("import", str(folder), env=alone).returncode == 0
+    url = likeness("db", "url", env=alone).stdout.strip().replace("+psycopg", "", 1)
+
+    def statuses() -> dict[str, int]:
+        with psycopg.connect(url) as connection:
+            rows = connection.execute(
+                "SELECT s.name, count(*) FROM characters c JOIN embedding_statuses s "
+                "ON s.id = c.embedding_status_id GROUP BY s.name"
+            ).fetchall()
+        return dict(rows)
+
+    backfill = subprocess.Popen(
+        [sys.executable, "-m", "likeness", "backfill"],
+        env=alone,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_until(lambda: statuses().get("completed", 0) > 0, 120, "a first character extracted")
+    backfill.send_signal(signal.SIGINT)
+    _, stopped_stderr = backfill.communicate(timeout=60)
+    at_stop = statuses()
+    api_url = json.loads((Path(alone["LIKENESS_HOME"]) / "prefect-server.json").read_text())
+    slot = httpx.get(f"{api_url['api_url']}/v2/concurrency_limits/likeness-gpu", timeout=30)
+    resumed = likeness("backfill", env=alone)
+
+    assert backfill.returncode == 130, stopped_stderr  # as the shell reports Ctrl-C
+    assert 0 < at_stop.get("completed", 0) < 40, at_stop  # stopped half-way
+    # Its slot was let go as it stopped: the next backfill does not wait for the lease.
+    assert slot.json()["active_slots"] == 0
+    assert resumed.returncode == 0, resumed.stderr
+    assert statuses() == {"completed": 40}
+    likeness("stop", env=alone)
 
 
 def running(pid: int) -> bool:
