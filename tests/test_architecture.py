@@ -26,7 +26,7 @@ RULES: dict[str, tuple[set[str], bool]] = {
     ),
     "likeness.expectations": (
         {"likeness.identity", "likeness.config", "likeness.db.models", "likeness.face"}
-        | {"likeness.db.unit_of_work"},
+        | {"likeness.db.unit_of_work", "likeness.garbage_collection"},
         False,
     ),
     "likeness.extraction_requests": (

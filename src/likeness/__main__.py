@@ -1,3 +1,4 @@
 from likeness.cli import run
 
-run()
+if __name__ == "__main__":  # not when a spawned child process imports it
+    run()

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from likeness.garbage_collection import collect_less_often
 from likeness.storage import UPLOAD_GRACE_S, get_store, unowned_keys
 
 if TYPE_CHECKING:
+    from likeness.db.repository import Scope
     from likeness.orchestration.resident_server import ResidentServer
 
 app = typer.Typer(
@@ -179,10 +181,10 @@ def use_prefect() -> PrefectInUse:
     return PrefectInUse(has_workers=False, resident=server)
 
 
-def warm_up_in_background() -> None:
-    """Load the models, and import Great Expectations, each in a thread of its own while
-    this process starts its flow: its first chunk waits only for what is not loaded yet.
-    A model that cannot be loaded is reported by the run, per character, as without it."""
+def load_models_in_background() -> None:
+    """Load the models in a thread of their own while this process starts its flow: its
+    first chunk waits only for what is not loaded yet. A model that cannot be loaded is
+    reported by the run, per character, as without it."""
     settings = get_settings()
 
     def load_models() -> None:
@@ -193,12 +195,7 @@ def warm_up_in_background() -> None:
         except Exception:
             logging.getLogger(__name__).debug("models not loaded ahead", exc_info=True)
 
-    def import_checks() -> None:
-        import likeness.expectations.runner
-        import likeness.expectations.suites  # noqa: F401
-
-    for work in (load_models, import_checks):
-        threading.Thread(target=work, name=work.__name__, daemon=True).start()
+    threading.Thread(target=load_models, name="load_models", daemon=True).start()
 
 
 def _face_json(face: Any) -> dict[str, Any]:
@@ -297,26 +294,46 @@ def backfill(
     except ValueError as error:
         errors.print(f"[red]unknown scope {scope!r}: use missing, failed, stale or all[/red]")
         raise typer.Exit(2) from error
+    from likeness.expectations.check_process import checks_in_their_own_process
+
     use_database()
     prefect = use_prefect()  # before Prefect is imported: it reads its settings then
     chunks_on_workers = prefect.has_workers if fan_out is None else fan_out
-    if not chunks_on_workers:
-        warm_up_in_background()
+    with ExitStack() as in_this_process:
+        if not chunks_on_workers:
+            # Great Expectations imports in a process of its own, the models in a thread,
+            # while this process imports Prefect and its flows.
+            in_this_process.enter_context(checks_in_their_own_process())
+            load_models_in_background()
+        counts = run_backfill(prefect, chosen, project, chunk_size, chunks_on_workers)
+    summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
+    total = sum(counts.values())
+    console.print(f"backfill {chosen}: {total} character(s) — {summary or 'nothing to do'}")
 
+
+def run_backfill(
+    prefect: PrefectInUse,
+    scope: Scope,
+    project: str | None,
+    chunk_size: int,
+    chunks_on_workers: bool,
+) -> dict[str, int]:
+    """The backfill flow, with a progress bar read from its job's items."""
+    from likeness.db import repository
     from likeness.db.session import transaction
     from likeness.flows.backfill import backfill_embeddings
     from likeness.orchestration.flow_heartbeats import without_flow_heartbeats
     from likeness.orchestration.progress import run_with_progress
 
-    def run_backfill() -> dict[str, int]:
+    def run_flow() -> dict[str, int]:
         with without_flow_heartbeats():
-            return backfill_embeddings(chosen.value, project, chunk_size, chunks_on_workers)
+            return backfill_embeddings(scope.value, project, chunk_size, chunks_on_workers)
 
     prefect.wait()
 
     def job_progress() -> tuple[int, int] | None:
         with transaction() as session:
-            counts = repository.latest_backfill_counts(session, scope=chosen, project=project)
+            counts = repository.latest_backfill_counts(session, scope=scope, project=project)
         done = sum(n for status, n in counts.items() if status != "todo")
         return (done, sum(counts.values())) if counts else None
 
@@ -328,18 +345,15 @@ def backfill(
     )
     try:
         with Progress(*columns, console=errors) as progress:
-            bar = progress.add_task(f"backfill {chosen}", total=None)
-            counts = run_with_progress(
-                run_backfill,
+            bar = progress.add_task(f"backfill {scope}", total=None)
+            return run_with_progress(
+                run_flow,
                 job_progress,
                 lambda done, total: progress.update(bar, total=total, completed=done),
             )
     except Exception as error:
         errors.print(f"[red]backfill failed: {error}[/red]")
         raise typer.Exit(1) from error
-    summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
-    total = sum(counts.values())
-    console.print(f"backfill {chosen}: {total} character(s) — {summary or 'nothing to do'}")
 
 
 @app.command()

@@ -6,6 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from likeness.config import Settings
+from likeness.expectations.check_process import (
+    CheckProcessGone,
+    forget_check_process,
+    running_check_process,
+)
 from likeness.expectations.frames import comparable, face_batch_frame
 from likeness.expectations.results import CheckResult
 from likeness.face.engine import FaceEngine
@@ -23,6 +28,18 @@ class CheckedImage:
 
 
 def check_face_batch(images: Sequence[CheckedImage], settings: Settings) -> CheckResult:
+    """The face-batch suite on these images' faces: in the check process of a command
+    that runs one (:mod:`likeness.expectations.check_process`), in this process otherwise."""
+    process = running_check_process()
+    if process is not None:
+        try:
+            return process.check_face_batch(images, settings)
+        except CheckProcessGone:
+            forget_check_process(process)
+    return check_face_batch_here(images, settings)
+
+
+def check_face_batch_here(images: Sequence[CheckedImage], settings: Settings) -> CheckResult:
     frame = face_batch_frame(
         [face for image in images for face in image.faces],
         character_ids=[image.character_id for image in images for _ in image.faces],
@@ -31,8 +48,8 @@ def check_face_batch(images: Sequence[CheckedImage], settings: Settings) -> Chec
             index == image.primary_index for image in images for index in range(len(image.faces))
         ],
     )
-    # Imported here: Great Expectations takes 2.5 s to import, which a command that starts
-    # extracting imports beside its models and Prefect, not before them.
+    # Imported here: Great Expectations takes 2.5 s to import, which a command leaves to
+    # its check process.
     from likeness.expectations.runner import run_suite
     from likeness.expectations.suites import face_batch_suite
 

@@ -1,0 +1,81 @@
+"""The face-batch suite in a command's check process gives what it gives in the command's
+own process, and a check process that dies loses no check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from likeness.config import Settings
+from likeness.expectations import check_process
+from likeness.expectations.check_process import checks_in_their_own_process
+from likeness.expectations.face_checks import (
+    CheckedImage,
+    check_face_batch,
+    check_face_batch_here,
+)
+from likeness.face.engine import FaceEngine
+from likeness.face.image_loading import load_image
+from likeness.identity.faces import Face
+from tests import images
+
+
+@pytest.fixture(scope="module")
+def t1_faces(face_engine: FaceEngine) -> list[Face]:
+    image = load_image(images.photo("t1.jpg"), max_pixels=10**8, max_bytes=10**8)
+    return face_engine.detect_image(image)
+
+
+@pytest.fixture
+def in_a_check_process() -> Iterator[check_process.CheckProcess]:
+    with checks_in_their_own_process():
+        running = check_process.running_check_process()
+        assert running is not None
+        yield running
+    assert check_process.running_check_process() is None
+
+
+def batch(faces: list[Face]) -> list[CheckedImage]:
+    return [CheckedImage(7, (1280, 886), faces, 0)]
+
+
+def test_a_batch_checked_in_the_check_process_gets_the_result_of_this_process(
+    in_a_check_process: check_process.CheckProcess, t1_faces: list[Face]
+) -> None:
+    collapsed = [replace(face, embedding=t1_faces[0].embedding) for face in t1_faces]
+    settings = Settings()
+
+    for faces in (t1_faces, collapsed):
+        there = check_face_batch(batch(faces), settings)
+        here = check_face_batch_here(batch(faces), settings)
+        assert there == here
+    assert check_face_batch(batch(t1_faces), settings).success
+    assert check_face_batch(batch(collapsed), settings).failures == [
+        "expect_column_mean_to_be_between(mean_cosine_to_others)"
+    ]
+    assert in_a_check_process.process.is_alive()
+
+
+def test_an_error_in_the_check_process_is_raised_in_the_command(
+    in_a_check_process: check_process.CheckProcess, t1_faces: list[Face]
+) -> None:
+    without_box = replace(t1_faces[0], bounding_box=None)
+
+    with pytest.raises(AttributeError, match="'NoneType' object has no attribute"):
+        check_face_batch(batch([without_box]), Settings())
+    assert in_a_check_process.process.is_alive()  # it goes on with the next batch
+    assert check_face_batch(batch(t1_faces), Settings()).success
+
+
+def test_a_killed_check_process_leaves_the_checks_to_the_command(
+    in_a_check_process: check_process.CheckProcess, t1_faces: list[Face]
+) -> None:
+    in_a_check_process.process.kill()
+    in_a_check_process.process.join()
+
+    result = check_face_batch(batch(t1_faces), Settings())
+
+    assert result.success
+    assert check_process.running_check_process() is None  # validated here from now on
