@@ -163,9 +163,9 @@ def test_a_backfill_stopped_with_ctrl_c_lets_go_of_its_gpu_slot_and_the_next_res
     assert backfill.returncode == 130, stopped_stderr  # as the shell reports Ctrl-C
     assert 0 < at_stop.get("completed", 0) < 40, at_stop  # stopped half-way
     # Its slot was let go as it stopped: the next backfill does not wait for the lease.
-    assert slot.json()["active_slots"] == 0
+    assert slot.json()["active_slots"] == 0, (slot.text, stopped_stderr)
     assert resumed.returncode == 0, resumed.stderr
-    assert statuses() == {"completed": 40}
+    assert statuses() == {"completed": 40}, (resumed.stdout, resumed.stderr)
     likeness("stop", env=alone)
 
 

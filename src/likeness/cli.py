@@ -153,10 +153,9 @@ def use_database() -> None:
 
 
 def use_prefect() -> PrefectInUse:
-    """Point this command at a Prefect server, saying which; call it before Prefect is
-    imported (it reads its settings then). A server this starts answers while the command
-    loads what else it needs (models, Great Expectations)."""
-    from likeness.db.session import database_url
+    """Point this command at a Prefect server, saying which; call it first: before Prefect
+    is imported (it reads its settings then), and before the database opens (a server this
+    starts imports Prefect meanwhile, and answers while the command loads its models)."""
     from likeness.orchestration.resident_server import resident_server
     from likeness.orchestration.stack import running_stack
 
@@ -168,7 +167,7 @@ def use_prefect() -> PrefectInUse:
         os.environ["PREFECT_API_URL"] = stack
         errors.print(f"[dim]using the Prefect server of `likeness up` at {stack}[/dim]")
         return PrefectInUse(has_workers=True)
-    server, started = resident_server(settings, database_url(settings))
+    server, started = resident_server(settings)
     os.environ["PREFECT_API_URL"] = server.api_url
     ui = server.api_url.removesuffix("/api")
     if not started:
@@ -251,14 +250,15 @@ def import_(
     except FileNotFoundError as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
-    use_database()
     if images:
-        # Their extraction needs a Prefect server: it starts while the photos are copied and
-        # the next command is typed. Only a head start: the import goes ahead without it.
+        # Their extraction needs a Prefect server: it starts while the database opens, the
+        # photos are copied and the next command is typed. Only a head start: the import
+        # goes ahead without it.
         try:
             use_prefect()
         except Exception as error:
             errors.print(f"[dim]no Prefect server started for the extraction yet: {error}[/dim]")
+    use_database()
     ids = import_files(images, project=project)
     console.print(f"imported {len(ids)} character(s) into project {project!r}: ids {ids}")
 
@@ -296,8 +296,8 @@ def backfill(
         raise typer.Exit(2) from error
     from likeness.expectations.check_process import checks_in_their_own_process
 
+    prefect = use_prefect()  # first: the server starts while the database opens
     use_database()
-    prefect = use_prefect()  # before Prefect is imported: it reads its settings then
     chunks_on_workers = prefect.has_workers if fan_out is None else fan_out
     with ExitStack() as in_this_process:
         if not chunks_on_workers:
@@ -505,8 +505,8 @@ def reap(
 
     Re-queue characters a lost run left `extracting` (the scheduled reaper, now).
     """
+    prefect = use_prefect()  # first: the server starts while the database opens
     use_database()
-    prefect = use_prefect()  # before Prefect is imported: it reads its settings then
 
     from likeness.orchestration.reconciler import requeue_lost_extractions
 
@@ -558,6 +558,7 @@ def demo(
 
     Import the sample photos (once), extract them through Prefect, show the table.
     """
+    use_prefect()  # first: the server starts while the database opens
     use_database()
     from likeness.devtools.samples import import_demo_once
 
@@ -585,8 +586,8 @@ def check(
     Run the data-quality suites over the whole database and look for photos in storage
     that no character owns; exit 1 when a suite fails or such a photo is left.
     """
+    prefect = use_prefect()  # first: the server starts while the database opens
     use_database()
-    prefect = use_prefect()  # before Prefect is imported: it reads its settings then
 
     from likeness.expectations.runner import data_docs_index
     from likeness.flows.data_quality import DataQualityFailed, embedding_data_quality

@@ -18,6 +18,7 @@ from likeness.garbage_collection import collect_less_often
 # and every later backfill waited for it for good. On disk (under PREFECT_HOME) a lease
 # outlives the server, and expires as it would have.
 LEASE_STORAGE = "prefect.server.concurrency.lease_storage.filesystem"
+DATABASE_SETTING = "PREFECT_API_DATABASE_CONNECTION_URL"
 
 
 def main(arguments: list[str]) -> None:
@@ -28,6 +29,9 @@ def main(arguments: list[str]) -> None:
     import uvicorn
     from prefect.server.api.server import create_app
     from prefect.settings import get_current_settings
+
+    if DATABASE_SETTING not in os.environ:
+        use_the_likeness_database()
 
     server = get_current_settings().server
     print(f"Prefect server at http://{host}:{port}", flush=True)
@@ -40,6 +44,22 @@ def main(arguments: list[str]) -> None:
         ws_ping_timeout=server.api.websocket_ping_timeout,
         log_level=server.logging_level.lower(),
     )
+
+
+def use_the_likeness_database() -> None:
+    """The kept server (:mod:`.resident_server`) is started before its command opens the
+    database, and imports Prefect meanwhile; then it opens the database as the commands
+    do (waiting for, or starting, the embedded server) and keeps its runs beside it.
+    Prefect's database is set up when the app starts, after this; Prefect reads its
+    settings on import, so they are read again."""
+    from prefect.context import refresh_global_settings_context
+
+    from likeness.config import get_settings
+    from likeness.db.prefect_database import ensure_prefect_database
+    from likeness.db.session import start_database
+
+    os.environ[DATABASE_SETTING] = ensure_prefect_database(start_database(get_settings()))
+    refresh_global_settings_context()
 
 
 if __name__ == "__main__":

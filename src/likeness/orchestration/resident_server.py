@@ -6,6 +6,10 @@ instead of paying a server start (about 3 s here, 4.5 s on a new database). Its 
 in the same database as ``likeness up``'s server (``<likeness database>_prefect``), so the
 Prefect UI shows them later. ``likeness stop`` ends it; ``likeness up`` ends it and runs
 its own server on the same database.
+
+A command starts it before it opens the database: the server imports Prefect (2 s of CPU)
+while the command starts PostgreSQL (a new data directory's takes 1.2 s), and only then
+finds its database, as every likeness command does (:mod:`.prefect_server`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from likeness.config import Settings
-from likeness.db.prefect_database import ensure_prefect_database
+from likeness.orchestration.prefect_server import DATABASE_SETTING
 from likeness.orchestration.stack import (
     StackError,
     free_port,
@@ -64,20 +68,28 @@ class ResidentServer:
             return False
 
 
-def resident_server(settings: Settings, database_url: str) -> tuple[ResidentServer, bool]:
+def resident_server(settings: Settings) -> tuple[ResidentServer, bool]:
     """The server kept for this data directory and database, and whether this call
     started it (in the background: :func:`wait_until_answering`) because none ran.
     Commands started at once start one server between them."""
-    database = make_url(database_url).render_as_string(hide_password=True)
+    database = database_named(settings)
     with _marker_lock(settings):
         kept = read_marker(settings)
         if kept is not None and kept.alive():
             if kept.database == database:
                 return kept, False
             _terminate(kept)  # LIKENESS_DATABASE_URL changed: runs belong with the new one
-        server = _start(settings, database_url, database)
+        server = _start(settings, database)
         (settings.home / MARKER).write_text(json.dumps(asdict(server)))
         return server, True
+
+
+def database_named(settings: Settings) -> str:
+    """The database whose runs the kept server holds, as the settings name it (no
+    password): whether a kept server still serves this data directory's commands."""
+    if settings.database_url:
+        return make_url(settings.database_url).render_as_string(hide_password=True)
+    return f"embedded PostgreSQL in {settings.postgres_dir}"
 
 
 def wait_until_answering(server: ResidentServer, settings: Settings, timeout_s: float) -> None:
@@ -127,18 +139,18 @@ def _marker_lock(settings: Settings) -> Iterator[None]:
         os.close(descriptor)  # releases the lock
 
 
-def _start(settings: Settings, database_url: str, database: str) -> ResidentServer:
+def _start(settings: Settings, database: str) -> ResidentServer:
     port = settings.prefect_port if port_is_free(settings.prefect_port) else free_port()
     api_url = f"http://{LOOPBACK}:{port}/api"
     env = {
-        **prefect_env(settings, database_url),
+        **prefect_env(settings, database_url=None),  # it opens the database itself
         "PREFECT_API_URL": api_url,
-        "PREFECT_API_DATABASE_CONNECTION_URL": ensure_prefect_database(database_url),
         # Registering Prefect's block types costs a new database 0.7 s of the first
         # command's wait; likeness uses no blocks. `likeness up`'s server registers them in
         # the same database for automations.
         "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
     }
+    env.pop(DATABASE_SETTING, None)  # its runs go beside the likeness database, always
     process = subprocess.Popen(
         prefect_server_command(LOOPBACK, port),
         env=env,

@@ -26,15 +26,16 @@ class StackError(RuntimeError):
     pass
 
 
-def prefect_env(settings: Settings, database_url: str) -> dict[str, str]:
+def prefect_env(settings: Settings, database_url: str | None) -> dict[str, str]:
     """Environment for Prefect server and worker; flow runs inherit it. With
-    ``LIKENESS_PREFECT_AUTH`` the server requires it and every client sends it."""
+    ``LIKENESS_PREFECT_AUTH`` the server requires it and every client sends it. Without a
+    ``database_url``, a process finds the database as the commands do (the kept server)."""
     return {
         **os.environ,
         "PREFECT_HOME": os.environ.get("PREFECT_HOME", str(settings.home / "prefect")),
         "PREFECT_API_URL": f"{settings.prefect_url}/api",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "LIKENESS_DATABASE_URL": database_url,
+        **({"LIKENESS_DATABASE_URL": database_url} if database_url else {}),
         "LIKENESS_HOME": str(settings.home),
         **settings.prefect_auth_env(),
     }
