@@ -116,6 +116,28 @@ def test_import_backfill_status_end_to_end(tmp_path: Path) -> None:
         assert expected in table.output
 
 
+@pytest.mark.usefixtures("prefect_server")
+def test_an_error_of_prefect_while_ctrl_c_unwinds_is_the_interruption(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Prefect's crash handling can fail when Ctrl-C stops a task before its run exists
+    ("Task run is not set"): the command still ends as interrupted, not as failed."""
+    import likeness.flows.backfill
+
+    def stopped_while_a_task_starts(*_: object) -> dict[str, int]:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise ValueError("Task run is not set") from None  # Prefect's, injected
+
+    monkeypatch.setattr(likeness.flows.backfill, "backfill_embeddings", stopped_while_a_task_starts)
+
+    result = runner.invoke(app, ["backfill"])
+
+    assert result.exit_code == 130, result.output  # as the shell reports Ctrl-C
+    assert "backfill failed" not in result.output
+
+
 def test_unknown_backfill_scope_is_refused() -> None:
     result = runner.invoke(app, ["backfill", "--scope", "everything"])
     assert result.exit_code == 2

@@ -352,8 +352,22 @@ def run_backfill(
                 lambda done, total: progress.update(bar, total=total, completed=done),
             )
     except Exception as error:
+        if raised_by_ctrl_c(error):
+            raise KeyboardInterrupt from error
         errors.print(f"[red]backfill failed: {error}[/red]")
         raise typer.Exit(1) from error
+
+
+def raised_by_ctrl_c(error: BaseException) -> bool:
+    """Whether ``error`` was raised while a Ctrl-C unwound: Prefect's crash handling can
+    fail in turn (a task stopped before its run was created: "Task run is not set"), and
+    its error then stands for the interruption."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__context__
+    return False
 
 
 @app.command()
