@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +39,25 @@ def create_database(url: str, name: str, *, fresh: bool = False) -> str:
     with server_connection(url) as connection:
         if fresh:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        exists = connection.execute(
-            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
-        ).first()
-        if exists is None:
+        if not database_exists(connection, name):
             log.info("creating database %s", name)
             try:
                 connection.execute(text(f'CREATE DATABASE "{name}"'))
-            except IntegrityError:
-                # Another command created it since the look (commands started at once on
-                # a new home): it exists, which is what was asked.
+            except DBAPIError:
+                # Another process created it since the look (commands started at once on a
+                # new home, or the kept Prefect server): PostgreSQL says "already exists"
+                # or a duplicate key, by timing. It exists, which is what was asked.
+                if not database_exists(connection, name):
+                    raise
                 log.info("database %s was created meanwhile", name)
     return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def database_exists(connection: Connection, name: str) -> bool:
+    found = connection.execute(
+        text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+    ).first()
+    return found is not None
 
 
 def drop_database(url: str, name: str) -> None:
