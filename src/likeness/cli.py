@@ -22,10 +22,10 @@ from rich.table import Table
 
 from likeness.config import BACKFILL_CHUNK_SIZE, Settings, get_settings
 from likeness.garbage_collection import collect_less_often
+from likeness.identity.backfill_scope import Scope
 from likeness.storage import UPLOAD_GRACE_S, get_store, unowned_keys
 
 if TYPE_CHECKING:
-    from likeness.db.repository import Scope
     from likeness.orchestration.resident_server import ResidentServer
 
 app = typer.Typer(
@@ -58,12 +58,13 @@ def run() -> None:
 
 
 def run_command() -> None:
-    from likeness.db.session import SchemaOutdated
-
     try:
         app(prog_name="likeness")
     except Exception as error:
-        from likeness.orchestration.stack import StackError  # only now: it is slow to import
+        # Only now: slow to import, they would delay every command's start (and the Prefect
+        # server a command starts first).
+        from likeness.db.session import SchemaOutdated
+        from likeness.orchestration.stack import StackError
 
         if not isinstance(error, SchemaOutdated | StackError):
             raise
@@ -243,7 +244,7 @@ def import_(
 
     Create one character per image (copied into the storage root), status pending.
     """
-    from likeness.extraction_requests import expand_image_paths, import_files
+    from likeness.storage.image_formats import expand_image_paths
 
     try:
         images = expand_image_paths(paths)
@@ -258,6 +259,8 @@ def import_(
             use_prefect()
         except Exception as error:
             errors.print(f"[dim]no Prefect server started for the extraction yet: {error}[/dim]")
+    from likeness.extraction_requests import import_files  # after the server's start
+
     use_database()
     ids = import_files(images, project=project)
     console.print(f"imported {len(ids)} character(s) into project {project!r}: ids {ids}")
@@ -287,10 +290,8 @@ def backfill(
     first, while this process loads its models) and this process's own models.
     Interrupted (Ctrl-C, crash)? Run it again: it resumes where it stopped.
     """
-    from likeness.db import repository
-
     try:
-        chosen = repository.Scope(scope)
+        chosen = Scope(scope)
     except ValueError as error:
         errors.print(f"[red]unknown scope {scope!r}: use missing, failed, stale or all[/red]")
         raise typer.Exit(2) from error

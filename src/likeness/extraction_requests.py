@@ -12,7 +12,7 @@ cannot be reached the row stays ``pending`` for the reconciler).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -25,7 +25,6 @@ from likeness.db.session import transaction
 from likeness.db.unit_of_work import UnitOfWork
 from likeness.orchestration.requests import start_or_leave_pending
 from likeness.storage import UPLOAD_GRACE_S, discard_unowned, get_store, in_project
-from likeness.storage.image_formats import IMAGE_SUFFIXES
 from likeness.storage.uploads import save_upload
 
 # Makes the row of a request, in its transaction, for the key of the photo just stored.
@@ -99,19 +98,6 @@ def stored_source_image(work: UnitOfWork, *, character_id: int, key: str) -> Cha
 def start(row: Character) -> Requested:
     """The run of a request just committed (``orchestration.requests``)."""
     return Requested(row, start_or_leave_pending(row))
-
-
-def expand_image_paths(paths: Iterable[Path]) -> list[Path]:
-    """Files as given; directories contribute their image files, sorted."""
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise FileNotFoundError(f"no such file or directory: {path}")
-    return found
 
 
 def import_files(paths: list[Path], *, project: str) -> list[int]:

@@ -26,8 +26,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from likeness.config import Settings
 from likeness.orchestration.prefect_server import DATABASE_SETTING
 from likeness.orchestration.stack import (
@@ -88,6 +86,8 @@ def database_named(settings: Settings) -> str:
     """The database whose runs the kept server holds, as the settings name it (no
     password): whether a kept server still serves this data directory's commands."""
     if settings.database_url:
+        from sqlalchemy.engine import make_url
+
         return make_url(settings.database_url).render_as_string(hide_password=True)
     return f"embedded PostgreSQL in {settings.postgres_dir}"
 

@@ -16,10 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-import psycopg
-
 from likeness.config import Settings
-from likeness.db.prefect_database import ensure_prefect_database
 
 
 class StackError(RuntimeError):
@@ -110,6 +107,8 @@ def start_prefect_server(
     settings: Settings, env: dict[str, str], log: Path, *, fresh: bool = False
 ) -> subprocess.Popen[bytes]:
     """The Prefect server and UI, its database beside likeness's (anew with ``fresh``)."""
+    from likeness.db.prefect_database import ensure_prefect_database
+
     database = ensure_prefect_database(env["LIKENESS_DATABASE_URL"], fresh=fresh)
     process = subprocess.Popen(
         prefect_server_command(settings.api_host, settings.prefect_port),
@@ -226,6 +225,8 @@ class Supervisor(Watchdog):
 
 
 def database_answers(url: str, timeout_s: int = 3) -> bool:
+    import psycopg
+
     try:
         with psycopg.connect(
             url.replace("postgresql+psycopg://", "postgresql://", 1), connect_timeout=timeout_s

@@ -9,9 +9,6 @@ atomic change.
 from __future__ import annotations
 
 from likeness.db.repository.backfill import (
-    Scope as Scope,
-)
-from likeness.db.repository.backfill import (
     backfill_counts as backfill_counts,
 )
 from likeness.db.repository.backfill import (
@@ -347,3 +344,4 @@ from likeness.db.repository.webhooks import (
 from likeness.db.repository.webhooks import (
     record_webhook_delivery as record_webhook_delivery,
 )
+from likeness.identity.backfill_scope import Scope as Scope  # the repository's callers name it

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
@@ -15,14 +13,8 @@ from likeness.db.models import (
     Project,
 )
 from likeness.db.unit_of_work import UnitOfWork
+from likeness.identity.backfill_scope import Scope
 from likeness.identity.status import Status
-
-
-class Scope(StrEnum):
-    MISSING = "missing"  # never extracted
-    FAILED = "failed"
-    STALE = "stale"  # embedding from another model pack than the configured one
-    ALL = "all"
 
 
 def characters_in_scope(
