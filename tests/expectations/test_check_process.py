@@ -3,6 +3,8 @@ own process, and a check process that dies loses no check."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -79,3 +81,19 @@ def test_a_killed_check_process_leaves_the_checks_to_the_command(
 
     assert result.success
     assert check_process.running_check_process() is None  # validated here from now on
+
+
+def test_a_backfill_command_leaves_pandas_and_great_expectations_to_its_check_process() -> None:
+    """What the command itself imports to run its flow: the tables and the suites are the
+    check process's, whose import they would otherwise share the command's CPU with."""
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, likeness.cli, likeness.flows.backfill; print(' '.join(sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert not {"pandas", "great_expectations"} & set(loaded)

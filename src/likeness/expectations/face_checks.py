@@ -11,7 +11,6 @@ from likeness.expectations.check_process import (
     forget_check_process,
     running_check_process,
 )
-from likeness.expectations.frames import comparable, face_batch_frame
 from likeness.expectations.results import CheckResult
 from likeness.face.engine import FaceEngine
 from likeness.identity.faces import Face
@@ -40,6 +39,12 @@ def check_face_batch(images: Sequence[CheckedImage], settings: Settings) -> Chec
 
 
 def check_face_batch_here(images: Sequence[CheckedImage], settings: Settings) -> CheckResult:
+    # Imported here: pandas and Great Expectations (2.5 s) are for the process that
+    # validates, which in a command is its check process.
+    from likeness.expectations.frames import comparable, face_batch_frame
+    from likeness.expectations.runner import run_suite
+    from likeness.expectations.suites import face_batch_suite
+
     frame = face_batch_frame(
         [face for image in images for face in image.faces],
         character_ids=[image.character_id for image in images for _ in image.faces],
@@ -48,11 +53,6 @@ def check_face_batch_here(images: Sequence[CheckedImage], settings: Settings) ->
             index == image.primary_index for image in images for index in range(len(image.faces))
         ],
     )
-    # Imported here: Great Expectations takes 2.5 s to import, which a command leaves to
-    # its check process.
-    from likeness.expectations.runner import run_suite
-    from likeness.expectations.suites import face_batch_suite
-
     return run_suite(face_batch_suite(settings, comparable=comparable(frame)), frame)
 
 
