@@ -116,6 +116,13 @@ def test_import_backfill_status_end_to_end(tmp_path: Path) -> None:
         assert expected in table.output
 
 
+def prefect_failing_under_ctrl_c(*_: object, **__: object) -> None:
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        raise ValueError("Task run is not set") from None  # Prefect's, injected
+
+
 @pytest.mark.usefixtures("prefect_server")
 def test_an_error_of_prefect_while_ctrl_c_unwinds_is_the_interruption(
     monkeypatch: pytest.MonkeyPatch,
@@ -124,18 +131,50 @@ def test_an_error_of_prefect_while_ctrl_c_unwinds_is_the_interruption(
     ("Task run is not set"): the command still ends as interrupted, not as failed."""
     import likeness.flows.backfill
 
-    def stopped_while_a_task_starts(*_: object) -> dict[str, int]:
-        try:
-            raise KeyboardInterrupt
-        except KeyboardInterrupt:
-            raise ValueError("Task run is not set") from None  # Prefect's, injected
-
-    monkeypatch.setattr(likeness.flows.backfill, "backfill_embeddings", stopped_while_a_task_starts)
+    monkeypatch.setattr(
+        likeness.flows.backfill, "backfill_embeddings", prefect_failing_under_ctrl_c
+    )
 
     result = runner.invoke(app, ["backfill"])
 
     assert result.exit_code == 130, result.output  # as the shell reports Ctrl-C
     assert "backfill failed" not in result.output
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_any_command_stopped_by_ctrl_c_ends_as_interrupted_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same for the commands that do not catch errors themselves (reap, check, demo):
+    the command line's entry point ends them with the shell's code for Ctrl-C."""
+    import likeness.orchestration.reconciler
+    from likeness import cli
+
+    monkeypatch.setattr(
+        likeness.orchestration.reconciler, "requeue_lost_extractions", prefect_failing_under_ctrl_c
+    )
+    monkeypatch.setattr(sys, "argv", ["likeness", "reap"])
+
+    with pytest.raises(SystemExit) as ended:
+        cli.run_command()
+
+    assert ended.value.code == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_an_error_without_ctrl_c_still_fails_the_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    import likeness.orchestration.reconciler
+    from likeness import cli
+
+    def failing(*_: object, **__: object) -> None:
+        raise ValueError("the reconciler failed")
+
+    monkeypatch.setattr(likeness.orchestration.reconciler, "requeue_lost_extractions", failing)
+    monkeypatch.setattr(sys, "argv", ["likeness", "reap"])
+
+    with pytest.raises(ValueError, match="the reconciler failed"):
+        cli.run_command()
 
 
 def test_unknown_backfill_scope_is_refused() -> None:

@@ -61,6 +61,9 @@ def run_command() -> None:
     try:
         app(prog_name="likeness")
     except Exception as error:
+        if raised_by_ctrl_c(error):  # any command: interrupted, not failed
+            errors.print("[dim]interrupted[/dim]")
+            raise SystemExit(130) from None  # as the shell reports Ctrl-C
         # Only now: slow to import, they would delay every command's start (and the Prefect
         # server a command starts first).
         from likeness.db.session import SchemaOutdated
