@@ -16,6 +16,7 @@ RULES: dict[str, tuple[set[str], bool]] = {
     "likeness.config": (set(), False),
     "likeness.transient": (set(), False),
     "likeness.garbage_collection": (set(), False),
+    "likeness.interruption": (set(), False),
     "likeness.storage": ({"likeness.identity", "likeness.config"}, False),
     "likeness.face": ({"likeness.identity", "likeness.config", "likeness.storage"}, False),
     "likeness.db": ({"likeness.identity", "likeness.config"}, False),
@@ -63,7 +64,7 @@ RULES: dict[str, tuple[set[str], bool]] = {
     "likeness.flows": (
         {"likeness.identity", "likeness.config", "likeness.db", "likeness.expectations"}
         | {"likeness.orchestration", "likeness.tasks", "likeness.likeness_checks"}
-        | {"likeness.pipeline"},
+        | {"likeness.pipeline", "likeness.interruption"},
         True,
     ),
     "likeness.api": (

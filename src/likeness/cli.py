@@ -23,6 +23,7 @@ from rich.table import Table
 from likeness.config import BACKFILL_CHUNK_SIZE, Settings, get_settings
 from likeness.garbage_collection import collect_less_often
 from likeness.identity.backfill_scope import Scope
+from likeness.interruption import recording_ctrl_c
 from likeness.storage import UPLOAD_GRACE_S, get_store, unowned_keys
 
 if TYPE_CHECKING:
@@ -308,6 +309,7 @@ def backfill(
             # Great Expectations imports in a process of its own, the models in a thread,
             # while this process imports Prefect and its flows.
             in_this_process.enter_context(checks_in_their_own_process())
+            in_this_process.enter_context(recording_ctrl_c())  # asked between chunks
             load_models_in_background()
         counts = run_backfill(prefect, chosen, project, chunk_size, chunks_on_workers)
     summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))

@@ -17,6 +17,7 @@ from prefect.concurrency.sync import concurrency
 from likeness.config import BACKFILL_CHUNK_SIZE
 from likeness.db.extraction_locks import holding_backfill_lock
 from likeness.identity.failures import FacesRejected, FailureKind
+from likeness.interruption import stop_if_interrupted
 from likeness.orchestration.deploy import ensure_gpu_limit_exists
 from likeness.orchestration.deployment_names import GPU_CONCURRENCY_LIMIT
 from likeness.orchestration.runs import fan_out
@@ -101,6 +102,7 @@ def backfill_embeddings(
             # server), and extracts each next chunk while the current one is written.
             with gpu_slot():
                 for done, chunk in enumerate(chunks, start=1):
+                    stop_if_interrupted()
                     following = chunks[done] if done < len(chunks) else []
                     result = extract_chunk(job_id, chunk, following)
                     notify(result.events)
