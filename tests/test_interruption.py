@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 
 import pytest
@@ -21,9 +22,15 @@ class CtrlCInAFinalizer:
         time.sleep(0.2)  # the handler runs here, inside the finalizer
 
 
-def test_a_ctrl_c_python_ignored_stops_the_work_at_its_next_step() -> None:
+def test_a_ctrl_c_python_ignored_stops_the_work_at_its_next_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ignored: list[type[BaseException]] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda lost: ignored.append(lost.exc_type))
+
     with recording_ctrl_c():
-        CtrlCInAFinalizer()  # dropped at once: its finalizer runs, the interruption is lost
+        CtrlCInAFinalizer()  # dropped at once: its finalizer runs
+        assert ignored == [KeyboardInterrupt]  # Python lost the interruption
         with pytest.raises(KeyboardInterrupt):
             stop_if_interrupted()
 
