@@ -24,14 +24,21 @@ DATABASE_SETTING = "PREFECT_API_DATABASE_CONNECTION_URL"
 def main(arguments: list[str]) -> None:
     host, port = arguments
     collect_less_often()  # before Prefect's server is imported
+    from likeness.orchestration.prefect_schema import (
+        MIGRATE_ON_START_SETTING,
+        set_up_prefect_schema,
+    )
+
     # Before Prefect reads its settings.
     os.environ.setdefault("PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE", LEASE_STORAGE)
+    os.environ[MIGRATE_ON_START_SETTING] = "false"  # set_up_prefect_schema does it, first
     import uvicorn
     from prefect.server.api.server import create_app
     from prefect.settings import get_current_settings
 
     if DATABASE_SETTING not in os.environ:
         use_the_likeness_database()
+    set_up_prefect_schema(os.environ[DATABASE_SETTING])
 
     server = get_current_settings().server
     print(f"Prefect server at http://{host}:{port}", flush=True)
