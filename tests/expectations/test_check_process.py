@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -57,7 +58,7 @@ def test_a_batch_checked_in_the_check_process_gets_the_result_of_this_process(
     assert check_face_batch(batch(collapsed), settings).failures == [
         "expect_column_mean_to_be_between(mean_cosine_to_others)"
     ]
-    assert in_a_check_process.process.is_alive()
+    assert in_a_check_process.process.poll() is None
 
 
 def test_an_error_in_the_check_process_is_raised_in_the_command(
@@ -67,7 +68,7 @@ def test_an_error_in_the_check_process_is_raised_in_the_command(
 
     with pytest.raises(AttributeError, match="'NoneType' object has no attribute"):
         check_face_batch(batch([without_box]), Settings())
-    assert in_a_check_process.process.is_alive()  # it goes on with the next batch
+    assert in_a_check_process.process.poll() is None  # it goes on with the next batch
     assert check_face_batch(batch(t1_faces), Settings()).success
 
 
@@ -75,7 +76,7 @@ def test_a_killed_check_process_leaves_the_checks_to_the_command(
     in_a_check_process: check_process.CheckProcess, t1_faces: list[Face]
 ) -> None:
     in_a_check_process.process.kill()
-    in_a_check_process.process.join()
+    in_a_check_process.process.wait()
 
     result = check_face_batch(batch(t1_faces), Settings())
 
@@ -97,3 +98,32 @@ def test_a_backfill_command_leaves_pandas_and_great_expectations_to_its_check_pr
         check=True,
     ).stdout.split()
     assert not {"pandas", "great_expectations"} & set(loaded)
+
+
+def test_a_check_process_never_runs_its_commands_main_script_again(tmp_path: Path) -> None:
+    """The ``likeness`` script imports the whole command line: a child that ran it again
+    (as multiprocessing's spawn does with ``__main__``) would import it beside Great
+    Expectations, on the CPU that the first chunk waits for."""
+    ran_again = tmp_path / "main script ran again"
+    script = tmp_path / "command.py"
+    script.write_text(
+        "import sys\n"
+        "from pathlib import Path\n"
+        "if __name__ != '__main__':\n"
+        f"    Path({str(ran_again)!r}).touch()\n"
+        "else:\n"
+        "    from likeness.config import Settings\n"
+        "    from likeness.expectations.check_process import checks_in_their_own_process\n"
+        "    from likeness.expectations.check_process import running_check_process\n"
+        "    with checks_in_their_own_process():\n"
+        "        running = running_check_process()\n"
+        "        result = running.check_face_batch([], Settings())\n"  # answered: it started
+        "    print(type(result).__name__)\n"
+    )
+
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120
+    )
+
+    assert done.stdout.strip() == "CheckResult"
+    assert not ran_again.exists()

@@ -128,8 +128,9 @@ def fresh_home(home: Path, cache: Path | None = None) -> dict[str, str]:
 
 def likeness(env: dict[str, str], *args: str, ok: tuple[int, ...] = (0,)) -> float:
     """Seconds of ``likeness ARGS``, from the shell to exit (``ok``: the exit codes that
-    mean it did its job; check exits 1 on a data finding)."""
-    return timed([sys.executable, "-m", "likeness", *args], env=env, ok=ok)
+    mean it did its job; check exits 1 on a data finding): the ``likeness`` script beside
+    this interpreter, as a user runs it."""
+    return timed([str(Path(sys.executable).parent / "likeness"), *args], env=env, ok=ok)
 
 
 def timed(
@@ -139,7 +140,7 @@ def timed(
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
     if done.returncode not in ok:
-        raise RuntimeError(f"{' '.join(command[2:])} exited {done.returncode}: {done.stderr}")
+        raise RuntimeError(f"{' '.join(command[:3])} exited {done.returncode}: {done.stderr}")
     return seconds
 
 

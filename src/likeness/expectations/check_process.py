@@ -6,14 +6,19 @@ its first character waited for all of it in turn. A child process imports it on 
 core while the command starts, then validates each face batch the command sends it (a few
 kilobytes each way). Workers and the API, which start once and run for days, validate in
 their own process. The child ignores Ctrl-C (the command handles it) and ends with the
-command: stopped by it, or on reading the end of its pipe when the command dies.
+command: stopped by it, or on reading the end of its socket when the command dies. It
+starts as ``python -m likeness.expectations.check_process FD``, not as a multiprocessing
+child: that would first run the command's own main script again (the ``likeness``
+script imports the whole command line) on the same CPU.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import signal
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -34,14 +39,15 @@ class CheckProcess:
     """A child process that validates face batches, one at a time."""
 
     def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")  # no copy of the command's threads
-        self._connection, child_end = context.Pipe()
-        self.process = context.Process(
-            target=_serve, args=(child_end,), name="likeness-data-checks", daemon=True
-        )
-        self.process.start()
-        child_end.close()
-        self._lock = threading.Lock()  # one batch on the pipe at a time
+        ours, childs = socket.socketpair()
+        with ours, childs:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", __name__, str(childs.fileno())],
+                pass_fds=[childs.fileno()],
+                stdin=subprocess.DEVNULL,
+            )
+            self._connection = Connection(ours.detach())
+        self._lock = threading.Lock()  # one batch on the socket at a time
 
     def check_face_batch(self, images: Sequence[CheckedImage], settings: Settings) -> CheckResult:
         """The result the suite gives in this process; an error it raises is raised here.
@@ -63,7 +69,11 @@ class CheckProcess:
         Expectations and pandas) would add most of a second to the command's."""
         self._connection.close()
         self.process.terminate()
-        self.process.join(STOP_WAIT_S)
+        try:
+            self.process.wait(STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 class CheckProcessGone(RuntimeError):
@@ -71,7 +81,6 @@ class CheckProcessGone(RuntimeError):
 
 
 def _serve(connection: Connection) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from likeness.garbage_collection import collect_less_often
 
     collect_less_often()
@@ -79,8 +88,8 @@ def _serve(connection: Connection) -> None:
 
     # Great Expectations makes a tqdm bar for each run, shown or not, and tqdm's first bar
     # makes a lock shared between processes: a semaphore that this process, ended by
-    # SIGTERM, would leave behind (and Python's resource tracker warn of at the command's
-    # exit). One process needs no such lock.
+    # SIGTERM, would leave behind (and Python's resource tracker warn of in the command's
+    # terminal). One process needs no such lock.
     tqdm.tqdm.set_lock(threading.RLock())
     from likeness.expectations.face_checks import check_face_batch_here
     from likeness.expectations.runner import ephemeral_context
@@ -127,3 +136,8 @@ def forget_check_process(gone: CheckProcess) -> None:
     if _running is gone:
         log.warning("the data-check process ended; validating in this process from now on")
         _running = None
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # first: the command handles Ctrl-C
+    _serve(Connection(int(sys.argv[1])))
