@@ -19,3 +19,14 @@ def likeness_up(env: dict[str, str], log: Path, *options: str) -> subprocess.Pop
             text=True,
             start_new_session=True,
         )
+
+
+def modules_loaded_by(*modules: str) -> set[str]:
+    """Every module a new interpreter holds once it has imported ``modules``: what a command
+    that needs only them pays for on its start."""
+    listing = f"import sys, {', '.join(modules)}; print(' '.join(sys.modules))"
+    return set(
+        subprocess.run(
+            [sys.executable, "-c", listing], capture_output=True, text=True, check=True
+        ).stdout.split()
+    )

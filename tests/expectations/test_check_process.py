@@ -23,6 +23,7 @@ from likeness.face.engine import FaceEngine
 from likeness.face.image_loading import load_image
 from likeness.identity.faces import Face
 from tests import images
+from tests.commands import modules_loaded_by
 
 
 @pytest.fixture(scope="module")
@@ -87,17 +88,8 @@ def test_a_killed_check_process_leaves_the_checks_to_the_command(
 def test_a_backfill_command_leaves_pandas_and_great_expectations_to_its_check_process() -> None:
     """What the command itself imports to run its flow: the tables and the suites are the
     check process's, whose import they would otherwise share the command's CPU with."""
-    loaded = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys, likeness.cli, likeness.flows.backfill; print(' '.join(sys.modules))",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert not {"pandas", "great_expectations"} & set(loaded)
+    loaded = modules_loaded_by("likeness.cli", "likeness.flows.backfill")
+    assert not {"pandas", "great_expectations"} & loaded
 
 
 def test_a_check_process_never_runs_its_commands_main_script_again(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import pytest
 from likeness.config import Settings
 from likeness.orchestration.resident_server import ResidentServer, wait_until_answering
 from likeness.orchestration.stack import StackError, free_port
+from tests.commands import modules_loaded_by
 from tests.factories import wait_until
 
 
@@ -81,16 +82,10 @@ def test_a_command_starts_the_kept_server_before_it_loads_the_database_layer() -
     """The server imports Prefect for seconds: a command starts it first, from what the
     command line and the server's launcher need, and loads SQLAlchemy and the database
     driver meanwhile (importing them first put 0.4 s in front of every server's start)."""
-    loaded = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys, likeness.cli, likeness.orchestration.resident_server, "
-            "likeness.storage.image_formats, likeness.expectations.check_process; "
-            "print(' '.join(sorted(sys.modules)))",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert not {"sqlalchemy", "psycopg", "prefect", "likeness.db.session"} & set(loaded)
+    loaded = modules_loaded_by(
+        "likeness.cli",
+        "likeness.orchestration.resident_server",
+        "likeness.storage.image_formats",
+        "likeness.expectations.check_process",
+    )
+    assert not {"sqlalchemy", "psycopg", "prefect", "likeness.db.session"} & loaded
