@@ -111,3 +111,22 @@ def test_a_database_with_tables_is_migrated_and_never_loaded_into(
     assert "loaded from" not in log and "not loaded" not in log, log  # never tried
     assert schema(existing) == before
     assert snapshot.read_text().startswith("CREATE TABLE loaded_into")  # not rewritten
+
+
+def test_make_install_keeps_a_snapshot_that_a_machines_first_home_loads(
+    new_databases: list[str], cache: Path
+) -> None:
+    kept = subprocess.run(
+        [sys.executable, "-m", "likeness.orchestration.prefect_schema"],
+        env={**os.environ, "XDG_CACHE_HOME": str(cache)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert kept.returncode == 0, kept.stderr
+    assert "kept in" in kept.stdout
+
+    log = set_up(new_databases[0], cache)
+
+    assert "loaded from" in log and "Running upgrade" not in log, log
+    assert "CREATE TABLE public.flow_run " in schema(new_databases[0])

@@ -177,8 +177,8 @@ def print_startup(console: Console, startup: Any) -> None:
     console.print(
         "startup: whole processes, from the shell to exit; likeness on a fresh LIKENESS_HOME "
         "without `likeness up` (the backfill after the import starts the Prefect server kept "
-        "for commands; it loads Prefect's schema from the snapshot kept by the first home "
-        "on a machine, whose first status is the last column)"
+        "for commands; it loads Prefect's schema from the snapshot that `make install` "
+        "keeps; the last column: a first home without one, whose server migrates and keeps it)"
     )
     table = Table(
         "photos",
@@ -189,7 +189,7 @@ def print_startup(console: Console, startup: Any) -> None:
         "next backfill s",
         "after `likeness stop` s (first status)",
         "import s",
-        "first status s, a machine's first home",
+        "first status s, no snapshot yet",
     )
     for run in startup.casts:
         target = 1.2 * run.loop_s if run.images >= 128 else run.loop_s + 5
@@ -202,7 +202,7 @@ def print_startup(console: Console, startup: Any) -> None:
             f"{run.again_s:.1f}",
             f"{run.cold_s:.1f} ({run.cold_first_status_s:.1f})",
             f"{run.import_s:.1f}",
-            f"{run.new_machine_first_status_s:.1f}",
+            f"{run.no_snapshot_first_status_s:.1f}",
         )
     console.print(table)
     commands = Table("command", "whole process s")

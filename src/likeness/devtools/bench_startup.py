@@ -5,9 +5,10 @@ InsightFace's warm ``FaceAnalysis`` loop as a script of its own, then ``likeness
 --scope missing`` on a fresh ``LIKENESS_HOME`` without ``likeness up`` (its first command
 after the import, so it starts the Prefect server kept for commands), the time from its
 start to its first character's terminal status, and the next backfill command. The same
-import and first backfill once more on a fresh home of a machine where likeness never ran
-(an empty user cache: the Prefect server migrates its database and keeps the snapshot
-that the other fresh homes load, see ``orchestration.prefect_schema``). Then the other
+import and first backfill once more on a fresh home with an empty user cache, as on a
+machine where likeness was installed as a wheel and never ran (no ``make install``): the
+Prefect server migrates its database and keeps the snapshot that the other fresh homes
+load (``orchestration.prefect_schema``). Then the other
 commands that need Prefect: ``likeness demo`` on a fresh home, ``check`` and ``reap``
 with the server kept, and both again after ``likeness stop`` (nothing running).
 """
@@ -37,7 +38,7 @@ class CastRun:
     again_s: float  # the next backfill command (--scope all), server kept
     cold_s: float  # a backfill command (--scope all) after `likeness stop`: nothing runs
     cold_first_status_s: float
-    new_machine_first_status_s: float  # the first backfill's, on a machine's first home
+    no_snapshot_first_status_s: float  # the first backfill's, with no schema snapshot yet
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Startup:
 
 
 def measure(work_dir: Path, photos: dict[int, list[Path]]) -> Startup:
-    # The bench's own user cache, so that the first home is a new machine's whatever ran here.
+    # The bench's own user cache: its first home finds no snapshot, whatever ran here before.
     cache = work_dir / "user-cache"
     casts = [cast_run(work_dir / f"cast-{n}", photos[n], cache) for n in CAST_SIZES]
     return Startup(casts=casts, commands=other_commands(work_dir / "commands", cache))
@@ -59,10 +60,10 @@ def cast_run(home: Path, paths: list[Path], cache: Path) -> CastRun:
     for path in paths:
         (folder / path.name).symlink_to(path)
     shutil.rmtree(cache, ignore_errors=True)
-    env = fresh_home(home.with_name(f"{home.name}-new-machine"), cache)
+    env = fresh_home(home.with_name(f"{home.name}-no-snapshot"), cache)
     try:
         likeness(env, "import", str(folder), "--project", "cast")
-        _, new_machine_first_status_s = backfill(env, "missing")
+        _, no_snapshot_first_status_s = backfill(env, "missing")
     finally:
         likeness(env, "stop")
     loop_s = timed([sys.executable, "-m", "likeness.devtools.face_analysis_loop", *map(str, paths)])
@@ -84,7 +85,7 @@ def cast_run(home: Path, paths: list[Path], cache: Path) -> CastRun:
         again_s,
         cold_s,
         cold_first_status_s,
-        new_machine_first_status_s,
+        no_snapshot_first_status_s,
     )
 
 

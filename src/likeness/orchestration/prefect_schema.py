@@ -9,6 +9,9 @@ a later new database loads that dump in one transaction, in about a quarter of a
 Anything that goes wrong with a snapshot leaves the database as it was, and Prefect's
 migrations run as before. A database that has tables is Prefect's to migrate, as always
 (an upgraded Prefect upgrades its own).
+
+``python -m likeness.orchestration.prefect_schema`` keeps the snapshot at once, on a scratch
+embedded PostgreSQL: ``make install`` runs it, so that a machine's first home loads it too.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ import hashlib
 import logging
 import os
 import subprocess
+import sys
+import tempfile
+from importlib import metadata
 from pathlib import Path
 
 import psycopg
@@ -57,10 +63,9 @@ def _migrate() -> None:
 
 def snapshot_path(postgres_major: int) -> Path:
     """Where the snapshot of this Prefect's schema on this PostgreSQL version is kept."""
-    import prefect
-
+    prefect = metadata.version("prefect")  # without importing it: it reads its settings then
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "likeness" / f"prefect-{prefect.__version__}-postgresql-{postgres_major}.sql"
+    return cache / "likeness" / f"prefect-{prefect}-postgresql-{postgres_major}.sql"
 
 
 def _has_no_tables(connection: psycopg.Connection) -> bool:
@@ -124,3 +129,26 @@ def _write_snapshot(url: URL, snapshot: Path) -> None:
 
 def _conninfo(url: URL) -> str:
     return url.render_as_string(hide_password=False)
+
+
+def keep_snapshot_on_a_scratch_database() -> None:
+    """Prefect's schema made by its migrations on a scratch embedded PostgreSQL and kept as
+    the snapshot that new databases load, unless a sound one is kept already."""
+    from likeness.db.databases import create_database
+    from likeness.db.embedded import ensure_embedded_postgres, stop_embedded_postgres
+
+    with tempfile.TemporaryDirectory(prefix="likeness-prefect-schema-") as scratch:
+        pgdata = Path(scratch) / "postgres"
+        try:
+            url = make_url(create_database(ensure_embedded_postgres(pgdata), "prefect"))
+            prefect_url = url.set(drivername="postgresql+asyncpg").render_as_string(False)
+            os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = prefect_url  # before Prefect
+            set_up_prefect_schema(prefect_url)
+        finally:
+            stop_embedded_postgres(pgdata)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)
+    log.setLevel(logging.INFO)  # where the snapshot is; not the scratch server's chatter
+    keep_snapshot_on_a_scratch_database()
