@@ -52,7 +52,8 @@ RULES: dict[str, tuple[set[str], bool]] = {
     ),
     "likeness.orchestration": (
         {"likeness.identity", "likeness.config", "likeness.db", "likeness.expectations"}
-        | {"likeness.face", "likeness.services.erasure", "likeness.garbage_collection"},
+        | {"likeness.face", "likeness.services.erasure", "likeness.garbage_collection"}
+        | {"likeness.interruption"},
         True,
     ),
     "likeness.tasks": (

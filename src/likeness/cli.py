@@ -304,11 +304,11 @@ def backfill(
     prefect = use_prefect()  # first: the server starts while the database opens
     chunks_on_workers = prefect.has_workers if fan_out is None else fan_out
     with ExitStack() as in_this_process:
+        in_this_process.enter_context(recording_ctrl_c())  # asked between chunks
         if not chunks_on_workers:
             # Great Expectations imports in a process of its own, the models in a thread,
             # while this process opens the database and imports Prefect and its flows.
             in_this_process.enter_context(checks_in_their_own_process())
-            in_this_process.enter_context(recording_ctrl_c())  # asked between chunks
             load_models_in_background()
         use_database()
         counts = run_backfill(prefect, chosen, project, chunk_size, chunks_on_workers)

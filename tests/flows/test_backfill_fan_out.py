@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 import socket
+import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from prefect import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+from prefect.client.schemas.filters import (
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterName,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
 from prefect.client.schemas.objects import FlowRun, StateType
 
 from likeness.config import get_settings
 from likeness.flows.backfill import backfill_embeddings
 from likeness.identity.status import Status
+from likeness.interruption import recording_ctrl_c
 from likeness.orchestration.deploy import register_deployments
 from likeness.orchestration.deployment_names import GPU_CONCURRENCY_LIMIT
 from likeness.orchestration.stack import running, start_worker
 from tests import images
 from tests.conftest import Worker, patient
 from tests.factories import load_character, new_character, wait_until
+from tests.test_interruption import CtrlCInAFinalizer
 
 
 @pytest.fixture
@@ -100,3 +111,45 @@ def test_a_chunk_whose_worker_died_runs_again_on_a_live_worker(
     ]
     assert crashed, states
     assert all(victim_name in (state.message or "") for state in crashed if state)
+
+
+def chunk_runs_waiting() -> list[FlowRun]:
+    """Chunk runs that no worker took (their names come when one starts them)."""
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["backfill-chunk"])),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING])
+                )
+            ),
+        )
+
+
+def test_a_ctrl_c_python_lost_while_the_chunks_run_on_workers_stops_the_backfill(
+    worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command waits for its chunk runs; a Ctrl-C that Python lost meanwhile (printed
+    as "Exception ignored") stops it at its next look, as a Ctrl-C delivered would."""
+    worker.stop()  # nobody takes the chunk: the command would wait for good
+    character = new_character(images.photo("t1.jpg"))
+    ignored: list[type[BaseException]] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda lost: ignored.append(lost.exc_type))
+    ended: list[BaseException] = []
+
+    def run_backfill() -> None:
+        try:
+            backfill_embeddings("missing", chunk_size=1, fan_out_chunks=True)
+        except BaseException as error:
+            ended.append(error)
+
+    with recording_ctrl_c():
+        waiting = threading.Thread(target=run_backfill, daemon=True)  # a failure hangs no one
+        waiting.start()
+        wait_until(lambda: bool(chunk_runs_waiting()), 60, "the chunk's run, queued")
+        CtrlCInAFinalizer()  # dropped at once: its finalizer runs
+        assert ignored == [KeyboardInterrupt]  # Python lost the interruption
+        waiting.join(timeout=30)
+
+    assert [type(error) for error in ended] == [KeyboardInterrupt]
+    assert load_character(character).status is Status.PENDING  # left for the next command

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from likeness.interruption import stop_if_interrupted
 from likeness.orchestration.deployment_names import (
     BACKFILL_CHUNK_DEPLOYMENT,
     EXTRACT_DEPLOYMENT,
@@ -418,6 +419,7 @@ def fan_out(job_id: int, chunks: list[list[int]], progress: UUID, total: int) ->
             )
             if all(state is not None and state.is_final() for state in states):
                 return
+            stop_if_interrupted()  # a Ctrl-C that Python lost while this waited
             time.sleep(FAN_OUT_POLL_SECONDS)
 
 
