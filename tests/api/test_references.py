@@ -9,10 +9,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from likeness.db import repository
+from likeness.db.models import Character
+from likeness.db.unit_of_work import UnitOfWork
 from likeness.flows.extract import extract_character_embedding
+from likeness.flows.reference import extract_reference_embedding
 from likeness.identity.status import Status
 from tests import images
-from tests.factories import load_character, new_character, runs_of
+from tests.factories import load_character, new_character, new_reference, runs_of
 
 VECTOR_FIELDS = {"embedding", "face_embedding", "vector"}
 
@@ -114,3 +118,28 @@ def test_references_refuse_what_they_cannot_do_and_keep_nothing(
     other = new_character(images.photo("t1.jpg"), name="Other")
     assert client.post(f"/api/characters/{other}/references/{pending}/keep").status_code == 404
     assert load_character(yao).template_size is None  # nothing changed the template
+
+
+def test_the_panel_shows_one_moment_and_never_half_of_a_references_write(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reference's extraction that commits while the character's panel is read: the panel
+    shows the moment before it, still refreshing, never the reference done beside the
+    template from before it (a browser test caught the panel stopped that way, for good,
+    with the template's old words)."""
+    yao = new_character(images.photo("yaoming.jpg"), name="Yao")
+    assert extract_character_embedding(yao) == "completed"
+    reference = new_reference(yao, team_crop(tmp_path))
+    references_of = repository.references_of
+
+    def extracted_meanwhile(session: UnitOfWork, *, character_id: int) -> list[Character]:
+        assert extract_reference_embedding(reference) == "completed"  # its own transaction
+        return references_of(session, character_id=character_id)
+
+    monkeypatch.setattr(repository, "references_of", extracted_meanwhile)
+    during = client.get(f"/ui/characters/{yao}/panel").text
+    monkeypatch.undo()
+    after = client.get(f"/ui/characters/{yao}/panel").text
+
+    assert 'data-live="yes"' in during and "in the identity template" not in during
+    assert 'data-live="no"' in after and "2 in the identity template" in after

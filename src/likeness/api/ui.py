@@ -18,7 +18,7 @@ from likeness.api.sessions import COOKIE, end_session, new_session, token_thrott
 from likeness.config import get_settings
 from likeness.db import repository
 from likeness.db.models import Character
-from likeness.db.session import transaction
+from likeness.db.session import snapshot, transaction
 from likeness.identity.decisions import identity_changed
 from likeness.identity.errors import ImageError
 from likeness.identity.policy import DUPLICATE_DISTANCE
@@ -39,7 +39,7 @@ def _common() -> dict[str, object]:
 
 
 def _cards_context() -> dict[str, object]:
-    with transaction() as session:
+    with snapshot() as session:
         characters = repository.list_characters(session)
         ids = [c.id for c in characters]
         counts = repository.reference_counts(session, character_ids=ids)
@@ -82,8 +82,8 @@ def _image_size(character: Character) -> tuple[int, int] | None:
 
 def _panel_context(character_id: int) -> dict[str, object]:
     """A character's (or one reference's) image, faces, history and, for a character, the
-    strip of its references."""
-    with transaction() as session:
+    strip of its references, read at one moment (it stops refreshing when all are done)."""
+    with snapshot() as session:
         character = repository.get_character(session, character_id=character_id)
         faces = repository.faces_of_character(session, character_id=character_id)
         config = repository.effective_config(session, project_id=character.project_id)

@@ -100,3 +100,16 @@ def transaction(engine: Engine | None = None) -> Iterator[UnitOfWork]:
     bind = engine or get_database_engine()
     with UnitOfWork(bind) as work, work.begin():
         yield work
+
+
+@contextmanager
+def snapshot(engine: Engine | None = None) -> Iterator[UnitOfWork]:
+    """A read-only transaction that sees the database as it was at its first read, for a
+    page put together from several reads: under the default isolation each read sees the
+    commits made since the one before (a reference done beside its character's template
+    from before it)."""
+    bind = engine or get_database_engine()
+    with UnitOfWork(bind) as work, work.begin():
+        isolation = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        work.connection(execution_options=isolation)  # before the first read
+        yield work
