@@ -123,6 +123,10 @@ def test_without_a_stack_commands_share_one_prefect_server_kept_until_likeness_s
     assert gone and "embedded PostgreSQL stopped" in stopped.stdout
     assert restarted.returncode == 0, restarted.stderr
     assert after_restart == [*runs, "backfill-missing"]  # the earlier two, and its own
+    # Its log says how its new database got Prefect's schema: loaded from the snapshot (or,
+    # on a machine without one yet, migrated and kept as it).
+    server_log = (home / "logs" / "prefect-server.log").read_text()
+    assert "Prefect's schema loaded from" in server_log or "kept in" in server_log, server_log
 
 
 def test_a_backfill_stopped_with_ctrl_c_lets_go_of_its_gpu_slot_and_the_next_resumes(

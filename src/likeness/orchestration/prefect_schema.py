@@ -39,10 +39,11 @@ def set_up_prefect_schema(database_url: str) -> None:
     """Bring the Prefect database at ``database_url`` (the URL Prefect takes) to Prefect's
     schema: a new, empty one from the snapshot if there is one, any other by Prefect's
     migrations; a new one migrated here becomes the snapshot."""
-    url = make_url(database_url).set(drivername="postgresql")
-    if make_url(database_url).get_backend_name() != "postgresql":  # a SQLite of one's own
+    given = make_url(database_url)
+    if given.get_backend_name() != "postgresql":  # a SQLite of one's own
         _migrate()
         return
+    url = given.set(drivername="postgresql")
     with psycopg.connect(_conninfo(url), autocommit=True) as connection:
         new = _has_no_tables(connection)
         snapshot = snapshot_path(connection.info.server_version // 10000)

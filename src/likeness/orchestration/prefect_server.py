@@ -8,6 +8,7 @@ a server and waits for it.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -38,6 +39,11 @@ def main(arguments: list[str]) -> None:
 
     if DATABASE_SETTING not in os.environ:
         use_the_likeness_database()
+    # Whether the schema was loaded or migrated goes to the server's log: Prefect sets up
+    # logging only later, in create_app.
+    schema_log = logging.getLogger(set_up_prefect_schema.__module__)
+    schema_log.addHandler(logging.StreamHandler(sys.stdout))
+    schema_log.setLevel(logging.INFO)
     set_up_prefect_schema(os.environ[DATABASE_SETTING])
 
     server = get_current_settings().server
