@@ -108,8 +108,7 @@ def snapshot(engine: Engine | None = None) -> Iterator[UnitOfWork]:
     page put together from several reads: under the default isolation each read sees the
     commits made since the one before (a reference done beside its character's template
     from before it)."""
-    bind = engine or get_database_engine()
-    with UnitOfWork(bind) as work, work.begin():
+    with transaction(engine) as work:
         isolation = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
         work.connection(execution_options=isolation)  # before the first read
         yield work

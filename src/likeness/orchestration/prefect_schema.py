@@ -135,14 +135,13 @@ def _conninfo(url: URL) -> str:
 def keep_snapshot_on_a_scratch_database() -> None:
     """Prefect's schema made by its migrations on a scratch embedded PostgreSQL and kept as
     the snapshot that new databases load, unless a sound one is kept already."""
-    from likeness.db.databases import create_database
     from likeness.db.embedded import ensure_embedded_postgres, stop_embedded_postgres
+    from likeness.db.prefect_database import ensure_prefect_database
 
     with tempfile.TemporaryDirectory(prefix="likeness-prefect-schema-") as scratch:
         pgdata = Path(scratch) / "postgres"
         try:
-            url = make_url(create_database(ensure_embedded_postgres(pgdata), "prefect"))
-            prefect_url = url.set(drivername="postgresql+asyncpg").render_as_string(False)
+            prefect_url = ensure_prefect_database(ensure_embedded_postgres(pgdata))
             os.environ["PREFECT_API_DATABASE_CONNECTION_URL"] = prefect_url  # before Prefect
             set_up_prefect_schema(prefect_url)
         finally:
