@@ -12,6 +12,8 @@ process that runs for days.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 NEW_OBJECTS_PER_COLLECTION = 10_000
 
@@ -21,3 +23,18 @@ def collect_less_often() -> None:
     the older generations keep Python's ratios."""
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(NEW_OBJECTS_PER_COLLECTION, older, oldest)
+
+
+@contextmanager
+def none_while_importing() -> Iterator[None]:
+    """No collection at all in the block; then what it made is frozen (never scanned
+    again: the modules, classes and functions of a process that imports once, up front)
+    and collection resumes. Even the collections of :func:`collect_less_often` took 0.17
+    of the 2 s of CPU that importing Great Expectations takes. The cycles the imports left
+    as garbage stay, frozen with the rest: 3,500 objects, 2 MB, measured."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()

@@ -81,20 +81,21 @@ class CheckProcessGone(RuntimeError):
 
 
 def _serve(connection: Connection) -> None:
-    from likeness.garbage_collection import collect_less_often
+    from likeness.garbage_collection import collect_less_often, none_while_importing
 
     collect_less_often()
-    import tqdm
+    with none_while_importing():
+        import tqdm
 
-    # Great Expectations makes a tqdm bar for each run, shown or not, and tqdm's first bar
-    # makes a lock shared between processes: a semaphore that this process, ended by
-    # SIGTERM, would leave behind (and Python's resource tracker warn of in the command's
-    # terminal). One process needs no such lock.
-    tqdm.tqdm.set_lock(threading.RLock())
-    from likeness.expectations.face_checks import check_face_batch_here
-    from likeness.expectations.runner import ephemeral_context
+        # Great Expectations makes a tqdm bar for each run, shown or not, and tqdm's first
+        # bar makes a lock shared between processes: a semaphore that this process, ended
+        # by SIGTERM, would leave behind (and Python's resource tracker warn of in the
+        # command's terminal). One process needs no such lock.
+        tqdm.tqdm.set_lock(threading.RLock())
+        from likeness.expectations.face_checks import check_face_batch_here
+        from likeness.expectations.runner import ephemeral_context
 
-    ephemeral_context()  # the import and the context, before the first batch arrives
+        ephemeral_context()  # the import and the context, before the first batch arrives
     while True:
         try:
             images, settings = connection.recv()

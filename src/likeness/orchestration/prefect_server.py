@@ -11,8 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from likeness.garbage_collection import collect_less_often
+from likeness.garbage_collection import collect_less_often, none_while_importing
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from prefect.settings.models.server.root import ServerSettings
 
 # Prefect keeps concurrency leases in the server's memory by default: a server killed while
 # a backfill held the GPU slot came back with the slot taken and no lease left to expire,
@@ -25,31 +30,14 @@ DATABASE_SETTING = "PREFECT_API_DATABASE_CONNECTION_URL"
 def main(arguments: list[str]) -> None:
     host, port = arguments
     collect_less_often()  # before Prefect's server is imported
-    from likeness.orchestration.prefect_schema import (
-        MIGRATE_ON_START_SETTING,
-        set_up_prefect_schema,
-    )
+    with none_while_importing():
+        import uvicorn
 
-    # Before Prefect reads its settings.
-    os.environ.setdefault("PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE", LEASE_STORAGE)
-    os.environ[MIGRATE_ON_START_SETTING] = "false"  # set_up_prefect_schema does it, first
-    import uvicorn
-    from prefect.server.api.server import create_app
-    from prefect.settings import get_current_settings
-
-    if DATABASE_SETTING not in os.environ:
-        use_the_likeness_database()
-    # Whether the schema was loaded or migrated goes to the server's log: Prefect sets up
-    # logging only later, in create_app.
-    schema_log = logging.getLogger(set_up_prefect_schema.__module__)
-    schema_log.addHandler(logging.StreamHandler(sys.stdout))
-    schema_log.setLevel(logging.INFO)
-    set_up_prefect_schema(os.environ[DATABASE_SETTING])
-
-    server = get_current_settings().server
+        app, server = _app()
+    _set_up_database()
     print(f"Prefect server at http://{host}:{port}", flush=True)
     uvicorn.run(
-        app=create_app(final=True),
+        app=app,
         host=host,
         port=int(port),
         timeout_keep_alive=server.api.keepalive_timeout,
@@ -57,6 +45,34 @@ def main(arguments: list[str]) -> None:
         ws_ping_timeout=server.api.websocket_ping_timeout,
         log_level=server.logging_level.lower(),
     )
+
+
+def _app() -> tuple[FastAPI, ServerSettings]:
+    """Prefect's app, on its database, and its server settings (the schema is set up
+    before the app starts, in :func:`_set_up_database`)."""
+    from likeness.orchestration.prefect_schema import MIGRATE_ON_START_SETTING
+
+    # Before Prefect reads its settings.
+    os.environ.setdefault("PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE", LEASE_STORAGE)
+    os.environ[MIGRATE_ON_START_SETTING] = "false"  # _set_up_database does it, first
+    from prefect.server.api.server import create_app
+    from prefect.settings import get_current_settings
+
+    if DATABASE_SETTING not in os.environ:
+        use_the_likeness_database()
+    return create_app(final=True), get_current_settings().server
+
+
+def _set_up_database() -> None:
+    from likeness.orchestration.prefect_schema import set_up_prefect_schema
+
+    # Whether the schema was loaded or migrated goes to the server's log, whatever level
+    # Prefect's logging (set up by create_app) gives its own lines.
+    schema_log = logging.getLogger(set_up_prefect_schema.__module__)
+    schema_log.addHandler(logging.StreamHandler(sys.stdout))
+    schema_log.setLevel(logging.INFO)
+    schema_log.propagate = False  # once, not again through Prefect's handlers
+    set_up_prefect_schema(os.environ[DATABASE_SETTING])
 
 
 def use_the_likeness_database() -> None:
