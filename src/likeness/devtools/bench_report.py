@@ -176,16 +176,17 @@ def print_quality(console: Console, evidence: Any) -> None:
 def print_startup(console: Console, startup: Any) -> None:
     console.print(
         "startup: whole processes, from the shell to exit; likeness on a fresh LIKENESS_HOME "
-        "without `likeness up` (the backfill after the import starts the Prefect server kept "
+        "without `likeness up` (the import before the backfill starts the Prefect server kept "
         "for commands; it loads Prefect's schema from the snapshot that `make install` "
-        "keeps; the last column: a first home without one, whose server migrates and keeps it)"
+        "keeps; the first status: the median of fresh homes, each in brackets; the last "
+        "column: a first home without a snapshot, whose server migrates and keeps one)"
     )
     table = Table(
         "photos",
         "FaceAnalysis loop s",
         "likeness backfill s",
         "target s",
-        "first status s (≤ 5)",
+        "first status s (≤ 5): median (each home)",
         "next backfill s",
         "after `likeness stop` s (first status)",
         "import s",
@@ -198,7 +199,7 @@ def print_startup(console: Console, startup: Any) -> None:
             f"{run.loop_s:.1f}",
             f"{run.backfill_s:.1f}",
             f"{target:.1f}",
-            f"{run.first_status_s:.1f}",
+            f"{run.first_status_s:.1f} ({' / '.join(f'{s:.1f}' for s in run.first_statuses_s)})",
             f"{run.again_s:.1f}",
             f"{run.cold_s:.1f} ({run.cold_first_status_s:.1f})",
             f"{run.import_s:.1f}",
