@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from likeness.config import BACKFILL_CHUNK_SIZE, Settings, get_settings
-from likeness.garbage_collection import collect_less_often
+from likeness.garbage_collection import collect_less_often, none_while_importing
 from likeness.identity.backfill_scope import Scope
 from likeness.interruption import recording_ctrl_c
 from likeness.storage import UPLOAD_GRACE_S, get_store, unowned_keys
@@ -310,7 +310,9 @@ def backfill(
             # while this process opens the database and imports Prefect and its flows.
             in_this_process.enter_context(checks_in_their_own_process())
             load_models_in_background()
-        use_database()
+        with none_while_importing():  # imported once, up front: no collection meanwhile
+            use_database()
+            import likeness.flows.backfill  # noqa: F401  what run_backfill runs
         counts = run_backfill(prefect, chosen, project, chunk_size, chunks_on_workers)
     summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
     total = sum(counts.values())
