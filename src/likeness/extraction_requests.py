@@ -12,7 +12,8 @@ cannot be reached the row stays ``pending`` for the reconciler).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -108,18 +109,18 @@ def import_files(paths: list[Path], *, project: str) -> list[int]:
     try:
         for path in paths:
             keys.append(_copy(path, project))
-        with transaction() as work:
-            repository.unqueue_photo_deletions(work, photos=keys)
-            project_row = repository.get_or_create_project(work, name=project)
-            return [
-                repository.create_character(
-                    work, project_id=project_row.id, name=path.stem, source_image_path=key
-                ).id
-                for path, key in zip(paths, keys, strict=True)
-            ]
     except BaseException:
         discard_unowned(keys)
         raise
+    with _owning(keys) as work:
+        project_row = repository.get_or_create_project(work, name=project)
+        ids = [
+            repository.create_character(
+                work, project_id=project_row.id, name=path.stem, source_image_path=key
+            ).id
+            for path, key in zip(paths, keys, strict=True)
+        ]
+    return ids
 
 
 def _project_of(character_id: int) -> str:
@@ -138,15 +139,30 @@ def _extraction_of(row_id: int) -> RowFor:
 
 
 def _with_photo(photo: BinaryIO, project: str, row_for: RowFor) -> Character:
-    """Store the photo, then make the request that uses it in one transaction, which takes
-    the photo off the deletion queue; a refused request keeps no photo."""
+    """Store the photo, then make the request that uses it in one transaction; a refused
+    request keeps no photo."""
     key = _store(photo, project)
+    with _owning([key]) as work:
+        row = row_for(work, key)
+    return row
+
+
+@contextmanager
+def _owning(keys: list[str]) -> Iterator[UnitOfWork]:
+    """The transaction that makes the rows owning these stored photos, and takes them off
+    the deletion queue. An error before it commits discards them at once: no row owns
+    them. An error as it commits (the database gone as it answered) leaves them to their
+    queued deletion: the commit may have reached the database, rows then own them, and
+    their deletion is no longer queued."""
+    committing = False
     try:
         with transaction() as work:
-            repository.unqueue_photo_deletions(work, photos=[key])
-            return row_for(work, key)
+            repository.unqueue_photo_deletions(work, photos=keys)
+            yield work
+            committing = True
     except BaseException:
-        discard_unowned([key])
+        if not committing:
+            discard_unowned(keys)
         raise
 
 

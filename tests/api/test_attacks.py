@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from likeness.api.sessions import TokenThrottle, new_session
@@ -24,6 +26,8 @@ from likeness.db import repository
 from likeness.db.embedded import ensure_embedded_postgres, stop_embedded_postgres
 from likeness.db.models import Character, PhotoDeletion
 from likeness.db.session import transaction
+from likeness.db.unit_of_work import UnitOfWork
+from likeness.extraction_requests import import_files
 from likeness.flows.extract import extract_character_embedding
 from likeness.flows.replace import handle_source_image_replaced
 from likeness.identity.status import Status
@@ -435,6 +439,63 @@ def test_an_upload_whose_api_died_before_its_insert_leaves_a_photo_that_is_delet
     assert delete_queued_photos() == 0  # as every worker's reconciler does
     assert stored_photos() == [local_file(owned)]
     assert not lost.exists()
+
+
+CREATES_A_CHARACTER = "creates a character"
+
+
+@contextlib.contextmanager
+def commit_acknowledgement_lost() -> Iterator[None]:
+    """PostgreSQL commits a transaction that creates a character, then dies before it
+    says so: the caller gets the error that a dead server gives."""
+
+    def flushed(session: Session, _: object) -> None:
+        if any(isinstance(row, Character) for row in session.new):
+            session.info[CREATES_A_CHARACTER] = True
+
+    def committed(session: Session) -> None:
+        if session.info.pop(CREATES_A_CHARACTER, False):
+            raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    event.listen(UnitOfWork, "after_flush", flushed)
+    event.listen(UnitOfWork, "after_commit", committed)
+    try:
+        yield
+    finally:
+        event.remove(UnitOfWork, "after_flush", flushed)
+        event.remove(UnitOfWork, "after_commit", committed)
+
+
+def characters_named(name: str) -> list[Character]:
+    with transaction() as session:
+        return list(session.scalars(select(Character).where(Character.name == name)))
+
+
+def test_an_upload_committed_as_the_database_died_keeps_its_photo(
+    client: TestClient,
+) -> None:
+    """The API cannot tell whether the upload was stored (a 503), but it was: the
+    character's photo must stay with it."""
+    with commit_acknowledgement_lost(), images.photo("gdp.jpg").open("rb") as image:
+        answer = client.post("/api/characters", data={"name": "unsure"}, files={"image": image})
+
+    assert answer.status_code == 503
+    [stored] = characters_named("unsure")
+    assert local_file(stored.source_image_path).is_file()
+    with transaction() as session:
+        assert repository.queued_photo_deletions(session) == []
+
+
+def test_an_import_committed_as_the_database_died_keeps_its_photos(tmp_path: Path) -> None:
+    folder = tmp_path / "cast"
+    folder.mkdir()
+    (folder / "unsure.jpg").write_bytes(images.photo("gdp.jpg").read_bytes())
+
+    with commit_acknowledgement_lost(), pytest.raises(OperationalError):
+        import_files([folder / "unsure.jpg"], project="film")
+
+    [stored] = characters_named("unsure")
+    assert local_file(stored.source_image_path).is_file()
 
 
 def test_readyz_reports_the_database_and_prefect(client: TestClient) -> None:
