@@ -68,12 +68,9 @@ def cast_run(home: Path, paths: list[Path], cache: Path) -> CastRun:
     for path in paths:
         (folder / path.name).symlink_to(path)
     shutil.rmtree(cache, ignore_errors=True)
-    env = fresh_home(home.with_name(f"{home.name}-no-snapshot"), cache)
-    try:
-        likeness(env, "import", str(folder), "--project", "cast")
-        _, no_snapshot_first_status_s = backfill(env, "missing")
-    finally:
-        likeness(env, "stop")
+    no_snapshot_first_status_s = first_status_on_a_fresh_home(
+        home.with_name(f"{home.name}-no-snapshot"), folder, cache
+    )
     loop_s = timed([sys.executable, "-m", "likeness.devtools.face_analysis_loop", *map(str, paths)])
     env = fresh_home(home, cache)
     try:
